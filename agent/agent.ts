@@ -1,0 +1,260 @@
+import { expandChecks, type CheckConfig, type Config } from './config/load';
+import { ConfigError } from './errors';
+import { Status } from './evaluate';
+import { setSecrets, type Logger } from './logger';
+import { Metrics } from './metrics';
+import { runCheckOnce, type CheckResult } from './runner';
+import { Scheduler } from './scheduler';
+
+export interface AgentDeps {
+  log: Logger;
+  metrics: Metrics;
+  /** Loads the config again for a reload (SIGHUP, POST /-/reload); throws ConfigError when invalid. */
+  loadConfig?: () => Config;
+  now?: () => number;
+  /** Spread of first runs after start (default 5 s). */
+  initialSpreadMs?: number;
+  /** A log level that wins over `agent.logLevel` (from --log-level or KEEPWATCH_LOG_LEVEL). */
+  logLevel?: string;
+}
+
+/** A check as the API shows it: config, last result, next run. */
+export interface CheckView {
+  name: string;
+  type: string;
+  category: string;
+  description?: string;
+  labels: Record<string, string>;
+  schedule: string;
+  timeoutMs: number;
+  warn: string[];
+  crit: string[];
+  nextRun?: string;
+  running: boolean;
+  last?: Omit<CheckResult, 'startedAt'> & { startedAt: string };
+}
+
+/** The outcome of a reload. */
+export type ReloadOutcome = { ok: true; checks: number } | { ok: false; errors: string[] };
+
+interface Streak {
+  nonOk: number;
+  ok: number;
+  /** A failure was confirmed (openAfter non-ok results) and has not been confirmed over. */
+  failing: boolean;
+}
+
+/**
+ * The running agent: wires scheduler → runner (check + evaluator) → metrics and keeps the
+ * last result of every check. It knows check types only through the config's registry entries.
+ */
+export class Agent {
+  config: Config;
+  private checks = new Map<string, CheckConfig>();
+  private readonly results = new Map<string, CheckResult>();
+  private readonly streaks = new Map<string, Streak>();
+  private readonly scheduler: Scheduler;
+  private readonly stopController = new AbortController();
+  private readonly log: Logger;
+  readonly metrics: Metrics;
+  private readonly now: () => number;
+  private ready = false;
+  private reloading: Promise<ReloadOutcome> | undefined;
+
+  private constructor(config: Config, private readonly deps: AgentDeps) {
+    this.config = config;
+    this.log = deps.log;
+    this.metrics = deps.metrics;
+    this.now = deps.now ?? Date.now;
+    this.scheduler = new Scheduler({
+      concurrency: config.agent.concurrency,
+      execute: (name) => this.execute(name),
+      pace: (name) => this.pace(name),
+      onLag: (s) => this.metrics.recordLag(s),
+      onSkip: (name, reason) => {
+        this.metrics.recordSkip(name, reason);
+        this.log.warn({ check: name, reason }, 'run skipped: the previous run has not finished');
+      },
+      onQueue: (n) => this.metrics.setQueueLength(n),
+      initialSpreadMs: deps.initialSpreadMs,
+      log: this.log,
+      now: this.now,
+    });
+  }
+
+  /** Builds an agent for a loaded config (expanding checks such as disk-per-mount). */
+  static async create(config: Config, deps: AgentDeps): Promise<Agent> {
+    const agent = new Agent(config, deps);
+    await agent.apply(config);
+    agent.metrics.recordReload(true);
+    return agent;
+  }
+
+  /** Starts running checks on their schedules. */
+  start(): void {
+    this.scheduler.start();
+    this.ready = true;
+    this.log.info({ checks: this.checks.size, agent: this.config.agent.name }, 'agent started');
+  }
+
+  /** Stops scheduling, aborts runs in flight and waits for them to settle. */
+  async stop(): Promise<void> {
+    this.ready = false;
+    this.stopController.abort(new Error('agent stopping'));
+    await this.scheduler.stop();
+  }
+
+  /** True once the config is loaded and checks are scheduled. */
+  isReady(): boolean {
+    return this.ready;
+  }
+
+  /**
+   * Loads the config again and applies it. An invalid config is refused: the running one
+   * stays, the errors are logged and `keepwatch_config_last_reload_successful` drops to 0.
+   */
+  reload(): Promise<ReloadOutcome> {
+    // Reloads are serialised: a SIGHUP arriving during a reload waits for it.
+    const next = (this.reloading ?? Promise.resolve()).then(() => this.doReload());
+    this.reloading = next;
+    return next;
+  }
+
+  private async doReload(): Promise<ReloadOutcome> {
+    if (!this.deps.loadConfig) return { ok: false, errors: ['this agent has no config file to reload'] };
+    let config: Config;
+    try {
+      config = this.deps.loadConfig();
+      await this.apply(config);
+    } catch (err) {
+      const errors = err instanceof ConfigError ? err.problems.map((p) => `${p.file}:${p.line}:${p.col}: ${p.path ? `${p.path}: ` : ''}${p.message}`) : [String((err as Error).message ?? err)];
+      this.metrics.recordReload(false, this.now());
+      this.log.error({ errors }, 'config reload refused; the running config stays');
+      return { ok: false, errors };
+    }
+    this.metrics.recordReload(true, this.now());
+    this.log.info({ checks: this.checks.size }, 'config reloaded');
+    return { ok: true, checks: this.checks.size };
+  }
+
+  private async apply(config: Config): Promise<void> {
+    const expanded = await expandChecks(config.checks);
+    const seen = new Set<string>();
+    for (const c of expanded) {
+      if (seen.has(c.name)) throw new Error(`two checks expand to the same name "${c.name}"`);
+      seen.add(c.name);
+    }
+    if (this.ready && config.agent.listen !== this.config.agent.listen) {
+      this.log.warn({ listen: config.agent.listen }, 'agent.listen changed; restart the agent to apply it');
+    }
+    setSecrets(config.secrets);
+    this.log.level = this.deps.logLevel ?? config.agent.logLevel;
+    this.config = config;
+    this.checks = new Map(expanded.filter((c) => c.enabled).map((c) => [c.name, c]));
+    for (const name of [...this.results.keys()]) {
+      const c = this.checks.get(name);
+      if (!c || c.type !== this.results.get(name)!.type) {
+        this.results.delete(name);
+        this.streaks.delete(name);
+      }
+    }
+    this.metrics.setChecks([...this.checks.values()]);
+    this.scheduler.setConcurrency(config.agent.concurrency);
+    this.scheduler.setJobs([...this.checks.values()].map((c) => ({ name: c.name, schedule: c.schedule })));
+  }
+
+  /** The checks, with their last results, in config order. */
+  listChecks(): CheckView[] {
+    return [...this.checks.values()].map((c) => this.view(c));
+  }
+
+  /** One check's view, or undefined when there is no such check. */
+  getCheck(name: string): CheckView | undefined {
+    const c = this.checks.get(name);
+    return c && this.view(c);
+  }
+
+  /** Names of the checks that run. */
+  checkNames(): string[] {
+    return [...this.checks.keys()];
+  }
+
+  /**
+   * Runs a check now (the API's "run now") and returns its result; `busy` when a run of
+   * it is already queued or in flight.
+   */
+  async runNow(name: string): Promise<{ result?: CheckResult; busy?: boolean; missing?: boolean }> {
+    if (!this.checks.has(name)) return { missing: true };
+    const { started, done } = this.scheduler.runNow(name);
+    if (!started) return { busy: true };
+    await done;
+    return { result: this.results.get(name) };
+  }
+
+  private async execute(name: string): Promise<void> {
+    const check = this.checks.get(name);
+    if (!check) return;
+    const result = await runCheckOnce(check, { log: this.log, now: this.now, signal: this.stopController.signal });
+    if (this.stopController.signal.aborted || this.checks.get(name) !== check) return; // stopped or reloaded meanwhile
+    this.record(check, result);
+  }
+
+  private record(check: CheckConfig, result: CheckResult): void {
+    const prev = this.results.get(check.name);
+    this.results.set(check.name, result);
+    this.metrics.recordRun(check.name, {
+      status: result.status,
+      up: result.up,
+      reason: result.reason,
+      durationSeconds: result.durationMs / 1000,
+      values: result.values,
+    });
+    const streak = this.streaks.get(check.name) ?? { nonOk: 0, ok: 0, failing: false };
+    if (result.status === Status.Ok) {
+      streak.ok++;
+      streak.nonOk = 0;
+      if (streak.ok >= this.config.incidents.resolveAfter) streak.failing = false;
+    } else {
+      streak.nonOk++;
+      streak.ok = 0;
+      if (streak.nonOk >= this.config.incidents.openAfter) streak.failing = true;
+    }
+    this.streaks.set(check.name, streak);
+    if (!prev || prev.status !== result.status) {
+      const fields = { check: check.name, status: result.statusText, was: prev?.statusText, reason: result.reason, message: result.message };
+      if (result.status === Status.Ok) this.log.info(fields, prev ? 'check recovered' : 'check ok');
+      else this.log.warn(fields, `check ${result.statusText}`);
+    } else if (this.log.isLevelEnabled('debug')) {
+      this.log.debug({ check: check.name, status: result.statusText, durationMs: result.durationMs, values: result.values }, 'check ran');
+    }
+  }
+
+  /** retryEvery applies while a failure or a recovery is not yet confirmed. */
+  private pace(name: string): number | undefined {
+    const check = this.checks.get(name);
+    const streak = this.streaks.get(name);
+    if (!check?.retryEveryMs || !streak) return undefined;
+    const confirmingFailure = streak.nonOk > 0 && streak.nonOk < this.config.incidents.openAfter;
+    const confirmingRecovery = streak.failing && streak.ok > 0 && streak.ok < this.config.incidents.resolveAfter;
+    return confirmingFailure || confirmingRecovery ? check.retryEveryMs : undefined;
+  }
+
+  private view(c: CheckConfig): CheckView {
+    const r = this.results.get(c.name);
+    const next = this.scheduler.nextRun(c.name);
+    return {
+      name: c.name,
+      type: c.type,
+      category: c.category,
+      description: c.description,
+      labels: { ...c.labels },
+      schedule: c.schedule.kind === 'every' ? `every ${c.schedule.everyMs} ms` : `cron ${c.schedule.cron}${c.schedule.timezone ? ` (${c.schedule.timezone})` : ''}`,
+      timeoutMs: c.timeoutMs,
+      warn: c.rules.warn.map((x) => x.source),
+      crit: c.rules.crit.map((x) => x.source),
+      nextRun: next !== undefined ? new Date(next).toISOString() : undefined,
+      running: this.scheduler.busy(c.name),
+      last: r && { ...r, startedAt: new Date(r.startedAt).toISOString() },
+    };
+  }
+}

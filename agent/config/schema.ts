@@ -1,0 +1,150 @@
+import os from 'node:os';
+import { z } from 'zod';
+import { registry } from '../../checks';
+import { duration } from '../../checks/units';
+
+/** Check names: letters, digits and `_ . -`, so they are safe in URLs, metric labels and file names. */
+export const CHECK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** Label names our own metrics use; a check label may not take them. */
+export const RESERVED_LABELS = ['check', 'type', 'category', 'field', 'status', 'reason', 'le', 'quantile', 'instance', 'job'];
+
+const labelName = z
+  .string()
+  .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, { message: 'label names are letters, digits and _, not starting with a digit' })
+  .refine((k) => !k.startsWith('__') && !RESERVED_LABELS.includes(k), {
+    message: `reserved label name (reserved: ${RESERVED_LABELS.join(', ')}, and names starting with __)`,
+  });
+
+const conditions = z
+  .union([z.string(), z.array(z.string())], { error: 'expected a condition such as "latencyMs > 300", or a list of them' })
+  .transform((v) => (typeof v === 'string' ? [v] : v))
+  .describe('Condition(s) "<field> <op> <value>"; any that holds sets this level. Setting a level replaces the check type\'s default for it.');
+
+/** Host and port to listen on: `0.0.0.0:9470`, `127.0.0.1:0`, `[::1]:9470` or `:9470`. */
+export const LISTEN_RE = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/;
+
+/** Splits a listen address; an empty host means all interfaces. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = LISTEN_RE.exec(listen);
+  if (!m) throw new Error(`not a listen address: ${listen}`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
+}
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/** Keys every check has, whatever its type. The engine reads them; the check type never sees them. */
+export const commonCheckShape = {
+  name: z.string().regex(CHECK_NAME_RE, { message: 'check names are letters, digits and _ . -, starting with a letter or digit' })
+    .describe('Unique name; the `check` label of every metric and the key of its incidents.'),
+  type: z.string().describe('The check type.'),
+  description: z.string().optional().describe('What this check is for, shown in the API.'),
+  enabled: z.boolean().default(true).describe('Set false to keep the entry but not run it.'),
+  every: duration({ min: 1000 }).optional().describe('Run interval (default `defaults.every`). Exclusive with `cron`.'),
+  cron: z.string().optional().describe('Cron schedule with optional seconds field, e.g. "0 */5 * * * *". Exclusive with `every`.'),
+  timezone: z.string().optional().describe('IANA time zone for `cron` (default: the host\'s).'),
+  timeout: duration({ min: 1 }).optional().describe('Abort a run after this long (default `defaults.timeout`, capped at `every`).'),
+  retryEvery: duration({ min: 1000 }).optional().describe('Re-check a failing check this often until the failure is confirmed (`incidents.openAfter` results).'),
+  warn: conditions.optional(),
+  crit: conditions.optional(),
+  labels: z.record(labelName, z.string()).optional().describe('Extra labels on `keepwatch_check_status` (bounded values only: no ids or URLs).'),
+};
+
+const agentSchema = z
+  .strictObject({
+    name: z.string().min(1).default(os.hostname()).describe('This agent\'s name (default: the host name).'),
+    listen: z.string().regex(LISTEN_RE, { message: 'expected host:port, e.g. "0.0.0.0:9470" or "127.0.0.1:9470"' })
+      .default('0.0.0.0:9470').describe('Address of the HTTP listener (metrics, health, API).'),
+    dataDir: z.string().min(1).default('./data').describe('Where the agent keeps its state.'),
+    concurrency: z.number().int().min(1).max(10_000).default(32).describe('Most check runs in flight at once.'),
+    logLevel: z.enum(LOG_LEVELS).default('info').describe('Log level (KEEPWATCH_LOG_LEVEL or --log-level override it).'),
+  })
+  .prefault({})
+  .describe('The agent itself.');
+
+const apiSchema = z
+  .strictObject({
+    token: z.string().optional().describe('Admin bearer token for every POST/DELETE. Unset or empty: the mutating API is disabled (403).'),
+    readToken: z.string().optional().describe('Read-only bearer token. When set, GET /api/v1/* needs it or the admin token.'),
+    metrics: z
+      .strictObject({
+        auth: z.enum(['none', 'bearer', 'basic']).default('none').describe('Protect /metrics: bearer accepts readToken or token; basic uses username/password.'),
+        username: z.string().optional().describe('Basic-auth user for /metrics.'),
+        password: z.string().optional().describe('Basic-auth password for /metrics.'),
+      })
+      .default({ auth: 'none' })
+      .superRefine((m, ctx) => {
+        if (m.auth === 'basic' && (!m.username || !m.password)) {
+          ctx.addIssue({ code: 'custom', message: 'auth: basic needs username and password' });
+        }
+      }),
+  })
+  .prefault({})
+  .superRefine((a, ctx) => {
+    if (a.metrics.auth === 'bearer' && !a.token && !a.readToken) {
+      ctx.addIssue({ code: 'custom', path: ['metrics', 'auth'], message: 'auth: bearer needs api.readToken or api.token' });
+    }
+  })
+  .describe('The HTTP API and who may use it.');
+
+const defaultsSchema = z
+  .strictObject({
+    every: duration({ min: 1000 }).default(30_000).describe('Run interval for checks that set neither `every` nor `cron`.'),
+    timeout: duration({ min: 1 }).default(10_000).describe('Run timeout for checks that set none.'),
+    retryEvery: duration({ min: 1000 }).optional().describe('Default `retryEvery` for every check.'),
+  })
+  .prefault({})
+  .describe('Defaults for every check.');
+
+const incidentsSchema = z
+  .strictObject({
+    openAfter: z.number().int().min(1).max(100).default(3).describe('Consecutive non-ok results that confirm a failure.'),
+    resolveAfter: z.number().int().min(1).max(100).default(2).describe('Consecutive ok results that confirm a recovery.'),
+  })
+  .prefault({})
+  .describe('When a failure or recovery counts as confirmed.');
+
+/** The top-level config; `checks` entries are validated one by one against their type's schema. */
+export const topSchema = z.strictObject({
+  agent: agentSchema,
+  api: apiSchema,
+  defaults: defaultsSchema,
+  checks: z.array(z.looseObject({})).default([]).describe('The checks to run.'),
+  incidents: incidentsSchema,
+});
+
+export type TopConfig = z.output<typeof topSchema>;
+
+const schemaCache = new Map<string, z.ZodObject>();
+
+/** The full schema of one check entry of the given type: common keys plus the type's own. */
+export function checkSchema(type: string): z.ZodObject | undefined {
+  const cached = schemaCache.get(type);
+  if (cached) return cached;
+  const def = registry.get(type);
+  if (!def) return undefined;
+  // safeExtend keeps the type's own refinements (e.g. "exactly one of name, match, pidfile").
+  const schema = def.schema.safeExtend({ ...commonCheckShape, type: z.literal(type) });
+  schemaCache.set(type, schema);
+  return schema;
+}
+
+/** The JSON Schema of the whole config file, generated from the same zod schemas the loader uses. */
+export function configJsonSchema(): Record<string, unknown> {
+  const variants = [...registry.values()].map((def) =>
+    (checkSchema(def.type) as z.ZodObject).describe(`${def.type}: ${def.summary}`),
+  );
+  const full = topSchema.extend({
+    checks: z.array(z.discriminatedUnion('type', variants as [z.ZodObject, ...z.ZodObject[]])).default([]).describe('The checks to run.'),
+  });
+  const json = z.toJSONSchema(full, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }) as Record<string, unknown>;
+  // The host name default is machine-specific; keep the committed schema reproducible.
+  const props = (json.properties as any)?.agent?.properties;
+  if (props?.name) delete props.name.default;
+  return {
+    $schema: json.$schema,
+    $id: 'https://keepwatch.dev/schema/keepwatch.schema.json',
+    title: 'keepwatch configuration',
+    ...json,
+  };
+}

@@ -1,0 +1,96 @@
+import type { FailureReason, Observation, Value } from '../checks/types';
+import type { CheckConfig } from './config/load';
+import { judge, Status, STATUS_NAMES, type StatusName } from './evaluate';
+import type { Logger } from './logger';
+
+/** The outcome of one run of one check: what it saw and how it was judged. */
+export interface CheckResult {
+  check: string;
+  type: string;
+  status: Status;
+  statusText: StatusName;
+  /** Whether the target answered. */
+  up: boolean;
+  reason?: FailureReason;
+  /** The condition that decided a warning or critical status. */
+  condition?: string;
+  message: string;
+  values: Record<string, Value>;
+  /** Start of the run, ms since epoch. */
+  startedAt: number;
+  durationMs: number;
+}
+
+export interface RunOptions {
+  log: Logger;
+  now?: () => number;
+  /** Aborts the run early, e.g. when the agent stops. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs a check once under its timeout and judges the result. It always settles by the
+ * timeout: a check that ignores its AbortSignal is abandoned (and logged), so a hung check
+ * never holds a concurrency slot or delays another check. A throw means the check could
+ * not do its job: status unknown, reason `error`.
+ */
+export async function runCheckOnce(check: CheckConfig, opts: RunOptions): Promise<CheckResult> {
+  const now = opts.now ?? Date.now;
+  const startedAt = now();
+  const t0 = performance.now();
+  const ac = new AbortController();
+  const onStop = () => ac.abort(opts.signal?.reason);
+  opts.signal?.addEventListener('abort', onStop, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
+  const deadline = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => {
+      timedOut = true;
+      ac.abort(new DOMException(`check timed out after ${check.timeoutMs} ms`, 'TimeoutError'));
+      resolve(undefined);
+    }, check.timeoutMs);
+  });
+  let obs: Observation | undefined;
+  let error: unknown;
+  const log = opts.log;
+  const running = check.def.run({ name: check.name, spec: check.spec, signal: ac.signal, timeoutMs: check.timeoutMs, log, now });
+  try {
+    obs = await Promise.race([running, deadline]);
+  } catch (err) {
+    error = err;
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onStop);
+  }
+  const durationMs = Math.round((performance.now() - t0) * 1000) / 1000;
+  const base = { check: check.name, type: check.type, startedAt, durationMs };
+
+  if (obs === undefined && error === undefined) {
+    // The deadline won the race: the check did not settle in time.
+    running.then(
+      () => log.warn({ check: check.name }, 'check finished after its timeout; it ignores its abort signal'),
+      () => undefined,
+    );
+    return { ...base, status: Status.Critical, statusText: 'critical', up: false, reason: 'timeout', message: `no result within ${check.timeoutMs} ms`, values: {} };
+  }
+  if (error !== undefined) {
+    if (timedOut || (ac.signal.aborted && !opts.signal?.aborted)) {
+      return { ...base, status: Status.Critical, statusText: 'critical', up: false, reason: 'timeout', message: `no result within ${check.timeoutMs} ms`, values: {} };
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    return { ...base, status: Status.Unknown, statusText: 'unknown', up: false, reason: 'error', message: `check failed: ${message}`, values: {} };
+  }
+  const o = obs as Observation;
+  const verdict = judge(o, check.rules);
+  const message = verdict.condition ? `${o.message} (${verdict.condition})` : o.message;
+  return {
+    ...base,
+    status: verdict.status,
+    statusText: STATUS_NAMES[verdict.status],
+    up: o.up !== false,
+    reason: verdict.reason,
+    condition: verdict.condition,
+    message,
+    values: o.values,
+  };
+}

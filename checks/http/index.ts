@@ -1,0 +1,265 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { Readable } from 'node:stream';
+import type { TLSSocket, DetailedPeerCertificate } from 'node:tls';
+import axios, { type AxiosResponse } from 'axios';
+import { z } from 'zod';
+import { classifyNetworkError, defineCheck, size, targetDown, type FieldSpec, type Value } from '../types';
+import { compileJsonPath, type JsonPath } from './json-path';
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+const FIELD_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const schema = z
+  .strictObject({
+    url: z
+      .string()
+      .refine((u) => /^https?:\/\//i.test(u) && URL.canParse(u), { message: 'expected an http:// or https:// URL' })
+      .describe('The URL to request.'),
+    method: z.enum(METHODS).default('GET').describe('HTTP method.'),
+    headers: z.record(z.string(), z.string()).default({}).describe('Request headers (values may use ${ENV} for secrets).'),
+    body: z
+      .union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())])
+      .optional()
+      .describe('Request body: text as is, or a mapping/list sent as JSON.'),
+    followRedirects: z.boolean().default(true).describe('Follow redirects (up to maxRedirects).'),
+    maxRedirects: z.number().int().min(0).max(20).default(5).describe('Most redirects to follow.'),
+    insecure: z.boolean().default(false).describe('Skip TLS certificate verification (certDaysLeft is still reported).'),
+    caFile: z.string().optional().describe('PEM file of CA certificates to trust instead of the system ones.'),
+    bodyContains: z.string().optional().describe('Text the body must contain; sets the `matches` value.'),
+    bodyRegex: z
+      .string()
+      .refine((r) => { try { new RegExp(r); return true; } catch { return false; } }, { message: 'invalid regular expression' })
+      .optional()
+      .describe('Regular expression the body must match; sets the `matches` value.'),
+    json: z
+      .record(
+        z.string().regex(FIELD_NAME_RE, { message: 'value names are letters, digits and _' }),
+        z.string().refine((p) => { try { compileJsonPath(p); return true; } catch { return false; } }, {
+          message: 'expected a JSON path such as $.status or data.items[0].state',
+        }),
+      )
+      .optional()
+      .describe('Values taken from a JSON body: {name: path}, path like `$.data.items[0].state`.'),
+    maxBodySize: size().default(1_000_000).describe('Read at most this much of the body (e.g. 1MB); the rest is not downloaded.'),
+  })
+  .refine((s) => !(s.json && Object.keys(s.json).some((k) => k in BASE_FIELDS)), {
+    message: `json value names must not reuse built-in value names (${'status, latencyMs, bodyBytes, bodyTruncated, certDaysLeft, redirects, matches'})`,
+    path: ['json'],
+  });
+
+type HttpSpec = z.output<typeof schema>;
+
+const BASE_FIELDS: Record<string, FieldSpec> = {
+  status: { type: 'number', unit: 'none', help: 'HTTP status code of the final response', reason: 'status' },
+  latencyMs: { type: 'number', unit: 'ms', help: 'Time from sending the request to the end of the body (or the size cap)' },
+  bodyBytes: { type: 'number', unit: 'bytes', help: 'Body bytes read (at most maxBodySize)' },
+  bodyTruncated: { type: 'boolean', help: 'True when the body was larger than maxBodySize' },
+  redirects: { type: 'number', unit: 'count', help: 'Redirects followed' },
+  certDaysLeft: { type: 'number', unit: 'days', help: 'Days until the earliest certificate in the served chain expires (https only)' },
+  matches: { type: 'boolean', help: 'Whether the body contains bodyContains and matches bodyRegex (only when one is set)', reason: 'body' },
+};
+
+// One agent per TLS trust setting, without keep-alive: every probe opens a fresh
+// connection, as a new client would, so connect and TLS failures are seen.
+const agents = new Map<string, https.Agent>();
+const plainAgent = new http.Agent({ keepAlive: false });
+
+function httpsAgent(insecure: boolean, caFile?: string): https.Agent {
+  const key = `${insecure}:${caFile ?? ''}`;
+  let agent = agents.get(key);
+  if (!agent) {
+    agent = new https.Agent({ keepAlive: false, rejectUnauthorized: !insecure, ca: caFile ? fs.readFileSync(caFile) : undefined });
+    agents.set(key, agent);
+  }
+  return agent;
+}
+
+const compiled = new WeakMap<HttpSpec, { paths: [string, JsonPath][]; regex?: RegExp; body?: string; headers: Record<string, string> }>();
+
+function prepare(spec: HttpSpec) {
+  let c = compiled.get(spec);
+  if (!c) {
+    const headers: Record<string, string> = { 'User-Agent': 'keepwatch', ...spec.headers };
+    let body: string | undefined;
+    if (typeof spec.body === 'string') body = spec.body;
+    else if (spec.body !== undefined) {
+      body = JSON.stringify(spec.body);
+      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['Content-Type'] = 'application/json';
+    }
+    c = {
+      paths: Object.entries(spec.json ?? {}).map(([name, p]) => [name, compileJsonPath(p)]),
+      regex: spec.bodyRegex ? new RegExp(spec.bodyRegex) : undefined,
+      body,
+      headers,
+    };
+    compiled.set(spec, c);
+  }
+  return c;
+}
+
+/** Checks an HTTP(S) endpoint: status, latency, body, certificate expiry and JSON values. */
+export const httpCheck = defineCheck({
+  type: 'http',
+  category: 'health',
+  summary: 'Requests a URL and reports status, latency, body matches, JSON values and certificate expiry.',
+  schema,
+  fields(spec) {
+    const fields: Record<string, FieldSpec> = { ...BASE_FIELDS };
+    for (const name of Object.keys(spec.json ?? {})) {
+      fields[name] = { type: 'any', help: `JSON value at ${spec.json![name]}`, reason: 'body' };
+    }
+    return fields;
+  },
+  defaults(spec) {
+    const crit = ['status >= 400'];
+    if (spec.bodyContains !== undefined || spec.bodyRegex !== undefined) crit.push('matches == false');
+    return { crit };
+  },
+  async run({ spec, signal }) {
+    const prep = prepare(spec);
+    const needText = spec.bodyContains !== undefined || prep.regex !== undefined || prep.paths.length > 0;
+    const isHttps = spec.url.toLowerCase().startsWith('https:');
+    const started = performance.now();
+    let res: AxiosResponse<Readable>;
+    try {
+      res = await axios.request<Readable>({
+        url: spec.url,
+        method: spec.method,
+        headers: prep.headers,
+        data: prep.body,
+        responseType: 'stream',
+        decompress: true,
+        validateStatus: () => true,
+        maxRedirects: spec.followRedirects ? spec.maxRedirects : 0,
+        httpAgent: plainAgent,
+        httpsAgent: isHttps || spec.followRedirects ? httpsAgent(spec.insecure, spec.caFile) : undefined,
+        signal,
+        proxy: false,
+        transitional: { clarifyTimeoutError: true },
+      });
+    } catch (err) {
+      const latencyMs = round(performance.now() - started);
+      const failure = signal.aborted ? 'timeout' : classifyNetworkError(err);
+      return targetDown(failure, describeError(err, signal), { latencyMs });
+    }
+
+    const certDaysLeft = isHttps || res.request?.protocol === 'https:' ? earliestExpiryDays(res) : undefined;
+    const redirects: number = res.request?._redirectable?._redirectCount ?? 0;
+    let body: { bytes: number; truncated: boolean; text?: string };
+    try {
+      body = await readBody(res.data, spec.maxBodySize, needText, signal);
+    } catch (err) {
+      const latencyMs = round(performance.now() - started);
+      return targetDown(signal.aborted ? 'timeout' : classifyNetworkError(err), `reading body: ${describeError(err, signal)}`, {
+        latencyMs,
+        status: res.status,
+      });
+    }
+    const latencyMs = round(performance.now() - started);
+
+    const values: Record<string, Value> = {
+      status: res.status,
+      latencyMs,
+      bodyBytes: body.bytes,
+      bodyTruncated: body.truncated,
+      redirects,
+    };
+    if (certDaysLeft !== undefined) values.certDaysLeft = certDaysLeft;
+    let note = '';
+    if (body.text !== undefined) {
+      if (spec.bodyContains !== undefined || prep.regex) {
+        values.matches =
+          (spec.bodyContains === undefined || body.text.includes(spec.bodyContains)) && (!prep.regex || prep.regex.test(body.text));
+        if (!values.matches) note = ', body does not match';
+      }
+      if (prep.paths.length) {
+        let doc: unknown;
+        try {
+          doc = JSON.parse(body.text);
+        } catch {
+          note += body.truncated ? ', body truncated: JSON not read' : ', body is not JSON';
+        }
+        if (doc !== undefined) {
+          for (const [name, path] of prep.paths) {
+            const v = path(doc);
+            if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') values[name] = v;
+            else if (v === null) values[name] = 'null';
+          }
+        }
+      }
+    }
+    const statusText = res.statusText ? ` ${res.statusText}` : '';
+    return {
+      values,
+      message: `${res.status}${statusText} in ${Math.round(latencyMs)} ms, ${body.bytes} bytes${body.truncated ? ' (truncated)' : ''}${note}`,
+    };
+  },
+});
+
+function readBody(stream: Readable, max: number, keep: boolean, signal: AbortSignal): Promise<{ bytes: number; truncated: boolean; text?: string }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    let done = false;
+    const finish = (truncated: boolean) => {
+      if (done) return;
+      done = true;
+      signal.removeEventListener('abort', onAbort);
+      resolve({ bytes, truncated, text: keep ? Buffer.concat(chunks).toString('utf8') : undefined });
+    };
+    const onAbort = () => {
+      if (done) return;
+      done = true;
+      stream.destroy();
+      reject(signal.reason ?? new Error('aborted'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    stream.on('data', (chunk: Buffer) => {
+      if (done) return;
+      if (bytes + chunk.length > max) {
+        if (keep) chunks.push(chunk.subarray(0, max - bytes));
+        bytes = max;
+        stream.destroy();
+        finish(true);
+        return;
+      }
+      bytes += chunk.length;
+      if (keep) chunks.push(chunk);
+    });
+    stream.on('end', () => finish(false));
+    stream.on('error', (err) => {
+      if (done) return;
+      done = true;
+      signal.removeEventListener('abort', onAbort);
+      reject(err);
+    });
+  });
+}
+
+function earliestExpiryDays(res: AxiosResponse): number | undefined {
+  const socket = (res.request?.socket ?? res.request?.res?.socket) as TLSSocket | undefined;
+  if (!socket || typeof socket.getPeerCertificate !== 'function') return undefined;
+  let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  let earliest = Infinity;
+  const seen = new Set<string>();
+  while (cert && cert.valid_to && !seen.has(cert.fingerprint256)) {
+    seen.add(cert.fingerprint256);
+    earliest = Math.min(earliest, Date.parse(cert.valid_to));
+    cert = cert.issuerCertificate;
+  }
+  if (!Number.isFinite(earliest)) return undefined;
+  return Math.round(((earliest - Date.now()) / 86_400_000) * 100) / 100;
+}
+
+function describeError(err: unknown, signal: AbortSignal): string {
+  if (signal.aborted) return 'timed out';
+  const e = err as { code?: string; message?: string };
+  const msg = e.message ?? String(err);
+  return e.code && !msg.includes(e.code) ? `${e.code}: ${msg}` : msg;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

@@ -1,0 +1,22 @@
+import type { CheckDefinition } from './types';
+import { cpuCheck } from './cpu';
+import { diskCheck } from './disk';
+import { httpCheck } from './http';
+import { loadCheck } from './load';
+import { memoryCheck } from './memory';
+import { processCheck } from './process';
+import { tcpCheck } from './tcp';
+
+/** Every check type, one line each; the engine finds checks here and nowhere else. */
+export const checkTypes: readonly CheckDefinition<any>[] = [
+  cpuCheck,
+  diskCheck,
+  httpCheck,
+  loadCheck,
+  memoryCheck,
+  processCheck,
+  tcpCheck,
+];
+
+/** Check types by their YAML `type:` name. */
+export const registry: ReadonlyMap<string, CheckDefinition<any>> = new Map(checkTypes.map((c) => [c.type, c]));

@@ -1,0 +1,136 @@
+import type { z } from 'zod';
+
+export { duration, size, percent, parseDuration, parseSize, parsePercent, formatDuration } from './units';
+
+/** What a check is about; shown as the `category` label of `keepwatch_check_status`. */
+export type CheckCategory = 'health' | 'performance' | 'security' | 'cost';
+
+/** A value a check measured. */
+export type Value = number | string | boolean;
+
+/**
+ * Why a run was not ok. The set is closed because it is the `reason` label of
+ * `keepwatch_check_runs_total`: free text would explode cardinality.
+ */
+export const FAILURE_REASONS = ['timeout', 'refused', 'dns', 'tls', 'status', 'body', 'threshold', 'error'] as const;
+export type FailureReason = (typeof FAILURE_REASONS)[number];
+
+/** The reasons a check may give itself when its target did not answer. */
+export type TargetFailure = 'timeout' | 'refused' | 'dns' | 'tls' | 'error';
+
+/** The unit of a numeric value; conditions convert literals such as `2s`, `10GB` or `80%` into it. */
+export type FieldUnit = 'ms' | 'seconds' | 'days' | 'bytes' | 'percent' | 'count' | 'none';
+
+/** Declares one value a check returns, so conditions can be checked when the config loads. */
+export interface FieldSpec {
+  /** `any` for values whose type only the target knows (JSON bodies). */
+  type: 'number' | 'string' | 'boolean' | 'any';
+  unit?: FieldUnit;
+  help: string;
+  /** The failure reason reported when a condition on this field fires (default `threshold`). */
+  reason?: 'status' | 'body';
+}
+
+/**
+ * What one run of a check saw: named values and a one-line message.
+ * A target that did not answer is a result (`up: false` with a `failure`), not an exception;
+ * a thrown error means the check could not do its job and yields status unknown.
+ */
+export interface Observation {
+  values: Record<string, Value>;
+  message: string;
+  /** False when the target did not answer. Defaults to true. */
+  up?: boolean;
+  /** Why the target did not answer; required when `up` is false. */
+  failure?: TargetFailure;
+}
+
+/** The little a check needs from a logger (pino's Logger satisfies it). */
+export interface CheckLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** Everything `run` gets: the check's parsed config and the means to do its job, nothing shared. */
+export interface CheckContext<Spec> {
+  /** The check's name as configured (expanded checks carry their suffix: `disk:/boot`). */
+  name: string;
+  /** The type-specific part of the check's config, parsed and frozen. */
+  spec: Spec;
+  /** Aborted when the run's timeout passes or the agent stops; pass it to every I/O call. */
+  signal: AbortSignal;
+  /** The run's timeout in milliseconds (the signal fires then). */
+  timeoutMs: number;
+  log: CheckLogger;
+  /** Wall clock in milliseconds; injected so tests can control time. */
+  now(): number;
+}
+
+/** Default `warn` / `crit` conditions, used for a level the user did not set. */
+export interface Thresholds {
+  warn?: string[];
+  crit?: string[];
+}
+
+/** One check that `expand` makes out of a config entry, e.g. a disk check per mount. */
+export interface Expansion<Spec> {
+  /** Appended to the entry's name after a colon: `disk` + `/boot` → `disk:/boot`. */
+  suffix: string;
+  spec: Spec;
+  /** Labels added to the expanded check's labels. */
+  labels?: Record<string, string>;
+}
+
+/** A check type: what `defineCheck` takes and the registry lists. */
+export interface CheckDefinition<S extends z.ZodObject = z.ZodObject> {
+  /** The YAML `type:` value; also the folder name under checks/. */
+  type: string;
+  category: CheckCategory;
+  /** One line for `--help`, the README table and the JSON Schema. */
+  summary: string;
+  /** The type-specific config keys (a strict object; common keys such as `every` are added by the engine). */
+  schema: S;
+  /** The values `run` returns; a function when they depend on the config (e.g. http `json:`). */
+  fields: Record<string, FieldSpec> | ((spec: z.output<S>) => Record<string, FieldSpec>);
+  /** Thresholds used when the config sets none for a level. */
+  defaults?: Thresholds | ((spec: z.output<S>) => Thresholds);
+  /** Turns one config entry into several checks when the config loads (or reloads). */
+  expand?: (spec: z.output<S>) => Promise<Array<Expansion<z.output<S>>>>;
+  run(ctx: CheckContext<z.output<S>>): Promise<Observation>;
+}
+
+/** Declares a check type; the identity function that gives `run` its typed config. */
+export function defineCheck<S extends z.ZodObject>(def: CheckDefinition<S>): CheckDefinition<S> {
+  return def;
+}
+
+/** Builds the observation for a target that did not answer. */
+export function targetDown(failure: TargetFailure, message: string, values: Record<string, Value> = {}): Observation {
+  return { up: false, failure, message, values };
+}
+
+/**
+ * Maps a Node.js network error to a failure reason. Connection-level failures other than
+ * DNS and TLS (refused, reset, unreachable) all read as `refused`: the target would not talk.
+ */
+export function classifyNetworkError(err: unknown): TargetFailure {
+  const e = err as { code?: string; name?: string; message?: string } | undefined;
+  const code = e?.code ?? '';
+  if (e?.name === 'AbortError' || e?.name === 'CanceledError' || code === 'ERR_CANCELED' || code === 'ABORT_ERR' ||
+      code === 'ETIMEDOUT' || code === 'ECONNABORTED') {
+    return 'timeout';
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL' || code === 'EAI_NODATA' || code === 'EAI_NONAME') {
+    return 'dns';
+  }
+  if (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|HOSTNAME_MISMATCH|ERR_TLS/i.test(code) || /certificate|TLS|SSL/i.test(code ? '' : (e?.message ?? ''))) {
+    return 'tls';
+  }
+  if (['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EHOSTDOWN', 'ENETDOWN', 'EADDRNOTAVAIL'].includes(code) ||
+      /socket hang up/i.test(e?.message ?? '')) {
+    return 'refused';
+  }
+  return 'error';
+}
