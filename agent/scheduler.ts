@@ -320,14 +320,22 @@ export function alignedAfter(t: number, every: number, phase: number): number {
   return Math.floor((t - offset) / every) * every + offset + every;
 }
 
-/** A stable 0..1 fraction from a name (FNV-1a), so a check's slot survives restarts. */
+/**
+ * A stable 0..1 fraction from a name, so a check's slot survives restarts: FNV-1a, then
+ * murmur3's finaliser, because names like check-1, check-2 differ only in their last bits.
+ */
 export function phaseOf(name: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) {
     h ^= name.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
+    h = Math.imul(h, 0x01000193);
   }
-  return h / 0x1_0000_0000;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) / 0x1_0000_0000;
 }
 
 function sameSchedule(a: Schedule, b: Schedule): boolean {

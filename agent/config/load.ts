@@ -362,6 +362,18 @@ function locator(doc: Document, at: (offset: number, path: string, message: stri
           report(offsetOf(path), path, `must be one of ${values.join(', ')}${got !== undefined ? `, not "${got}"${didYouMean(got, values)}` : ''}`);
           return;
         }
+        case 'invalid_key': {
+          // A bad key of a record (e.g. a label name): point at the key itself.
+          const key = path[path.length - 1];
+          const parent = nodeAt(path.slice(0, -1)).node;
+          let offset = offsetOf(path);
+          if (parent && isMap(parent)) {
+            const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === key);
+            if (pair && isScalar(pair.key) && pair.key.range) offset = pair.key.range[0];
+          }
+          report(offset, path, issue.issues.map((i) => i.message).join('; '));
+          return;
+        }
         case 'invalid_type': {
           const given = this.raw(path);
           report(offsetOf(path), path, given === undefined ? `required (${issue.expected})` : `expected ${issue.expected}, got ${describe(given)}`);

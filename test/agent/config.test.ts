@@ -1,0 +1,255 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expandChecks, loadConfigFile, loadConfigText, type Config } from '../../agent/config/load';
+import { configJsonSchema, parseListen } from '../../agent/config/schema';
+import { ConfigError, formatProblem } from '../../agent/errors';
+import { packageRoot } from '../../agent/paths';
+
+function problems(yaml: string, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    loadConfigText(yaml, 'kw.yaml', { env });
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems.map(formatProblem);
+    throw err;
+  }
+  throw new Error('expected the config to be refused');
+}
+
+function load(yaml: string, env: NodeJS.ProcessEnv = {}): Config {
+  return loadConfigText(yaml, 'kw.yaml', { env });
+}
+
+describe('a good config', () => {
+  const yaml = `
+agent: { name: web-01, listen: "127.0.0.1:9999", concurrency: 8 }
+api: { token: "\${TOKEN}" }
+defaults: { every: 20s, timeout: 5s }
+checks:
+  - name: api
+    type: http
+    url: "http://127.0.0.1:8080/healthz"
+    every: 15s
+    warn: "latencyMs > 300"
+    crit: ["status != 200", "latencyMs > 2s"]
+    labels: { team: payments }
+  - { name: root, type: disk, mount: /, crit: "usedPercent > 90%" }
+  - name: nightly
+    type: tcp
+    port: 5432
+    cron: "0 */5 * * * *"
+    timezone: Europe/Berlin
+  - { name: off, type: load, enabled: false }
+`;
+
+  test('loads, applies defaults and compiles conditions', () => {
+    const c = load(yaml, { TOKEN: 's3cret-token' });
+    expect(c.agent).toMatchObject({ name: 'web-01', listen: '127.0.0.1:9999', concurrency: 8, logLevel: 'info' });
+    expect(c.api.token).toBe('s3cret-token');
+    expect(c.checks.map((x) => x.name)).toEqual(['api', 'root', 'nightly', 'off']);
+    const api = c.checks[0];
+    expect(api.schedule).toEqual({ kind: 'every', everyMs: 15_000 });
+    expect(api.timeoutMs).toBe(5000);
+    expect(api.labels).toEqual({ team: 'payments' });
+    expect(api.rules.warn.map((r) => r.source)).toEqual(['latencyMs > 300']);
+    expect(api.rules.crit.map((r) => r.source)).toEqual(['status != 200', 'latencyMs > 2s']);
+    expect(api.spec).toMatchObject({ url: 'http://127.0.0.1:8080/healthz', method: 'GET' });
+    expect(api.spec).not.toHaveProperty('every');
+    // A level not set keeps the type's default; a level set replaces it.
+    const root = c.checks[1];
+    expect(root.rules.warn.map((r) => r.source)).toEqual(['usedPercent > 80', 'inodesUsedPercent > 90']);
+    expect(root.rules.crit.map((r) => r.source)).toEqual(['usedPercent > 90%']);
+    expect(root.schedule).toEqual({ kind: 'every', everyMs: 20_000 });
+    expect(c.checks[2].schedule).toEqual({ kind: 'cron', cron: '0 */5 * * * *', timezone: 'Europe/Berlin' });
+    expect(c.checks[3].enabled).toBe(false);
+  });
+
+  test('is deeply frozen and lists its secrets', () => {
+    const c = load(yaml, { TOKEN: 's3cret-token' });
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.checks[0].labels)).toBe(true);
+    expect(() => {
+      (c.agent as { name: string }).name = 'x';
+    }).toThrow(TypeError);
+    expect(c.secrets).toContain('s3cret-token');
+  });
+
+  test('timeout is capped at the interval when only the default says otherwise', () => {
+    const c = load('defaults: { timeout: 10s }\nchecks: [{ name: a, type: load, every: 2s }]');
+    expect(c.checks[0].timeoutMs).toBe(2000);
+  });
+
+  test('an empty file is a valid config with no checks', () => {
+    const c = load('');
+    expect(c.checks).toEqual([]);
+    expect(c.agent.listen).toBe('0.0.0.0:9470');
+  });
+});
+
+describe('interpolation', () => {
+  test('values land where written, and an unquoted ${VAR} takes the type it spells', () => {
+    const c = load('agent:\n  name: "${NAME:-fallback}-${ZONE}"\n  dataDir: "$${HOME}/kw"\n  concurrency: ${CONC}\n', {
+      ZONE: 'eu',
+      CONC: '12',
+    });
+    expect(c.agent.name).toBe('fallback-eu');
+    expect(c.agent.dataDir).toBe('${HOME}/kw');
+    expect(c.agent.concurrency).toBe(12);
+  });
+
+  test('${file:/path} reads a secret file and marks it secret', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kw-'));
+    const f = path.join(dir, 'token');
+    fs.writeFileSync(f, 'from-a-file-123\n');
+    const c = load(`api: { token: "\${file:${f}}" }`);
+    expect(c.api.token).toBe('from-a-file-123');
+    expect(c.secrets).toContain('from-a-file-123');
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('a missing variable or file is a located error', () => {
+    expect(problems('agent:\n  name: "${NOPE}"\napi: { token: "${file:/no/such/file}" }')).toEqual([
+      'kw.yaml:2:9: environment variable NOPE is not set (write ${NOPE:-} to allow it to be empty)',
+      'kw.yaml:3:15: ${file:/no/such/file}: cannot read /no/such/file: ENOENT',
+    ]);
+  });
+});
+
+describe('located errors', () => {
+  test('YAML syntax errors carry line and column', () => {
+    const [p] = problems('agent:\n  name: [unclosed\n');
+    expect(p).toMatch(/^kw\.yaml:\d+:\d+: /);
+  });
+
+  test('unknown keys name the nearest valid word, at the key', () => {
+    expect(problems('agent:\n  lisen: ":9470"\n')).toEqual([
+      'kw.yaml:2:3: agent.lisen: unknown key "lisen"; did you mean "listen"? (valid: name, listen, dataDir, concurrency, logLevel)',
+    ]);
+    const [p] = problems('checks:\n  - name: a\n    type: http\n    url: http://x\n    bodyContain: ok\n');
+    expect(p).toMatch(/^kw\.yaml:5:5: checks\[0\]\.bodyContain: unknown key "bodyContain"; did you mean "bodyContains"\?/);
+    expect(problems('chekcs: []\n')[0]).toMatch(/^kw\.yaml:1:1: chekcs: unknown key "chekcs"; did you mean "checks"\?/);
+  });
+
+  test('unknown check types name the nearest type and list the valid ones', () => {
+    const [p] = problems('checks:\n  - name: a\n    type: htpp\n');
+    expect(p).toMatch(/^kw\.yaml:3:11: checks\[0\]\.type: unknown check type "htpp"; did you mean "http"\? \(valid: .*http.*\)$/);
+    expect(problems('checks:\n  - name: a\n')[0]).toMatch(/^kw\.yaml:2:5: checks\[0\]\.type: required: one of /);
+  });
+
+  test('bad conditions point at the offending character inside the string', () => {
+    const yaml = [
+      'checks:',
+      '  - name: a',
+      '    type: http',
+      '    url: http://x',
+      '    warn: "latncyMs > 300"',
+      '    crit: [status != 200, "latencyMs >> 2"]',
+    ].join('\n');
+    expect(problems(yaml)).toEqual([
+      'kw.yaml:5:12: checks[0].warn: invalid condition: unknown field "latncyMs"; did you mean "latencyMs"? (this check returns: status, latencyMs, bodyBytes, bodyTruncated, redirects, certDaysLeft, matches)',
+      'kw.yaml:6:39: checks[0].crit[1]: invalid condition: "> 2" is not a number, duration (2s), size (10GB) or percentage (80%)',
+    ]);
+  });
+
+  test('bad values: durations, enums, types, ranges, names, labels', () => {
+    const yaml = [
+      'agent: { concurrency: 0, logLevel: verbose }',
+      'defaults: { every: 30 seconds }',
+      'checks:',
+      '  - { name: "bad name", type: load }',
+      '  - { name: b, type: http, url: "http://x", method: GTE, labels: { check: x, "9z": y } }',
+      '  - { name: c, type: tcp, port: "5432" }',
+    ].join('\n');
+    const got = problems(yaml);
+    expect(got).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^kw\.yaml:1:23: agent\.concurrency: Too small/),
+        'kw.yaml:1:36: agent.logLevel: must be one of trace, debug, info, warn, error, fatal, silent, not "verbose"',
+        'kw.yaml:2:20: defaults.every: expected a duration such as 500ms, 30s, 5m or 1h30m',
+        expect.stringMatching(/^kw\.yaml:4:13: checks\[0\]\.name: check names are letters/),
+        'kw.yaml:5:53: checks[1].method: must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, not "GTE"; did you mean "GET"?',
+        expect.stringMatching(/^kw\.yaml:5:68: checks\[1\]\.labels\.check: reserved label name/),
+        expect.stringMatching(/^kw\.yaml:5:78: checks\[1\]\.labels\.9z: label names are letters/),
+        'kw.yaml:6:33: checks[2].port: expected number, got string "5432"',
+      ]),
+    );
+    expect(got).toHaveLength(8);
+  });
+
+  test('schedule problems: every with cron, bad cron, bad zone, timeout over every, retryEvery not shorter', () => {
+    const yaml = [
+      'checks:',
+      '  - { name: a, type: load, every: 10s, cron: "* * * * *" }',
+      '  - { name: b, type: load, cron: "61 * * * *" }',
+      '  - { name: c, type: load, cron: "* * * * *", timezone: Mars/Olympus }',
+      '  - { name: d, type: load, every: 10s, timeout: 20s }',
+      '  - { name: e, type: load, every: 10s, retryEvery: 10s }',
+      '  - { name: f, type: load, every: 10s, timezone: UTC }',
+    ].join('\n');
+    const got = problems(yaml);
+    expect(got).toEqual([
+      'kw.yaml:2:46: checks[0].cron: set either every or cron, not both',
+      'kw.yaml:3:34: checks[1].cron: invalid cron expression "61 * * * *": minute: 61 is a invalid expression for minute',
+      'kw.yaml:4:57: checks[2].timezone: unknown time zone "Mars/Olympus" (expected an IANA name such as Europe/Berlin)',
+      'kw.yaml:5:49: checks[3].timeout: timeout must not exceed every (10000 ms): a run would overlap the next',
+      'kw.yaml:6:52: checks[4].retryEvery: retryEvery must be shorter than every (10000 ms)',
+      'kw.yaml:7:50: checks[5].timezone: timezone applies to cron schedules only',
+    ]);
+  });
+
+  test('duplicate check names and api auth consistency', () => {
+    expect(problems('checks:\n  - { name: a, type: load }\n  - { name: a, type: cpu }\n')).toEqual([
+      'kw.yaml:3:13: checks[1].name: duplicate check name "a" (first used by checks[0])',
+    ]);
+    expect(problems('api: { metrics: { auth: bearer } }')).toEqual([
+      expect.stringMatching(/^kw\.yaml:1:25: api\.metrics\.auth: auth: bearer needs api\.readToken or api\.token/),
+    ]);
+    expect(problems('api: { metrics: { auth: basic, username: u } }')[0]).toMatch(/api\.metrics: auth: basic needs username and password/);
+  });
+
+  test('every problem is reported in one pass', () => {
+    const got = problems('agent: { lisen: x }\nchecks:\n  - { name: a, type: nope }\n  - { name: b, type: http }\n');
+    expect(got).toHaveLength(3);
+  });
+
+  test('a file that cannot be read is a ConfigError naming it', () => {
+    expect(() => loadConfigFile('/no/such/keepwatch.yaml')).toThrow(/\/no\/such\/keepwatch\.yaml:1:1: cannot read config/);
+  });
+});
+
+describe('shipped configs', () => {
+  test.each(['default.yaml', 'example.yaml'])('config/%s is valid', (name) => {
+    const c = loadConfigFile(path.join(packageRoot(), 'config', name), {
+      env: { KEEPWATCH_TOKEN: 'x'.repeat(16), KEEPWATCH_READ_TOKEN: 'y'.repeat(16), SHOP_API_KEY: 'k'.repeat(8) },
+    });
+    expect(c.checks.length).toBeGreaterThan(3);
+  });
+
+  test('the default config expands disk into one check per real mount', async () => {
+    const c = loadConfigFile(path.join(packageRoot(), 'config', 'default.yaml'), { env: {} });
+    const names = (await expandChecks(c.checks)).map((x) => x.name);
+    expect(names).toEqual(expect.arrayContaining(['cpu', 'memory', 'load', 'self', 'disk:/']));
+    expect(names).not.toContain('disk');
+  });
+
+  test('config/keepwatch.schema.json is current (regenerate with npm run schema)', () => {
+    const committed = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'config', 'keepwatch.schema.json'), 'utf8'));
+    expect(committed).toEqual(configJsonSchema());
+  });
+
+  test('the JSON Schema knows every check type and its keys', () => {
+    const schema = configJsonSchema() as any;
+    const variants = schema.properties.checks.items.oneOf ?? schema.properties.checks.items.anyOf;
+    const http = variants.find((v: any) => v.properties.type.const === 'http');
+    expect(http.properties.url.description).toBe('The URL to request.');
+    expect(http.additionalProperties).toBe(false);
+    expect(http.required).toEqual(expect.arrayContaining(['name', 'type', 'url']));
+  });
+});
+
+test('parseListen', () => {
+  expect(parseListen('0.0.0.0:9470')).toEqual({ host: '0.0.0.0', port: 9470 });
+  expect(parseListen(':9470')).toEqual({ host: '0.0.0.0', port: 9470 });
+  expect(parseListen('[::1]:80')).toEqual({ host: '::1', port: 80 });
+  expect(() => parseListen('nope')).toThrow(/not a listen address/);
+});

@@ -1,0 +1,81 @@
+import { Writable } from 'node:stream';
+import { Status } from '../../agent/evaluate';
+import { createLogger } from '../../agent/logger';
+import { runCheckOnce } from '../../agent/runner';
+import { targetDown } from '../../checks/types';
+import { checkConfig, sleep } from '../helpers/fake-checks';
+
+function capture() {
+  const lines: string[] = [];
+  const log = createLogger({
+    level: 'debug',
+    destination: new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }) as never,
+  });
+  return { log, lines };
+}
+
+describe('runCheckOnce', () => {
+  test('judges the observation with the check\'s rules', async () => {
+    const { log } = capture();
+    const ok = await runCheckOnce(checkConfig('a', async () => ({ values: { value: 1 }, message: 'fine' })), { log });
+    expect(ok).toMatchObject({ check: 'a', status: Status.Ok, statusText: 'ok', up: true, message: 'fine', values: { value: 1 } });
+    expect(ok.reason).toBeUndefined();
+    const bad = await runCheckOnce(checkConfig('a', async () => ({ values: { value: 5 }, message: 'high' })), { log });
+    expect(bad).toMatchObject({ status: Status.Critical, reason: 'threshold', condition: 'value > 1', message: 'high (value > 1)' });
+    const warn = await runCheckOnce(
+      checkConfig('a', async () => ({ values: { value: 5 }, message: 'high' }), { warn: ['value > 2'], crit: ['value > 10'] }),
+      { log },
+    );
+    expect(warn.status).toBe(Status.Warning);
+  });
+
+  test('a target that did not answer is critical and not up', async () => {
+    const { log } = capture();
+    const r = await runCheckOnce(checkConfig('a', async () => targetDown('refused', 'connect ECONNREFUSED')), { log });
+    expect(r).toMatchObject({ status: Status.Critical, up: false, reason: 'refused' });
+  });
+
+  test('a check that throws is unknown with reason error', async () => {
+    const { log } = capture();
+    const r = await runCheckOnce(checkConfig('a', async () => { throw new Error('permission denied: /var/run/x.pid'); }), { log });
+    expect(r).toMatchObject({ status: Status.Unknown, statusText: 'unknown', up: false, reason: 'error' });
+    expect(r.message).toBe('check failed: permission denied: /var/run/x.pid');
+  });
+
+  test('a check that honours its signal times out as critical with reason timeout', async () => {
+    const { log } = capture();
+    const t0 = Date.now();
+    const r = await runCheckOnce(checkConfig('a', async ({ signal }) => {
+      await sleep(5000, signal);
+      return { values: {}, message: 'never' };
+    }, { timeoutMs: 150 }), { log });
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(r).toMatchObject({ status: Status.Critical, reason: 'timeout', up: false });
+  });
+
+  test('a hung check that ignores its signal is abandoned at the timeout, and logged when it finally ends', async () => {
+    const { log, lines } = capture();
+    const t0 = Date.now();
+    const r = await runCheckOnce(checkConfig('hung', async () => {
+      await sleep(400); // ignores the signal
+      return { values: { value: 0 }, message: 'too late' };
+    }, { timeoutMs: 100 }), { log });
+    expect(Date.now() - t0).toBeLessThan(350);
+    expect(r).toMatchObject({ status: Status.Critical, reason: 'timeout', message: 'no result within 100 ms' });
+    await sleep(500);
+    expect(lines.join('')).toMatch(/check finished after its timeout/);
+  });
+
+  test('stopping the agent aborts a run in flight', async () => {
+    const { log } = capture();
+    const stop = new AbortController();
+    const p = runCheckOnce(checkConfig('a', async ({ signal }) => {
+      await sleep(5000, signal);
+      return { values: {}, message: 'never' };
+    }, { timeoutMs: 10_000 }), { log, signal: stop.signal });
+    setTimeout(() => stop.abort(new Error('stopping')), 50);
+    const r = await p;
+    expect(r.status).toBe(Status.Unknown);
+    expect(r.message).toMatch(/stopping/);
+  });
+});

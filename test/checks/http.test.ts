@@ -1,0 +1,227 @@
+import fs from 'node:fs';
+import { httpCheck } from '../../checks/http';
+import { compileJsonPath } from '../../checks/http/json-path';
+import { judge, parseCondition, Status } from '../../agent/evaluate';
+import { fieldsOf, runCheck } from '../helpers/check';
+import { closedPort, makeCert, startHttp, startHttps, type TestCert, type TestServer } from '../helpers/servers';
+
+let server: TestServer;
+let tlsServer: TestServer;
+let cert: TestCert;
+const seen: { method?: string; headers?: Record<string, unknown>; body?: string } = {};
+
+beforeAll(async () => {
+  server = await startHttp((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      switch (url.pathname) {
+        case '/ok':
+          res.writeHead(200, { 'Content-Type': 'text/plain' }).end('all systems go');
+          return;
+        case '/echo':
+          Object.assign(seen, { method: req.method, headers: req.headers, body });
+          res.writeHead(201).end('created');
+          return;
+        case '/fail':
+          res.writeHead(500).end('boom');
+          return;
+        case '/slow':
+          setTimeout(() => res.writeHead(200).end('late'), 3000).unref();
+          return;
+        case '/redirect':
+          res.writeHead(302, { Location: '/ok' }).end();
+          return;
+        case '/loop':
+          res.writeHead(302, { Location: '/loop' }).end();
+          return;
+        case '/json':
+          res.writeHead(200, { 'Content-Type': 'application/json' }).end(
+            JSON.stringify({ status: 'UP', db: { connections: 7, ok: true }, items: [{ id: 'a' }, { id: 'b' }] }),
+          );
+          return;
+        case '/huge': {
+          // 20 MB in 64 KB chunks: far more than the cap; the check must stop reading early.
+          res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+          const chunk = Buffer.alloc(64 * 1024, 'x');
+          let sent = 0;
+          const pump = () => {
+            while (sent < 320) {
+              sent++;
+              if (!res.write(chunk)) return void res.once('drain', pump);
+            }
+            res.end();
+          };
+          res.on('close', () => (sent = 320));
+          pump();
+          return;
+        }
+        default:
+          res.writeHead(404).end('not found');
+      }
+    });
+  });
+  cert = makeCert(30);
+  tlsServer = await startHttps(cert, (_req, res) => res.writeHead(200).end('secure hello'));
+});
+
+afterAll(async () => {
+  await server.close();
+  await tlsServer.close();
+  fs.rmSync(cert.dir, { recursive: true, force: true });
+});
+
+function rules(raw: Record<string, unknown>, warn: string[] = [], crit?: string[]) {
+  const fields = fieldsOf(httpCheck, raw);
+  const spec = httpCheck.schema.parse(raw);
+  const defaults = typeof httpCheck.defaults === 'function' ? httpCheck.defaults(spec) : httpCheck.defaults!;
+  return {
+    warn: warn.map((c) => parseCondition(c, fields)),
+    crit: (crit ?? defaults.crit ?? []).map((c) => parseCondition(c, fields)),
+  };
+}
+
+describe('http check against a real local server', () => {
+  test('200: status, latency and body size; ok by default thresholds', async () => {
+    const raw = { url: `${server.url}/ok` };
+    const obs = await runCheck(httpCheck, raw);
+    expect(obs.up).not.toBe(false);
+    expect(obs.values.status).toBe(200);
+    expect(obs.values.bodyBytes).toBe('all systems go'.length);
+    expect(obs.values.latencyMs).toBeGreaterThan(0);
+    expect(obs.values.latencyMs).toBeLessThan(2000);
+    expect(obs.values.certDaysLeft).toBeUndefined();
+    expect(judge(obs, rules(raw)).status).toBe(Status.Ok);
+  });
+
+  test('500 is critical with reason status', async () => {
+    const raw = { url: `${server.url}/fail` };
+    const obs = await runCheck(httpCheck, raw);
+    expect(obs.values.status).toBe(500);
+    expect(judge(obs, rules(raw))).toEqual({ status: Status.Critical, reason: 'status', condition: 'status >= 400' });
+  });
+
+  test('method, headers and a JSON body are sent as configured', async () => {
+    const obs = await runCheck(httpCheck, {
+      url: `${server.url}/echo`,
+      method: 'POST',
+      headers: { 'X-Probe': 'yes' },
+      body: { hello: 'world' },
+    });
+    expect(obs.values.status).toBe(201);
+    expect(seen.method).toBe('POST');
+    expect(seen.headers?.['x-probe']).toBe('yes');
+    expect(seen.headers?.['content-type']).toBe('application/json');
+    expect(JSON.parse(seen.body ?? '')).toEqual({ hello: 'world' });
+  });
+
+  test('a server slower than the timeout gives a timeout, promptly', async () => {
+    const t0 = Date.now();
+    const obs = await runCheck(httpCheck, { url: `${server.url}/slow` }, { timeoutMs: 300 });
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(obs.up).toBe(false);
+    expect(obs.failure).toBe('timeout');
+  });
+
+  test('connection refused is a down target with reason refused', async () => {
+    const port = await closedPort();
+    const obs = await runCheck(httpCheck, { url: `http://127.0.0.1:${port}/` });
+    expect(obs.up).toBe(false);
+    expect(obs.failure).toBe('refused');
+    expect(obs.message).toMatch(/ECONNREFUSED/);
+  });
+
+  test('redirects are followed and counted, or not followed when disabled', async () => {
+    const followed = await runCheck(httpCheck, { url: `${server.url}/redirect` });
+    expect(followed.values.status).toBe(200);
+    expect(followed.values.redirects).toBe(1);
+    const notFollowed = await runCheck(httpCheck, { url: `${server.url}/redirect`, followRedirects: false });
+    expect(notFollowed.values.status).toBe(302);
+    expect(notFollowed.values.redirects).toBe(0);
+    const loop = await runCheck(httpCheck, { url: `${server.url}/loop`, maxRedirects: 3 });
+    expect(loop.up).toBe(false);
+    expect(loop.message).toMatch(/redirect/i);
+  });
+
+  test('a huge body is read only up to maxBodySize and flagged truncated', async () => {
+    const raw = { url: `${server.url}/huge`, maxBodySize: '256KB', bodyContains: 'xxxx' };
+    const obs = await runCheck(httpCheck, raw);
+    expect(obs.values.status).toBe(200);
+    expect(obs.values.bodyBytes).toBe(256_000);
+    expect(obs.values.bodyTruncated).toBe(true);
+    expect(obs.values.matches).toBe(true);
+  });
+
+  test('bodyContains and bodyRegex set matches; a miss is critical with reason body', async () => {
+    const hit = { url: `${server.url}/ok`, bodyContains: 'systems', bodyRegex: '^all .* go$' };
+    const hitObs = await runCheck(httpCheck, hit);
+    expect(hitObs.values.matches).toBe(true);
+    expect(judge(hitObs, rules(hit)).status).toBe(Status.Ok);
+    const miss = { url: `${server.url}/ok`, bodyContains: 'degraded' };
+    const missObs = await runCheck(httpCheck, miss);
+    expect(missObs.values.matches).toBe(false);
+    expect(judge(missObs, rules(miss))).toMatchObject({ status: Status.Critical, reason: 'body' });
+  });
+
+  test('json paths become values that conditions can judge', async () => {
+    const raw = { url: `${server.url}/json`, json: { state: '$.status', conns: 'db.connections', dbOk: '$.db.ok', second: 'items[1].id', n: 'items.length', gone: '$.nope' } };
+    const obs = await runCheck(httpCheck, raw);
+    expect(obs.values).toMatchObject({ state: 'UP', conns: 7, dbOk: true, second: 'b', n: 2 });
+    expect(obs.values.gone).toBeUndefined();
+    expect(judge(obs, rules(raw, ['conns > 5'], ['state != UP'])).status).toBe(Status.Warning);
+    expect(judge(obs, rules(raw, [], ['state != "UP"', 'dbOk == false'])).status).toBe(Status.Ok);
+  });
+
+  test('https: certDaysLeft from the served certificate with insecure: true', async () => {
+    const obs = await runCheck(httpCheck, { url: tlsServer.url, insecure: true });
+    expect(obs.values.status).toBe(200);
+    expect(obs.values.certDaysLeft).toBeGreaterThan(29);
+    expect(obs.values.certDaysLeft).toBeLessThanOrEqual(30);
+    expect(judge(obs, rules({ url: tlsServer.url }, [], ['certDaysLeft < 14d'])).status).toBe(Status.Ok);
+    expect(judge(obs, rules({ url: tlsServer.url }, [], ['certDaysLeft < 60d'])).status).toBe(Status.Critical);
+  });
+
+  test('https: an untrusted certificate fails with reason tls unless trusted via caFile', async () => {
+    const bad = await runCheck(httpCheck, { url: tlsServer.url });
+    expect(bad.up).toBe(false);
+    expect(bad.failure).toBe('tls');
+    const trusted = await runCheck(httpCheck, { url: tlsServer.url, caFile: cert.certFile });
+    expect(trusted.values.status).toBe(200);
+  });
+});
+
+describe('http check config', () => {
+  test('rejects non-http URLs, bad regexes, bad JSON paths and json names that shadow built-ins', () => {
+    expect(httpCheck.schema.safeParse({ url: 'ftp://x' }).success).toBe(false);
+    expect(httpCheck.schema.safeParse({ url: 'http://x', bodyRegex: '(' }).success).toBe(false);
+    expect(httpCheck.schema.safeParse({ url: 'http://x', json: { a: 'a..b' } }).success).toBe(false);
+    expect(httpCheck.schema.safeParse({ url: 'http://x', json: { status: '$.s' } }).success).toBe(false);
+    expect(httpCheck.schema.parse({ url: 'http://x', maxBodySize: '2MiB' }).maxBodySize).toBe(2 * 1024 * 1024);
+  });
+
+  test('json values are fields conditions may name', () => {
+    const fields = fieldsOf(httpCheck, { url: 'http://x', json: { state: '$.status' } });
+    expect(() => parseCondition('state == UP', fields)).not.toThrow();
+    expect(() => parseCondition('stat == UP', fields)).toThrow(/did you mean "state"/);
+  });
+});
+
+describe('json path', () => {
+  test.each([
+    ['$.a.b', { a: { b: 1 } }, 1],
+    ['a.b', { a: { b: 1 } }, 1],
+    ['$["odd key"]', { 'odd key': 'v' }, 'v'],
+    ['list[-1]', { list: [1, 2, 3] }, 3],
+    ['list.length', { list: [1, 2, 3] }, 3],
+    ['$.missing.deeper', { a: 1 }, undefined],
+    ['$[0].id', [{ id: 'x' }], 'x'],
+  ])('%s', (path, doc, expected) => {
+    expect(compileJsonPath(path)(doc)).toEqual(expected);
+  });
+
+  test('malformed paths throw', () => {
+    expect(() => compileJsonPath('a..b')).toThrow(/bad JSON path/);
+    expect(() => compileJsonPath('a[x]')).toThrow(/bad JSON path/);
+  });
+});
