@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 
-export { duration, size, percent, parseDuration, parseSize, parsePercent, formatDuration } from './units';
+export { duration, size, percent, parseDuration, parseSize, parsePercent, formatDuration, formatBytes } from './units';
 
 /** What a check is about; shown as the `category` label of `keepwatch_check_status`. */
 export type CheckCategory = 'health' | 'performance' | 'security' | 'cost';
@@ -96,8 +96,11 @@ export interface CheckDefinition<S extends z.ZodObject = z.ZodObject> {
   fields: Record<string, FieldSpec> | ((spec: z.output<S>) => Record<string, FieldSpec>);
   /** Thresholds used when the config sets none for a level. */
   defaults?: Thresholds | ((spec: z.output<S>) => Thresholds);
-  /** Turns one config entry into several checks when the config loads (or reloads). */
-  expand?: (spec: z.output<S>) => Promise<Array<Expansion<z.output<S>>>>;
+  /**
+   * Turns one config entry into several checks when the config loads (or reloads);
+   * resolves undefined to keep the entry as it is (e.g. a disk check that names its mount).
+   */
+  expand?: (spec: z.output<S>) => Promise<Array<Expansion<z.output<S>>> | undefined>;
   run(ctx: CheckContext<z.output<S>>): Promise<Observation>;
 }
 

@@ -72,6 +72,18 @@ export function formatDuration(ms: number): string {
   return out;
 }
 
+/** Bytes in SI units, the ones conditions take (`freeBytes < 10GB`): `12.3 GB`. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
 /**
  * Zod type for a duration: a string such as `30s` or a number of milliseconds; parses to milliseconds.
  */

@@ -51,6 +51,9 @@ export interface LoadOptions {
 /** Keys whose string values are secrets, wherever they appear. */
 const SECRET_KEY_RE = /^(token|readToken|password|passwd|secret|apiKey|api[-_]key|routingKey|integrationKey|authorization|x-api-key|cookie|webhookUrl)$/i;
 
+/** Environment variables whose values are secrets wherever they are interpolated (`${PD_ROUTING_KEY}` in a URL). */
+const SECRET_ENV_RE = /TOKEN|SECRET|PASS|KEY|CRED|AUTH/i;
+
 /** Reads, interpolates, validates and compiles a config file; throws ConfigError with every problem found. */
 export function loadConfigFile(file: string, opts: LoadOptions = {}): Config {
   let text: string;
@@ -89,6 +92,9 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions = {
   const top = topSchema.safeParse(raw);
   if (!top.success) for (const issue of top.error.issues) locate.issue([], issue, topSchema);
 
+  // Checks are compiled even when another section is broken, so one pass reports everything;
+  // a broken defaults/incidents section falls back to the built-in defaults meanwhile.
+  const sections = top.success ? top.data : fallbackSections(raw);
   const checks: CheckConfig[] = [];
   const entries = Array.isArray(raw.checks) ? (raw.checks as Record<string, unknown>[]) : [];
   const seen = new Map<string, number>();
@@ -116,10 +122,8 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions = {
       return;
     }
     seen.set(name, i);
-    if (top.success) {
-      const compiled = compileCheck(parsed.data, registry.get(type)!, top.data, base, locate);
-      if (compiled) checks.push(compiled);
-    }
+    const compiled = compileCheck(parsed.data, registry.get(type)!, sections, base, locate);
+    if (compiled) checks.push(compiled);
   });
 
   if (problems.length || !top.success) throw new ConfigError(problems);
@@ -138,10 +142,18 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions = {
 
 type Locate = ReturnType<typeof locator>;
 
+function fallbackSections(raw: Record<string, unknown>): Pick<TopConfig, 'defaults' | 'incidents'> {
+  const shape = topSchema.shape;
+  return {
+    defaults: shape.defaults.safeParse(raw.defaults).data ?? shape.defaults.parse(undefined),
+    incidents: shape.incidents.safeParse(raw.incidents).data ?? shape.incidents.parse(undefined),
+  };
+}
+
 function compileCheck(
   data: Record<string, unknown>,
   def: CheckDefinition<any>,
-  top: TopConfig,
+  top: Pick<TopConfig, 'defaults' | 'incidents'>,
   base: (string | number)[],
   locate: Locate,
 ): CheckConfig | undefined {
@@ -229,7 +241,11 @@ export async function expandChecks(checks: readonly CheckConfig[]): Promise<Chec
       out.push(c);
       continue;
     }
-    const parts: Expansion<Record<string, unknown>>[] = await c.def.expand(c.spec);
+    const parts: Expansion<Record<string, unknown>>[] | undefined = await c.def.expand(c.spec);
+    if (!parts) {
+      out.push(c);
+      continue;
+    }
     for (const p of parts) {
       out.push(deepFreeze({
         ...c,
@@ -272,7 +288,10 @@ function interpolate(doc: Document, env: NodeJS.ProcessEnv, secrets: Set<string>
           return '';
         }
         const v = env[m[1]];
-        if (v !== undefined && v !== '') return v;
+        if (v !== undefined && v !== '') {
+          if (SECRET_ENV_RE.test(m[1])) secrets.add(v);
+          return v;
+        }
         if (m[2] !== undefined) return m[2];
         if (v === '') return '';
         at(offset, '', `environment variable ${m[1]} is not set (write \${${m[1]}:-} to allow it to be empty)`);

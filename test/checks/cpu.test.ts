@@ -1,0 +1,76 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { parseCondition } from '../../agent/evaluate';
+import { cpuCheck, parseProcStat } from '../../checks/cpu';
+import type { Thresholds } from '../../checks/types';
+import { fieldsOf, runCheck, silentLog } from '../helpers/check';
+
+describe('cpu check', () => {
+  it('reports percentages between 0 and 100 that add up, and the core count', async () => {
+    const obs = await runCheck(cpuCheck, { sample: '200ms' });
+    expect(obs.up).toBeUndefined();
+    const v = obs.values as Record<string, number>;
+    for (const key of ['usagePercent', 'userPercent', 'systemPercent', 'iowaitPercent', 'stealPercent']) {
+      expect(v[key]).toBeGreaterThanOrEqual(0);
+      expect(v[key]).toBeLessThanOrEqual(100);
+    }
+    expect(v.usagePercent).toBeCloseTo(v.userPercent + v.systemPercent + v.stealPercent, 0);
+    expect(v.cores).toBeGreaterThanOrEqual(1);
+    expect(Object.keys(v).sort()).toEqual(Object.keys(fieldsOf(cpuCheck, {})).sort());
+    expect(obs.message).toMatch(/% busy over 200ms on \d+ cores/);
+  });
+
+  it('sees a busy child process as usage', async () => {
+    const child = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const obs = await runCheck(cpuCheck, { sample: '500ms' });
+      const v = obs.values as Record<string, number>;
+      // One core spinning is at least half a core's share of the machine, whatever else runs.
+      expect(v.usagePercent).toBeGreaterThan(50 / v.cores);
+      expect(v.userPercent).toBeGreaterThan(0);
+    } finally {
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+
+  it('stops sampling at once when the signal aborts', async () => {
+    const ac = new AbortController();
+    const started = Date.now();
+    const run = cpuCheck.run({ name: 'cpu', spec: cpuCheck.schema.parse({ sample: '30s' }), signal: ac.signal, timeoutMs: 30_000, log: silentLog, now: Date.now });
+    setTimeout(() => ac.abort(new Error('timeout')), 50);
+    await expect(run).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('cannot do its job when the sample outlasts the timeout', async () => {
+    await expect(runCheck(cpuCheck, { sample: '2s' }, { timeoutMs: 1000 })).rejects.toThrow(
+      'cpu check: sample (2s) must be shorter than the timeout (1s)',
+    );
+  });
+
+  it('rejects a sample window too short to measure', () => {
+    expect(cpuCheck.schema.safeParse({ sample: '10ms' }).success).toBe(false);
+    expect(cpuCheck.schema.safeParse({ samples: '1s' }).success).toBe(false);
+    expect(cpuCheck.schema.parse({})).toEqual({ sample: 1000 });
+  });
+
+  it('has default conditions that parse against its fields', () => {
+    const d = cpuCheck.defaults as Thresholds;
+    expect(d).toEqual({ warn: ['usagePercent > 80'], crit: ['usagePercent > 95'] });
+    for (const c of [...d.warn!, ...d.crit!]) expect(parseCondition(c, fieldsOf(cpuCheck, {})).field).toBe('usagePercent');
+  });
+
+  it('reads /proc/stat without counting guest time twice', () => {
+    const stat = [
+      'cpu  100 10 50 800 20 5 5 10 30 0',
+      'cpu0 50 5 25 400 10 3 2 5 15 0',
+      'cpu1 50 5 25 400 10 2 3 5 15 0',
+      'intr 12345',
+    ].join('\n');
+    expect(parseProcStat(stat)).toEqual({ user: 110, system: 60, idle: 800, iowait: 20, steal: 10, cores: 2 });
+    expect(parseProcStat('intr 1\n')).toBeUndefined();
+  });
+});

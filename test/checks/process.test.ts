@@ -1,0 +1,212 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { checkSchema } from '../../agent/config/schema';
+import { parseCondition } from '../../agent/evaluate';
+import { parseAuxv, parseStat, processCheck } from '../../checks/process';
+import type { Thresholds } from '../../checks/types';
+import { fieldsOf, runCheck, silentLog } from '../helpers/check';
+
+
+let dir: string;
+const children: ChildProcess[] = [];
+
+function start(args: string[], opts: { command?: string; argv0?: string } = {}): ChildProcess {
+  const child = spawn(opts.command ?? process.execPath, args, { stdio: 'ignore', argv0: opts.argv0 });
+  children.push(child);
+  return child;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGKILL');
+  await exited;
+}
+
+/** Waits until the child has exec'd (its /proc entry shows the new program), so matches are stable. */
+async function settle(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 150));
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'kw-process-'));
+});
+
+afterEach(async () => {
+  await Promise.all(children.splice(0).map(stop));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('process check', () => {
+  it('finds a process by pidfile, then sees it gone', async () => {
+    const child = start(['-e', 'setInterval(() => {}, 1000)']);
+    const pidfile = path.join(dir, 'app.pid');
+    writeFileSync(pidfile, `${child.pid}\n`);
+    await settle();
+
+    const up = await runCheck(processCheck, { pidfile, sample: '200ms' });
+    expect(up.values.running).toBe(1);
+    expect(up.values.rssBytes).toBeGreaterThan(1_000_000);
+    expect(up.values.cpuPercent).toBeGreaterThanOrEqual(0);
+    expect(up.values.oldestSeconds).toBeGreaterThanOrEqual(0);
+    expect(up.values.oldestSeconds).toBeLessThan(30);
+    expect(up.message).toMatch(new RegExp(`^1 process from ${pidfile}, [\\d.]+% CPU, [\\d.]+ [KMG]B RSS, oldest up \\d`));
+
+    await stop(child);
+    const down = await runCheck(processCheck, { pidfile, sample: '200ms' });
+    expect(down.values).toEqual({ running: 0, cpuPercent: 0, rssBytes: 0 });
+    expect(down.message).toBe(`pidfile ${pidfile} names pid ${child.pid}, which is not running`);
+  });
+
+  it('finds a process by a regular expression on its command line', async () => {
+    const marker = `kw-marker-${randomBytes(4).toString('hex')}`;
+    const child = start(['-e', `setInterval(() => {}, 1000) // ${marker}`]);
+    await settle();
+
+    const up = await runCheck(processCheck, { match: `${marker}$`, sample: '200ms' });
+    expect(up.values.running).toBe(1);
+    expect(up.values.rssBytes).toBeGreaterThan(0);
+
+    await stop(child);
+    expect((await runCheck(processCheck, { match: marker, sample: '200ms' })).values.running).toBe(0);
+  });
+
+  it('sums over several matches and measures their CPU', async () => {
+    const marker = `kw-busy-${randomBytes(4).toString('hex')}`;
+    start(['-e', `for (;;) {} // ${marker}`]);
+    start(['-e', `setInterval(() => {}, 1000) // ${marker}`]);
+    await settle();
+    const obs = await runCheck(processCheck, { match: marker, sample: '500ms' });
+    expect(obs.values.running).toBe(2);
+    // A spinning process uses close to a whole core; leave room for a crowded test machine.
+    expect(obs.values.cpuPercent).toBeGreaterThan(20);
+    expect(obs.message).toMatch(/^2 processes matching/);
+  });
+
+  it('finds a process by name: the kernel name, or argv[0]', async () => {
+    const name = `kw${randomBytes(3).toString('hex')}`;
+    const link = path.join(dir, name);
+    symlinkSync(process.execPath, link);
+    start(['-e', 'setInterval(() => {}, 1000)'], { command: link });
+    await settle();
+    expect((await runCheck(processCheck, { processName: name, sample: '100ms' })).values.running).toBe(1);
+
+    // argv[0] set by the launcher, and longer than the 15 characters comm keeps.
+    const argv0 = `keepwatch-test-${randomBytes(4).toString('hex')}`;
+    start(['-e', 'setInterval(() => {}, 1000)'], { argv0 });
+    await settle();
+    expect((await runCheck(processCheck, { processName: argv0, sample: '100ms' })).values.running).toBe(1);
+  });
+
+  it('reports running 0 for a name nothing has', async () => {
+    const obs = await runCheck(processCheck, { processName: `no-such-process-${randomBytes(4).toString('hex')}` });
+    expect(obs.values).toEqual({ running: 0, cpuPercent: 0, rssBytes: 0 });
+    expect(obs.message).toMatch(/^no process named "no-such-process-/);
+  });
+
+  it('does not count the agent itself, unless named by pidfile', async () => {
+    const title = `kw-self-${randomBytes(4).toString('hex')}`;
+    const saved = process.title;
+    process.title = title;
+    try {
+      expect((await runCheck(processCheck, { match: `^${title}$`, sample: '100ms' })).values.running).toBe(0);
+      expect((await runCheck(processCheck, { processName: title, sample: '100ms' })).values.running).toBe(0);
+      // The same pattern does find another process with that command line.
+      start(['-e', 'setInterval(() => {}, 1000)'], { argv0: title });
+      await settle();
+      expect((await runCheck(processCheck, { processName: title, sample: '100ms' })).values.running).toBe(1);
+      expect((await runCheck(processCheck, { pidfile: writePid(process.pid), sample: '100ms' })).values.running).toBe(1);
+    } finally {
+      process.title = saved;
+    }
+  });
+
+  it('treats a missing pidfile as not running', async () => {
+    const obs = await runCheck(processCheck, { pidfile: path.join(dir, 'gone.pid') });
+    expect(obs.values.running).toBe(0);
+    expect(obs.message).toBe(`pidfile ${path.join(dir, 'gone.pid')} does not exist`);
+  });
+
+  it('cannot do its job when the pidfile is unreadable or holds no pid', async () => {
+    const garbage = path.join(dir, 'garbage.pid');
+    writeFileSync(garbage, 'hello\n');
+    await expect(runCheck(processCheck, { pidfile: garbage })).rejects.toThrow(`pidfile ${garbage} does not start with a process id`);
+
+    if (process.getuid?.() !== 0) {
+      const locked = path.join(dir, 'locked.pid');
+      writeFileSync(locked, '1\n');
+      chmodSync(locked, 0o000);
+      await expect(runCheck(processCheck, { pidfile: locked })).rejects.toThrow(`cannot read pidfile ${locked}: permission denied`);
+    }
+  });
+
+  it('cannot do its job when the sample outlasts the timeout', async () => {
+    await expect(runCheck(processCheck, { pidfile: writePid(process.pid), sample: '2s' }, { timeoutMs: 1000 })).rejects.toThrow(
+      'process check: sample (2s) must be shorter than the timeout (1s)',
+    );
+  });
+
+  it('stops sampling at once when the signal aborts', async () => {
+    const ac = new AbortController();
+    const spec = processCheck.schema.parse({ pidfile: writePid(process.pid), sample: '30s' });
+    const started = Date.now();
+    const run = processCheck.run({ name: 'p', spec, signal: ac.signal, timeoutMs: 30_000, log: silentLog, now: Date.now });
+    setTimeout(() => ac.abort(new Error('timeout')), 50);
+    await expect(run).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
+
+function writePid(pid: number): string {
+  const file = path.join(dir, `${pid}.pid`);
+  writeFileSync(file, String(pid));
+  return file;
+}
+
+describe('process check config', () => {
+  it.each([
+    [{}, 'say which processes to watch: set one of processName, match or pidfile'],
+    [{ processName: 'nginx', match: 'nginx' }, 'set only one of processName, match or pidfile (this check sets processName and match)'],
+    [{ processName: '/usr/sbin/nginx' }, 'processName is a name such as nginx, not a path'],
+    [{ match: '(' }, 'invalid regular expression'],
+    [{ pidfile: 'run/x.pid' }, 'expected an absolute path'],
+    [{ processName: 'nginx', sample: '10ms' }, 'must be at least'],
+  ])('rejects %j', (raw, message) => {
+    const r = processCheck.schema.safeParse(raw);
+    expect(r.success).toBe(false);
+    expect(r.error!.issues.map((i) => i.message).join('; ')).toContain(message);
+  });
+
+  it('takes its selectors beside the keys every check has', () => {
+    // The check's own `name` is a common key: the selectors must not clash with it.
+    const schema = checkSchema('process')!;
+    expect(schema.safeParse({ name: 'web', type: 'process', match: 'gunicorn' }).success).toBe(true);
+    expect(schema.safeParse({ name: 'web', type: 'process', processName: 'nginx', every: '1m' }).success).toBe(true);
+    expect(schema.safeParse({ name: 'web', type: 'process' }).success).toBe(false);
+  });
+
+  it('has default conditions that parse against its fields', () => {
+    const d = processCheck.defaults as Thresholds;
+    expect(d).toEqual({ crit: ['running < 1'] });
+    expect(parseCondition(d.crit![0], fieldsOf(processCheck, { processName: 'nginx' })).test({ running: 0 })).toBe(true);
+  });
+
+  it('parses /proc/PID/stat with spaces and parentheses in the name', () => {
+    const line = '4242 (my (odd) proc) S 1 4242 4242 0 -1 4194304 100 0 0 0 250 75 0 0 20 0 1 0 123456 1000000 300 18446744073709551615';
+    expect(parseStat(line)).toEqual({ comm: 'my (odd) proc', state: 'S', utime: 250, stime: 75, starttime: 123456 });
+    expect(parseStat('garbage')).toBeUndefined();
+  });
+
+  it('reads page size and clock tick from an auxv dump', () => {
+    const words = [33, 0x7fff0000, 6, 16384, 17, 250, 0, 0];
+    const le = os.endianness() === 'LE';
+    const buf = Buffer.alloc(words.length * 8);
+    words.forEach((w, i) => (le ? buf.writeBigUInt64LE(BigInt(w), i * 8) : buf.writeBigUInt64BE(BigInt(w), i * 8)));
+    expect(parseAuxv(buf, 8)).toEqual({ pageSize: 16384, clkTck: 250 });
+    expect(parseAuxv(Buffer.alloc(0), 8)).toEqual({ pageSize: 4096, clkTck: 100 });
+  });
+});
