@@ -119,7 +119,14 @@ export class Metrics {
       labelNames: ['version', 'nodejs'],
       registers,
     }).set({ version: opts.version, nodejs: process.version }, 1);
-    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    if (opts.defaultMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry });
+      // prom-client names these gauges with a counter's `_total` suffix, which promtool rejects;
+      // the per-type nodejs_active_{handles,requests,resources} gauges carry the same numbers.
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+        this.registry.removeSingleMetric(name);
+      }
+    }
   }
 
   private makeStatusGauge(extra: string[]): Gauge {

@@ -1,0 +1,64 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { commonCheckShape, checkSchema } from '../../agent/config/schema';
+import { parseCondition } from '../../agent/evaluate';
+import { packageRoot } from '../../agent/paths';
+import { checkTypes, registry } from '../../checks';
+
+const checksDir = path.join(packageRoot(), 'checks');
+const folders = fs
+  .readdirSync(checksDir, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name)
+  .sort();
+
+test('folders, registry entries and READMEs match one to one', () => {
+  expect(checkTypes.map((c) => c.type).sort()).toEqual(folders);
+  expect(registry.size).toBe(checkTypes.length);
+  for (const f of folders) {
+    expect(fs.existsSync(path.join(checksDir, f, 'index.ts'))).toBe(true);
+    expect(fs.existsSync(path.join(checksDir, f, 'README.md'))).toBe(true);
+  }
+});
+
+describe.each(checkTypes.map((c) => [c.type, c] as const))('%s', (type, def) => {
+  test('its README shows a config example and lists every value it returns', () => {
+    const readme = fs.readFileSync(path.join(checksDir, type, 'README.md'), 'utf8');
+    expect(readme).toMatch(new RegExp(`type: ${type}\\b`));
+    const fields = typeof def.fields === 'function' ? def.fields(def.schema.parse(minimalSpec(type))) : def.fields;
+    for (const field of Object.keys(fields)) expect(readme).toContain(`\`${field}\``);
+  });
+
+  test('its keys do not shadow the keys every check has', () => {
+    const own = Object.keys(def.schema.shape);
+    expect(own.filter((k) => k in commonCheckShape)).toEqual([]);
+    expect(checkSchema(type)).toBeDefined();
+  });
+
+  test('its default thresholds parse against its fields', () => {
+    const spec = def.schema.parse(minimalSpec(type));
+    const fields = typeof def.fields === 'function' ? def.fields(spec) : def.fields;
+    const d = typeof def.defaults === 'function' ? def.defaults(spec) : (def.defaults ?? {});
+    for (const c of [...(d.warn ?? []), ...(d.crit ?? [])]) expect(() => parseCondition(c, fields)).not.toThrow();
+  });
+
+  test('every config key is described (the JSON Schema and docs need it)', () => {
+    for (const [key, schema] of Object.entries(def.schema.shape)) {
+      expect([key, (schema as { description?: string }).description]).toEqual([key, expect.any(String)]);
+    }
+  });
+
+  test('its category is one of health, performance, security, cost', () => {
+    expect(['health', 'performance', 'security', 'cost']).toContain(def.category);
+  });
+});
+
+/** The least config each type accepts. */
+function minimalSpec(type: string): Record<string, unknown> {
+  const minimal: Record<string, Record<string, unknown>> = {
+    http: { url: 'http://127.0.0.1/' },
+    tcp: { port: 1 },
+    process: { processName: 'init' },
+  };
+  return minimal[type] ?? {};
+}
