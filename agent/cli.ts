@@ -63,6 +63,8 @@ async function runCommand(argv: { config?: string; listen?: string; 'log-level'?
   }
   agent.start();
 
+  // A monitoring agent that dies stops watching: a stray rejection is logged, not fatal.
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection (a bug; please report it)'));
   process.on('SIGHUP', () => {
     log.info({ config: file }, 'SIGHUP: reloading config');
     void agent.reload();
@@ -133,8 +135,9 @@ async function checkCommand(argv: { config?: string; names: string[]; json?: boo
     process.exit(Status.Unknown);
   }
   const results = await runAll(selected, config.agent.concurrency, log);
-  process.stdout.write(argv.json ? `${JSON.stringify(results, null, 2)}\n` : `${formatTable(results)}\n`);
-  process.exitCode = worstStatus(results.map((r) => r.status));
+  const code = worstStatus(results.map((r) => r.status));
+  // Exit explicitly: a check abandoned at its timeout may still hold a socket open.
+  process.stdout.write(argv.json ? `${JSON.stringify(results, null, 2)}\n` : `${formatTable(results)}\n`, () => process.exit(code));
 }
 
 async function runAll(checks: CheckConfig[], concurrency: number, log: Logger): Promise<CheckResult[]> {

@@ -26,7 +26,11 @@ const schema = z
     followRedirects: z.boolean().default(true).describe('Follow redirects (up to maxRedirects).'),
     maxRedirects: z.number().int().min(0).max(20).default(5).describe('Most redirects to follow.'),
     insecure: z.boolean().default(false).describe('Skip TLS certificate verification (certDaysLeft is still reported).'),
-    caFile: z.string().optional().describe('PEM file of CA certificates to trust instead of the system ones.'),
+    caFile: z
+      .string()
+      .refine((f) => { try { fs.accessSync(f, fs.constants.R_OK); return true; } catch { return false; } }, { message: 'file not found or not readable' })
+      .optional()
+      .describe('PEM file of CA certificates to trust instead of the system ones.'),
     bodyContains: z.string().optional().describe('Text the body must contain; sets the `matches` value.'),
     bodyRegex: z
       .string()

@@ -197,6 +197,7 @@ describe('http check config', () => {
     expect(httpCheck.schema.safeParse({ url: 'http://x', bodyRegex: '(' }).success).toBe(false);
     expect(httpCheck.schema.safeParse({ url: 'http://x', json: { a: 'a..b' } }).success).toBe(false);
     expect(httpCheck.schema.safeParse({ url: 'http://x', json: { status: '$.s' } }).success).toBe(false);
+    expect(httpCheck.schema.safeParse({ url: 'https://x', caFile: '/no/such/ca.pem' }).error?.issues[0].message).toBe('file not found or not readable');
     expect(httpCheck.schema.parse({ url: 'http://x', maxBodySize: '2MiB' }).maxBodySize).toBe(2 * 1024 * 1024);
   });
 
