@@ -1,5 +1,6 @@
+import { setMaxListeners } from 'node:events';
 import { expandChecks, type CheckConfig, type Config } from './config/load';
-import { ConfigError } from './errors';
+import { ConfigError, formatProblem } from './errors';
 import { Status } from './evaluate';
 import { setSecrets, type Logger } from './logger';
 import { Metrics } from './metrics';
@@ -66,6 +67,8 @@ export class Agent {
     this.log = deps.log;
     this.metrics = deps.metrics;
     this.now = deps.now ?? Date.now;
+    // Every run in flight listens for the stop signal; thousands may be in flight at once.
+    setMaxListeners(0, this.stopController.signal);
     this.scheduler = new Scheduler({
       concurrency: config.agent.concurrency,
       execute: (name) => this.execute(name),
@@ -73,7 +76,7 @@ export class Agent {
       onLag: (s) => this.metrics.recordLag(s),
       onSkip: (name, reason) => {
         this.metrics.recordSkip(name, reason);
-        this.log.warn({ check: name, reason }, 'run skipped: the previous run has not finished');
+        this.log.warn({ check: name, reason }, reason === 'overlap' ? 'run skipped: the previous run has not finished' : 'cron run missed: the agent was too busy or suspended');
       },
       onQueue: (n) => this.metrics.setQueueLength(n),
       initialSpreadMs: deps.initialSpreadMs,
@@ -127,7 +130,7 @@ export class Agent {
       config = this.deps.loadConfig();
       await this.apply(config);
     } catch (err) {
-      const errors = err instanceof ConfigError ? err.problems.map((p) => `${p.file}:${p.line}:${p.col}: ${p.path ? `${p.path}: ` : ''}${p.message}`) : [String((err as Error).message ?? err)];
+      const errors = err instanceof ConfigError ? err.problems.map(formatProblem) : [String((err as Error).message ?? err)];
       this.metrics.recordReload(false, this.now());
       this.log.error({ errors }, 'config reload refused; the running config stays');
       return { ok: false, errors };
@@ -195,8 +198,11 @@ export class Agent {
     const check = this.checks.get(name);
     if (!check) return;
     const result = await runCheckOnce(check, { log: this.log, now: this.now, signal: this.stopController.signal });
-    if (this.stopController.signal.aborted || this.checks.get(name) !== check) return; // stopped or reloaded meanwhile
-    this.record(check, result);
+    if (this.stopController.signal.aborted) return;
+    // A reload during the run: keep the result if the check is still configured the same way.
+    const current = this.checks.get(name);
+    if (!current || (current !== check && fingerprint(current) !== fingerprint(check))) return;
+    this.record(current, result);
   }
 
   private record(check: CheckConfig, result: CheckResult): void {
@@ -257,4 +263,16 @@ export class Agent {
       last: r && { ...r, startedAt: new Date(r.startedAt).toISOString() },
     };
   }
+}
+
+const fingerprints = new WeakMap<CheckConfig, string>();
+
+/** What makes two configs of a check run the same way (labels and schedule aside). */
+function fingerprint(c: CheckConfig): string {
+  let f = fingerprints.get(c);
+  if (f === undefined) {
+    f = JSON.stringify([c.type, c.spec, c.timeoutMs, c.rules.warn.map((r) => r.source), c.rules.crit.map((r) => r.source)]);
+    fingerprints.set(c, f);
+  }
+  return f;
 }

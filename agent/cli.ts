@@ -15,6 +15,11 @@ import { defaultConfigPath, packageVersion } from './paths';
 import { runCheckOnce, type CheckResult } from './runner';
 import { AgentServer } from './server';
 
+// libuv's default of 4 worker threads serves every file read, DNS lookup and statfs; a few
+// hung calls (a dead NFS mount, a silent resolver) would stall every other check. Must be
+// set before the pool's first use, which is after this module loads.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
 /**
  * Which config file to use: --config, else $KEEPWATCH_CONFIG, else ./keepwatch.yaml,
  * else the embedded default that watches this machine.
@@ -26,46 +31,44 @@ export function resolveConfigPath(flag?: string, env = process.env, cwd = proces
   return fs.existsSync(local) ? local : defaultConfigPath();
 }
 
-function loadOrExit(file: string, exitCode: number): Config {
+/** Loads the config, or prints every problem to stderr (and the log, when given) and exits. */
+function loadOrExit(file: string, exitCode: number, log?: Logger): Config {
   try {
     return loadConfigFile(file);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
+    log?.fatal({ file, errors: err.problems.length }, 'config invalid; not starting');
     process.exit(exitCode);
   }
 }
 
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/** The log level from --log-level or $KEEPWATCH_LOG_LEVEL; exits on a level pino doesn't know. */
+function levelOverride(flag?: string): string | undefined {
+  const level = flag ?? (process.env.KEEPWATCH_LOG_LEVEL || undefined);
+  if (level !== undefined && !LOG_LEVELS.includes(level)) {
+    process.stderr.write(`KEEPWATCH_LOG_LEVEL: unknown level "${level}" (valid: ${LOG_LEVELS.join(', ')})\n`);
+    process.exit(1);
+  }
+  return level;
+}
+
+/** Longest a clean stop may take before the process exits anyway (Kubernetes kills at 30 s). */
+const STOP_DEADLINE_MS = 10_000;
+
 async function runCommand(argv: { config?: string; listen?: string; 'log-level'?: string }): Promise<void> {
   const file = resolveConfigPath(argv.config);
-  const levelOverride = argv['log-level'] ?? process.env.KEEPWATCH_LOG_LEVEL;
-  const log = createLogger({ level: levelOverride ?? 'info' });
-  let config: Config;
-  try {
-    config = loadConfigFile(file);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
-    log.fatal({ file, errors: err.problems.length }, 'config invalid; not starting');
-    process.exit(1);
-  }
-  setSecrets(config.secrets);
-  const metrics = new Metrics({ version: packageVersion() });
-  const agent = await Agent.create(config, { log, metrics, loadConfig: () => loadConfigFile(file), logLevel: levelOverride });
-  const server = new AgentServer(agent, log);
-  const { host, port } = parseListen(argv.listen ?? config.agent.listen);
-  try {
-    const addr = await server.listen(host, port);
-    log.info({ address: `${addr.address}:${addr.port}`, config: file, version: packageVersion() }, 'listening');
-  } catch (err) {
-    log.fatal({ err, listen: `${host}:${port}` }, 'cannot listen; is another agent running, or set agent.listen / --listen');
-    process.exit(1);
-  }
-  agent.start();
-
+  const level = levelOverride(argv['log-level']);
+  const log = createLogger({ level: level ?? 'info' });
+  let agent: Agent | undefined;
+  let server: AgentServer | undefined;
+  // Handlers first: a SIGHUP during start-up must not kill the daemon (its default action).
   // A monitoring agent that dies stops watching: a stray rejection is logged, not fatal.
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection (a bug; please report it)'));
   process.on('SIGHUP', () => {
+    if (!agent) return void log.warn('SIGHUP during start-up ignored');
     log.info({ config: file }, 'SIGHUP: reloading config');
     void agent.reload();
   });
@@ -77,13 +80,32 @@ async function runCommand(argv: { config?: string; listen?: string; 'log-level'?
     }
     stopping = true;
     log.info({ signal }, 'stopping');
-    void Promise.all([server.close(), agent.stop()]).then(() => {
+    setTimeout(() => {
+      log.error({ deadlineMs: STOP_DEADLINE_MS }, 'stop took too long; exiting');
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
+    void Promise.all([server?.close(), agent?.stop()]).then(() => {
       log.info('stopped');
       process.exit(0);
     });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+
+  const config = loadOrExit(file, 1, log);
+  setSecrets(config.secrets);
+  const metrics = new Metrics({ version: packageVersion() });
+  agent = await Agent.create(config, { log, metrics, loadConfig: () => loadConfigFile(file), logLevel: level });
+  server = new AgentServer(agent, log);
+  const { host, port } = parseListen(argv.listen ?? config.agent.listen);
+  try {
+    const addr = await server.listen(host, port);
+    log.info({ address: `${addr.address}:${addr.port}`, config: file, version: packageVersion() }, 'listening');
+  } catch (err) {
+    log.fatal({ err, listen: `${host}:${port}` }, 'cannot listen; is another agent running, or set agent.listen / --listen');
+    process.exit(1);
+  }
+  agent.start();
 }
 
 /** Severity order for the exit code of `keepwatch check`: critical is worst, then unknown, then warning. */
@@ -121,7 +143,7 @@ async function checkCommand(argv: { config?: string; names: string[]; json?: boo
   const file = resolveConfigPath(argv.config);
   const config = loadOrExit(file, Status.Unknown);
   setSecrets(config.secrets);
-  const log = createLogger({ level: process.env.KEEPWATCH_LOG_LEVEL ?? 'warn', destination: pino.destination(2) });
+  const log = createLogger({ level: levelOverride() ?? 'warn', destination: pino.destination(2) });
   let all: CheckConfig[];
   try {
     all = await expandChecks(config.checks);

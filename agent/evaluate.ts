@@ -85,9 +85,10 @@ function parseLiteral(text: string, op: Operator, field: string, spec: FieldSpec
     if (spec.type === 'number' || spec.type === 'boolean') {
       throw new ConditionError(`"${op}" matches text, but "${field}" is a ${spec.type}`, at - op.length - 1);
     }
-    const pattern = unquote(text) ?? unslash(text) ?? text;
+    const slashed = unslash(text);
+    const pattern = unquote(text) ?? slashed?.pattern ?? text;
     try {
-      return new RegExp(pattern);
+      return new RegExp(pattern, slashed?.flags);
     } catch (err) {
       throw new ConditionError(`invalid regular expression: ${(err as Error).message}`, at);
     }
@@ -151,9 +152,10 @@ function unquote(text: string): string | undefined {
   return m ? m[1].replace(/\\(.)/g, '$1') : undefined;
 }
 
-function unslash(text: string): string | undefined {
-  const m = /^\/(.*)\/$/.exec(text);
-  return m ? m[1] : undefined;
+/** `/pattern/flags`, with the flags a test can use (i, m, s, u). */
+function unslash(text: string): { pattern: string; flags: string } | undefined {
+  const m = /^\/(.*)\/([imsu]*)$/.exec(text);
+  return m ? { pattern: m[1], flags: m[2] } : undefined;
 }
 
 function makeCondition(source: string, field: string, op: Operator, value: Condition['value'], reason: FailureReason): Condition {

@@ -2,6 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { Value } from '../checks/types';
 import type { CheckConfig } from './config/load';
 import { STATUS_NAMES, type Status } from './evaluate';
+import { SKIP_REASONS } from './scheduler';
 
 /**
  * Buckets for check durations. Few on purpose: each bucket is a series per check, and with
@@ -83,7 +84,7 @@ export class Metrics {
     });
     this.checkSkipped = new Counter({
       name: 'keepwatch_check_skipped_runs_total',
-      help: 'Due runs skipped because the previous run of the check had not finished.',
+      help: 'Due runs that did not start: overlap (the previous run had not finished) or missed (a cron time passed unserved).',
       labelNames: ['check', 'reason'],
       registers,
     });
@@ -250,7 +251,7 @@ export class Metrics {
       this.checkRuns.remove({ check: name, status: STATUS_NAMES[Number(status)], reason });
     }
     for (const field of s.values.keys()) this.checkValue.remove({ check: name, field });
-    this.checkSkipped.remove({ check: name, reason: 'overlap' });
+    for (const reason of SKIP_REASONS) this.checkSkipped.remove({ check: name, reason });
     this.series.delete(name);
   }
 }

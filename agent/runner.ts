@@ -28,9 +28,12 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
+/** How long a check has, after its signal aborts at the timeout, to return its own answer. */
+export const ABORT_GRACE_MS = 250;
+
 /**
  * Runs a check once under its timeout and judges the result. It always settles by the
- * timeout: a check that ignores its AbortSignal is abandoned (and logged), so a hung check
+ * timeout plus ABORT_GRACE_MS: a check that ignores its AbortSignal is abandoned (and logged), so a hung check
  * never holds a concurrency slot or delays another check. A throw means the check could
  * not do its job: status unknown, reason `error`.
  */
@@ -43,11 +46,13 @@ export async function runCheckOnce(check: CheckConfig, opts: RunOptions): Promis
   opts.signal?.addEventListener('abort', onStop, { once: true });
   let timer: NodeJS.Timeout | undefined;
   let timedOut = false;
+  // At the timeout the run is aborted; a check that honours its signal then answers within
+  // the grace (often with a more precise message than ours). One that doesn't is abandoned.
   const deadline = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => {
       timedOut = true;
       ac.abort(new DOMException(`check timed out after ${check.timeoutMs} ms`, 'TimeoutError'));
-      resolve(undefined);
+      timer = setTimeout(() => resolve(undefined), ABORT_GRACE_MS);
     }, check.timeoutMs);
   });
   let obs: Observation | undefined;
@@ -64,19 +69,19 @@ export async function runCheckOnce(check: CheckConfig, opts: RunOptions): Promis
   }
   const durationMs = Math.round((performance.now() - t0) * 1000) / 1000;
   const base = { check: check.name, type: check.type, startedAt, durationMs };
+  const timeout = (): CheckResult => ({
+    ...base, status: Status.Critical, statusText: 'critical', up: false, reason: 'timeout', message: `no result within ${check.timeoutMs} ms`, values: {},
+  });
 
   if (obs === undefined && error === undefined) {
-    // The deadline won the race: the check did not settle in time.
     running.then(
       () => log.warn({ check: check.name }, 'check finished after its timeout; it ignores its abort signal'),
       () => undefined,
     );
-    return { ...base, status: Status.Critical, statusText: 'critical', up: false, reason: 'timeout', message: `no result within ${check.timeoutMs} ms`, values: {} };
+    return timeout();
   }
   if (error !== undefined) {
-    if (timedOut || (ac.signal.aborted && !opts.signal?.aborted)) {
-      return { ...base, status: Status.Critical, statusText: 'critical', up: false, reason: 'timeout', message: `no result within ${check.timeoutMs} ms`, values: {} };
-    }
+    if (timedOut) return timeout();
     const message = error instanceof Error ? error.message : String(error);
     return { ...base, status: Status.Unknown, statusText: 'unknown', up: false, reason: 'error', message: `check failed: ${message}`, values: {} };
   }

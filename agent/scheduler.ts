@@ -7,8 +7,12 @@ export interface JobSpec {
   schedule: Schedule;
 }
 
-/** Why a due run did not start. */
-export type SkipReason = 'overlap';
+/**
+ * Why a due run did not start: `overlap`, the previous run had not finished; `missed`, the
+ * process was too busy or suspended to start a cron run within a second of its time.
+ */
+export const SKIP_REASONS = ['overlap', 'missed'] as const;
+export type SkipReason = (typeof SKIP_REASONS)[number];
 
 export interface SchedulerOptions {
   /** Most runs in flight at once; further due runs wait in a FIFO queue. */
@@ -52,6 +56,8 @@ interface Job {
   current?: Promise<void>;
   /** Starts the queued run. */
   go?: () => void;
+  /** Settles `current` without running: a queued run dropped by stop() or a reload. */
+  drop?: () => void;
   removed: boolean;
 }
 
@@ -130,7 +136,7 @@ export class Scheduler {
     this.timer = undefined;
     this.timerAt = Infinity;
     this.heap.length = 0;
-    for (const job of this.queue.splice(0)) job.state = 'idle';
+    for (const job of this.queue.splice(0)) job.drop?.();
     this.opts.onQueue?.(0);
     const inflight: Promise<void>[] = [];
     for (const job of this.jobs.values()) {
@@ -180,6 +186,7 @@ export class Scheduler {
           noOverlap: false,
           logger: cronLogger(this.opts.log),
         });
+        job.cronTask.on('execution:missed', () => this.opts.onSkip?.(job.spec.name, 'missed'));
         void job.cronTask.start();
       }
       return;
@@ -251,8 +258,14 @@ export class Scheduler {
     job.slot = slot;
     job.current = new Promise<void>((resolve) => {
       job.go = () => {
-        job.go = undefined;
+        job.go = job.drop = undefined;
         void this.begin(job, scheduled).then(resolve);
+      };
+      job.drop = () => {
+        job.go = job.drop = undefined;
+        job.state = 'idle';
+        job.current = undefined;
+        resolve();
       };
       if (this.active < this.opts.concurrency) {
         job.go();
@@ -308,6 +321,7 @@ export class Scheduler {
     const i = this.queue.indexOf(job);
     if (i >= 0) {
       this.queue.splice(i, 1);
+      job.drop?.();
       this.opts.onQueue?.(this.queue.length);
     }
     this.jobs.delete(job.spec.name);

@@ -41,6 +41,7 @@ interface Reply {
 export class AgentServer {
   readonly server: http.Server;
   private readonly routes: Route[];
+  private closing = false;
 
   constructor(private readonly agent: Agent, private readonly log: Logger) {
     this.routes = [
@@ -71,7 +72,8 @@ export class AgentServer {
           const out = await this.agent.runNow(params[0]);
           if (out.missing) throw new HttpError(404, `no check named "${params[0]}"`);
           if (out.busy) throw new HttpError(409, `check "${params[0]}" is running now; try again when it finishes`);
-          return { json: { ...out.result, startedAt: new Date(out.result!.startedAt).toISOString() } };
+          if (!out.result) throw new HttpError(409, `check "${params[0]}" changed or went away while it ran (config reloaded); try again`);
+          return { json: { ...out.result, startedAt: new Date(out.result.startedAt).toISOString() } };
         },
       },
       {
@@ -102,10 +104,18 @@ export class AgentServer {
     });
   }
 
-  /** Stops accepting connections and closes idle ones. */
-  close(): Promise<void> {
+  /**
+   * Stops accepting connections. Idle keep-alive connections close now; requests in flight
+   * get `graceMs` to finish (their responses say `Connection: close`), then are cut.
+   */
+  close(graceMs = 2000): Promise<void> {
+    this.closing = true;
     return new Promise((resolve) => {
-      this.server.close(() => resolve());
+      const cut = setTimeout(() => this.server.closeAllConnections(), graceMs);
+      this.server.close(() => {
+        clearTimeout(cut);
+        resolve();
+      });
       this.server.closeIdleConnections();
     });
   }
@@ -127,8 +137,16 @@ export class AgentServer {
         throw new HttpError(405, `method ${req.method} not allowed here; use ${allow}`, { Allow: allow });
       }
       this.authorize(route.access, req);
-      const params = (route.pattern.exec(url.pathname) ?? []).slice(1).map((p) => decodeURIComponent(p));
-      send(res, await route.handle({ req, params, url }), req.method === 'HEAD');
+      const params = (route.pattern.exec(url.pathname) ?? []).slice(1).map((p) => {
+        try {
+          return decodeURIComponent(p);
+        } catch {
+          throw new HttpError(400, `bad percent-encoding in path: ${p}`);
+        }
+      });
+      const reply = await route.handle({ req, params, url });
+      if (this.closing) res.setHeader('Connection', 'close');
+      send(res, reply, req.method === 'HEAD');
     } catch (err) {
       if (err instanceof HttpError) {
         send(res, { status: err.status, json: { error: err.message } }, false, err.headers);

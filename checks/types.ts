@@ -1,6 +1,8 @@
 import type { z } from 'zod';
+import { formatDuration } from './units';
 
 export { duration, size, percent, parseDuration, parseSize, parsePercent, formatDuration, formatBytes } from './units';
+export { round, isValidRegex, certDaysLeft, rootError, describeNetworkError } from './support';
 
 /** What a check is about; shown as the `category` label of `keepwatch_check_status`. */
 export type CheckCategory = 'health' | 'performance' | 'security' | 'cost';
@@ -101,7 +103,19 @@ export interface CheckDefinition<S extends z.ZodObject = z.ZodObject> {
    * resolves undefined to keep the entry as it is (e.g. a disk check that names its mount).
    */
   expand?: (spec: z.output<S>) => Promise<Array<Expansion<z.output<S>>> | undefined>;
+  /**
+   * Checks the config against the limits a run will have, when the config loads (e.g. a
+   * sample window must fit in the timeout); each problem names the key it is about.
+   */
+  validate?: (spec: z.output<S>, limits: { timeoutMs: number }) => Array<{ key: string; message: string }>;
   run(ctx: CheckContext<z.output<S>>): Promise<Observation>;
+}
+
+/** The `validate` of checks that sample over a `sample` window: it must end before the timeout. */
+export function sampleFitsTimeout(spec: { sample: number }, limits: { timeoutMs: number }): Array<{ key: string; message: string }> {
+  return spec.sample >= limits.timeoutMs
+    ? [{ key: 'sample', message: `sample (${formatDuration(spec.sample)}) must be shorter than the timeout (${formatDuration(limits.timeoutMs)})` }]
+    : [];
 }
 
 /** Declares a check type; the identity function that gives `run` its typed config. */
@@ -128,7 +142,9 @@ export function classifyNetworkError(err: unknown): TargetFailure {
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL' || code === 'EAI_NODATA' || code === 'EAI_NONAME') {
     return 'dns';
   }
-  if (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|HOSTNAME_MISMATCH|ERR_TLS/i.test(code) || /certificate|TLS|SSL/i.test(code ? '' : (e?.message ?? ''))) {
+  // EPROTO with "SSL routines" is TLS spoken to a port that does not (https to an http port).
+  if (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|HOSTNAME_MISMATCH|ERR_TLS|EPROTO/i.test(code) ||
+      /certificate|TLS|SSL routines|wrong version number/i.test(e?.message ?? '')) {
     return 'tls';
   }
   if (['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EHOSTDOWN', 'ENETDOWN', 'EADDRNOTAVAIL'].includes(code) ||
@@ -136,4 +152,13 @@ export function classifyNetworkError(err: unknown): TargetFailure {
     return 'refused';
   }
   return 'error';
+}
+
+/**
+ * Whether a config key, header or query parameter name denotes a secret (`token`,
+ * `X-Auth-Token`, `Authorization`, `api_key`, `password`, …). Values under such names are
+ * scrubbed from logs and not forwarded by redirects to another host.
+ */
+export function isSecretName(name: string): boolean {
+  return /token|secret|passw|api[-_]?key|access[-_]?key|private[-_]?key|authorization|cookie|session|credential|signature|routing[-_]?key|integration[-_]?key|webhook[-_]?url/i.test(name);
 }

@@ -12,7 +12,7 @@ let tcp: TestServer;
 
 beforeAll(async () => {
   dir = tempDir();
-  web = await startHttp((req, res) => res.writeHead(req.url === '/slow' ? 200 : 200).end('hello'));
+  web = await startHttp((_req, res) => res.writeHead(200).end('hello'));
   tcp = await startTcp((s) => s.end('SSH-2.0-test\r\n'));
 });
 afterAll(async () => {

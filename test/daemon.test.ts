@@ -94,9 +94,9 @@ describe('the daemon as a child process', () => {
 test('with no config at all it runs the embedded default and reports every check within 10 s (npm start)', async () => {
   const dir = tempDir();
   const port = await closedPort();
+  const t0 = Date.now();
   const d = await startDaemon([], { cwd: dir.dir, env: { KEEPWATCH_HOST: '127.0.0.1', KEEPWATCH_PORT: String(port), KEEPWATCH_CONFIG: '' } });
   try {
-    const t0 = Date.now();
     const m = await eventually(async () => {
       const text = await metrics(d);
       return ['cpu', 'memory', 'load', 'self', 'disk:/'].every((c) => statusOf(text, c) !== undefined) && text;

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import cron from 'node-cron';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar, visit, type Document, type Node } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar, visit, type Document, type Node } from 'yaml';
 import { z } from 'zod';
 import { registry } from '../../checks';
-import type { CheckCategory, CheckDefinition, Expansion, FieldSpec } from '../../checks/types';
+import { isSecretName, type CheckCategory, type CheckDefinition, type Expansion, type FieldSpec } from '../../checks/types';
 import { ConfigError, type ConfigProblem } from '../errors';
 import { ConditionError, parseCondition, type Condition, type Rules } from '../evaluate';
 import { didYouMean } from '../suggest';
@@ -47,9 +47,6 @@ export interface LoadOptions {
   /** Environment for `${VAR}` interpolation (default process.env). */
   env?: NodeJS.ProcessEnv;
 }
-
-/** Keys whose string values are secrets, wherever they appear. */
-const SECRET_KEY_RE = /^(token|readToken|password|passwd|secret|apiKey|api[-_]key|routingKey|integrationKey|authorization|x-api-key|cookie|webhookUrl)$/i;
 
 /** Environment variables whose values are secrets wherever they are interpolated (`${PD_ROUTING_KEY}` in a URL). */
 const SECRET_ENV_RE = /TOKEN|SECRET|PASS|KEY|CRED|AUTH/i;
@@ -190,9 +187,14 @@ function compileCheck(
     locate.path([...base, 'timeout'], `timeout must not exceed every (${interval} ms): a run would overlap the next`);
   }
   if (interval !== undefined) timeoutMs = Math.min(timeoutMs, interval);
-  const retryEveryMs = (data.retryEvery as number | undefined) ?? top.defaults.retryEvery;
-  if (data.retryEvery !== undefined && interval !== undefined && retryEveryMs! >= interval) {
-    locate.path([...base, 'retryEvery'], `retryEvery must be shorter than every (${interval} ms)`);
+  let retryEveryMs = (data.retryEvery as number | undefined) ?? top.defaults.retryEvery;
+  if (retryEveryMs !== undefined && interval !== undefined && retryEveryMs >= interval) {
+    if (data.retryEvery !== undefined) locate.path([...base, 'retryEvery'], `retryEvery must be shorter than every (${interval} ms)`);
+    retryEveryMs = undefined; // defaults.retryEvery does not apply to checks that already run that often
+  }
+
+  for (const p of def.validate?.(spec, { timeoutMs }) ?? []) {
+    locate.path([...base, p.key], p.message);
   }
 
   const fields = typeof def.fields === 'function' ? def.fields(spec) : def.fields;
@@ -260,9 +262,10 @@ export async function expandChecks(checks: readonly CheckConfig[]): Promise<Chec
 
 function interpolate(doc: Document, env: NodeJS.ProcessEnv, secrets: Set<string>, at: (offset: number, path: string, message: string) => void) {
   visit(doc, {
-    Scalar(key, node) {
+    Scalar(key, node, ancestors) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return;
       const offset = node.range?.[0] ?? 0;
+      const field = formatPath(yamlPath(ancestors, node));
       let whole = true;
       const value = node.value.replace(/\$\$\{|\$\{([^}]*)\}/g, (match, expr: string | undefined, pos: number) => {
         if (match === '$${') {
@@ -278,13 +281,13 @@ function interpolate(doc: Document, env: NodeJS.ProcessEnv, secrets: Set<string>
             if (content) secrets.add(content);
             return content;
           } catch (err) {
-            at(offset, '', `\${${ref}}: cannot read ${p}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+            at(offset, field, `\${${ref}}: cannot read ${p}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
             return '';
           }
         }
         const m = /^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s.exec(ref);
         if (!m) {
-          at(offset, '', `\${${ref}}: expected \${VAR}, \${VAR:-default} or \${file:/path}`);
+          at(offset, field, `\${${ref}}: expected \${VAR}, \${VAR:-default} or \${file:/path}`);
           return '';
         }
         const v = env[m[1]];
@@ -294,25 +297,48 @@ function interpolate(doc: Document, env: NodeJS.ProcessEnv, secrets: Set<string>
         }
         if (m[2] !== undefined) return m[2];
         if (v === '') return '';
-        at(offset, '', `environment variable ${m[1]} is not set (write \${${m[1]}:-} to allow it to be empty)`);
+        at(offset, field, `environment variable ${m[1]} is not set (write \${${m[1]}:-} to allow it to be empty)`);
         return '';
       });
-      // An unquoted `${PORT}` should read as the number it expands to, as if written inline.
-      if (whole && node.type === Scalar.PLAIN) {
-        const typed = parseDocument(value).contents;
-        if (isScalar(typed) && typed.value !== null && typeof typed.value !== 'object') {
-          node.value = typed.value;
-          return;
-        }
+      // An unquoted `${PORT}` reads as the number it spells, as if written inline. Only plain
+      // decimals and booleans convert: re-reading arbitrary values as YAML would cut a secret
+      // at a " #" or turn 0x1F into 31.
+      if (whole && node.type === Scalar.PLAIN && /^(-?\d+(\.\d+)?|true|false)$/.test(value)) {
+        node.value = value === 'true' ? true : value === 'false' ? false : Number(value);
+        return;
       }
       node.value = value;
     },
   });
 }
 
+/**
+ * Finds the secrets in a config: values under secret-looking keys (any depth, header names
+ * included), passwords in URLs and secret-looking query parameters (`?api_key=`).
+ */
+/** The config path of a node from the ancestors `visit` passes: pairs give keys, sequences indexes. */
+function yamlPath(ancestors: readonly unknown[], node: unknown): (string | number)[] {
+  const chain = [...ancestors, node];
+  const out: (string | number)[] = [];
+  chain.forEach((a, i) => {
+    if (isPair(a)) out.push(isScalar(a.key) ? String(a.key.value) : '?');
+    else if (isSeq(a)) {
+      const idx = a.items.indexOf(chain[i + 1] as never);
+      if (idx >= 0) out.push(idx);
+    }
+  });
+  return out;
+}
+
 function collectSecrets(value: unknown, secrets: Set<string>, key = '') {
   if (typeof value === 'string') {
-    if (SECRET_KEY_RE.test(key) && value.length > 0) secrets.add(value);
+    if (!value) return;
+    if (isSecretName(key)) secrets.add(value);
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) && URL.canParse(value)) {
+      const url = new URL(value);
+      if (url.password) secrets.add(decodeURIComponent(url.password));
+      for (const [name, v] of url.searchParams) if (v && (isSecretName(name) || /^(key|sig|auth)$/i.test(name))) secrets.add(v);
+    }
   } else if (Array.isArray(value)) {
     for (const v of value) collectSecrets(v, secrets, key);
   } else if (value && typeof value === 'object') {
@@ -395,7 +421,8 @@ function locator(doc: Document, at: (offset: number, path: string, message: stri
         }
         case 'invalid_type': {
           const given = this.raw(path);
-          report(offsetOf(path), path, given === undefined ? `required (${issue.expected})` : `expected ${issue.expected}, got ${describe(given)}`);
+          const hint = issue.expected === 'string' && (typeof given === 'number' || typeof given === 'boolean') ? ' (put it in quotes)' : '';
+          report(offsetOf(path), path, given === undefined ? `required (${issue.expected})` : `expected ${issue.expected}, got ${describe(given)}${hint}`);
           return;
         }
         default:
@@ -413,11 +440,12 @@ function valueAt(v: unknown): string | undefined {
   return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined;
 }
 
+/** What was given instead, by kind only: the value itself may be a secret. */
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${JSON.stringify(v)}`;
+  return typeof v === 'string' ? 'text' : typeof v;
 }
 
 /** The keys a (possibly wrapped) zod object at `path` inside `schema` accepts. */

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { defineCheck, duration, formatDuration, type FieldSpec } from '../types';
+import { defineCheck, duration, formatDuration, round, sampleFitsTimeout, type FieldSpec } from '../types';
 
 const schema = z.strictObject({
   sample: duration({ min: 100, max: 60_000 })
@@ -37,10 +37,8 @@ export const cpuCheck = defineCheck({
   schema,
   fields,
   defaults: { warn: ['usagePercent > 80'], crit: ['usagePercent > 95'] },
-  async run({ spec, signal, timeoutMs }) {
-    if (spec.sample >= timeoutMs) {
-      throw new Error(`cpu check: sample (${formatDuration(spec.sample)}) must be shorter than the timeout (${formatDuration(timeoutMs)})`);
-    }
+  validate: sampleFitsTimeout,
+  async run({ spec, signal }) {
     const before = await readCpuTimes();
     await sleep(spec.sample, undefined, { signal });
     const after = await readCpuTimes();
@@ -102,8 +100,4 @@ function fromOsCpus(): CpuTimes {
     t.idle += times.idle;
   }
   return t;
-}
-
-function round(n: number): number {
-  return Math.round(n * 10) / 10;
 }

@@ -1,7 +1,8 @@
+import type { StatsFs } from 'node:fs';
 import { readFile, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { defineCheck, formatBytes, type Expansion, type FieldSpec } from '../types';
+import { defineCheck, formatBytes, round, targetDown, type Expansion, type FieldSpec } from '../types';
 
 /**
  * Filesystem types that hold no user data: kernel interfaces, RAM-backed scratch,
@@ -62,10 +63,13 @@ export const diskCheck = defineCheck({
   },
   async run({ spec, signal }) {
     const mount = spec.mount ?? '/';
+    if (pendingStatfs.has(mount)) {
+      return targetDown('timeout', `${mount}: the last statfs has not returned yet (a hung network filesystem?)`);
+    }
     let s;
     try {
       // statfs on a dead network mount never returns; give up when the run times out.
-      s = await abortable(statfs(mount), signal);
+      s = await abortable(guardedStatfs(mount), signal);
     } catch (err) {
       if (signal.aborted) throw err;
       throw describeStatfsError(mount, err);
@@ -160,7 +164,7 @@ export async function selectMounts(
  */
 async function isWatchable(mountPoint: string): Promise<boolean> {
   const probe = (async () => {
-    const [st, fs] = await Promise.all([stat(mountPoint), statfs(mountPoint)]);
+    const [st, fs] = await Promise.all([stat(mountPoint), guardedStatfs(mountPoint)]);
     return st.isDirectory() && fs.blocks > 0;
   })().catch(() => false);
   let timer: NodeJS.Timeout | undefined;
@@ -188,6 +192,25 @@ function describeStatfsError(mount: string, err: unknown): Error {
   return new Error(`disk check: ${mount} ${why}`, { cause: err });
 }
 
+/**
+ * statfs calls still in flight, by path. A call on a dead network mount blocks one of
+ * libuv's few worker threads until the server comes back; issuing another each run would
+ * soon block them all, and with them every check that reads a file or resolves a name.
+ * So while one call on a path hangs, no second one is made.
+ */
+const pendingStatfs = new Map<string, Promise<StatsFs>>();
+
+export function guardedStatfs(mount: string, impl: (path: string) => Promise<StatsFs> = statfs): Promise<StatsFs> {
+  let p = pendingStatfs.get(mount);
+  if (!p) {
+    p = impl(mount);
+    pendingStatfs.set(mount, p);
+    const done = () => pendingStatfs.delete(mount);
+    p.then(done, done);
+  }
+  return p;
+}
+
 function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise<T>((resolve, reject) => {
@@ -195,8 +218,4 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener('abort', onAbort, { once: true });
     p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
-}
-
-function round(n: number): number {
-  return Math.round(n * 10) / 10;
 }

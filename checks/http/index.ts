@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
-import type { TLSSocket, DetailedPeerCertificate } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import axios, { type AxiosResponse } from 'axios';
 import { z } from 'zod';
-import { classifyNetworkError, defineCheck, size, targetDown, type FieldSpec, type Value } from '../types';
+import { certDaysLeft, classifyNetworkError, defineCheck, describeNetworkError, isSecretName, isValidRegex, rootError, round, size, targetDown, type FieldSpec, type Value } from '../types';
 import { compileJsonPath, type JsonPath } from './json-path';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
@@ -34,7 +34,7 @@ const schema = z
     bodyContains: z.string().optional().describe('Text the body must contain; sets the `matches` value.'),
     bodyRegex: z
       .string()
-      .refine((r) => { try { new RegExp(r); return true; } catch { return false; } }, { message: 'invalid regular expression' })
+      .refine(isValidRegex, { message: 'invalid regular expression' })
       .optional()
       .describe('Regular expression the body must match; sets the `matches` value.'),
     json: z
@@ -71,7 +71,8 @@ const agents = new Map<string, https.Agent>();
 const plainAgent = new http.Agent({ keepAlive: false });
 
 function httpsAgent(insecure: boolean, caFile?: string): https.Agent {
-  const key = `${insecure}:${caFile ?? ''}`;
+  // Keyed by the CA file's mtime too, so a rotated CA is picked up without a restart.
+  const key = `${insecure}:${caFile ?? ''}:${caFile ? fs.statSync(caFile, { throwIfNoEntry: false })?.mtimeMs : ''}`;
   let agent = agents.get(key);
   if (!agent) {
     agent = new https.Agent({ keepAlive: false, rejectUnauthorized: !insecure, ca: caFile ? fs.readFileSync(caFile) : undefined });
@@ -80,7 +81,17 @@ function httpsAgent(insecure: boolean, caFile?: string): https.Agent {
   return agent;
 }
 
-const compiled = new WeakMap<HttpSpec, { paths: [string, JsonPath][]; regex?: RegExp; body?: string; headers: Record<string, string> }>();
+const compiled = new WeakMap<HttpSpec, { host: string; paths: [string, JsonPath][]; regex?: RegExp; body?: string; headers: Record<string, string> }>();
+
+/**
+ * A redirect to another host gets none of our secret headers: follow-redirects drops only
+ * Authorization and Cookie, not `X-Api-Key` or `Private-Token`.
+ */
+function stripSecretsOffHost(options: { host?: string; hostname?: string; port?: string | number; headers?: Record<string, unknown> }, host: string): void {
+  const target = options.host ?? `${options.hostname ?? ''}${options.port ? `:${options.port}` : ''}`;
+  if (target === host || !options.headers) return;
+  for (const name of Object.keys(options.headers)) if (isSecretName(name)) delete options.headers[name];
+}
 
 function prepare(spec: HttpSpec) {
   let c = compiled.get(spec);
@@ -93,6 +104,7 @@ function prepare(spec: HttpSpec) {
       if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['Content-Type'] = 'application/json';
     }
     c = {
+      host: new URL(spec.url).host,
       paths: Object.entries(spec.json ?? {}).map(([name, p]) => [name, compileJsonPath(p)]),
       regex: spec.bodyRegex ? new RegExp(spec.bodyRegex) : undefined,
       body,
@@ -121,10 +133,11 @@ export const httpCheck = defineCheck({
     if (spec.bodyContains !== undefined || spec.bodyRegex !== undefined) crit.push('matches == false');
     return { crit };
   },
-  async run({ spec, signal }) {
+  async run({ spec, signal, now }) {
     const prep = prepare(spec);
     const needText = spec.bodyContains !== undefined || prep.regex !== undefined || prep.paths.length > 0;
     const isHttps = spec.url.toLowerCase().startsWith('https:');
+    const why = (err: unknown) => (signal.aborted ? 'timed out' : describeNetworkError(err));
     const started = performance.now();
     let res: AxiosResponse<Readable>;
     try {
@@ -141,27 +154,29 @@ export const httpCheck = defineCheck({
         httpsAgent: isHttps || spec.followRedirects ? httpsAgent(spec.insecure, spec.caFile) : undefined,
         signal,
         proxy: false,
+        beforeRedirect: (options: Record<string, any>) => stripSecretsOffHost(options, prep.host),
         transitional: { clarifyTimeoutError: true },
       });
     } catch (err) {
-      const latencyMs = round(performance.now() - started);
-      const failure = signal.aborted ? 'timeout' : classifyNetworkError(err);
-      return targetDown(failure, describeError(err, signal), { latencyMs });
+      const latencyMs = round(performance.now() - started, 3);
+      const failure = signal.aborted ? 'timeout' : classifyNetworkError(rootError(err));
+      return targetDown(failure, why(err), { latencyMs });
     }
 
-    const certDaysLeft = isHttps || res.request?.protocol === 'https:' ? earliestExpiryDays(res) : undefined;
+    const socket = (res.request?.socket ?? res.request?.res?.socket) as TLSSocket | undefined;
+    const daysLeft = socket && (isHttps || res.request?.protocol === 'https:') ? certDaysLeft(socket, now()) : undefined;
     const redirects: number = res.request?._redirectable?._redirectCount ?? 0;
     let body: { bytes: number; truncated: boolean; text?: string };
     try {
       body = await readBody(res.data, spec.maxBodySize, needText, signal);
     } catch (err) {
-      const latencyMs = round(performance.now() - started);
-      return targetDown(signal.aborted ? 'timeout' : classifyNetworkError(err), `reading body: ${describeError(err, signal)}`, {
+      const latencyMs = round(performance.now() - started, 3);
+      return targetDown(signal.aborted ? 'timeout' : classifyNetworkError(err), `reading body: ${why(err)}`, {
         latencyMs,
         status: res.status,
       });
     }
-    const latencyMs = round(performance.now() - started);
+    const latencyMs = round(performance.now() - started, 3);
 
     const values: Record<string, Value> = {
       status: res.status,
@@ -170,7 +185,7 @@ export const httpCheck = defineCheck({
       bodyTruncated: body.truncated,
       redirects,
     };
-    if (certDaysLeft !== undefined) values.certDaysLeft = certDaysLeft;
+    if (daysLeft !== undefined) values.certDaysLeft = daysLeft;
     let note = '';
     if (body.text !== undefined) {
       if (spec.bodyContains !== undefined || prep.regex) {
@@ -240,30 +255,4 @@ function readBody(stream: Readable, max: number, keep: boolean, signal: AbortSig
       reject(err);
     });
   });
-}
-
-function earliestExpiryDays(res: AxiosResponse): number | undefined {
-  const socket = (res.request?.socket ?? res.request?.res?.socket) as TLSSocket | undefined;
-  if (!socket || typeof socket.getPeerCertificate !== 'function') return undefined;
-  let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
-  let earliest = Infinity;
-  const seen = new Set<string>();
-  while (cert && cert.valid_to && !seen.has(cert.fingerprint256)) {
-    seen.add(cert.fingerprint256);
-    earliest = Math.min(earliest, Date.parse(cert.valid_to));
-    cert = cert.issuerCertificate;
-  }
-  if (!Number.isFinite(earliest)) return undefined;
-  return Math.round(((earliest - Date.now()) / 86_400_000) * 100) / 100;
-}
-
-function describeError(err: unknown, signal: AbortSignal): string {
-  if (signal.aborted) return 'timed out';
-  const e = err as { code?: string; message?: string };
-  const msg = e.message ?? String(err);
-  return e.code && !msg.includes(e.code) ? `${e.code}: ${msg}` : msg;
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
 }

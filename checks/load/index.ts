@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
-import { defineCheck, type FieldSpec } from '../types';
+import { defineCheck, round, type FieldSpec } from '../types';
 
 const schema = z.strictObject({});
 
@@ -28,12 +28,12 @@ export const loadCheck = defineCheck({
     const [load1, load5, load15] = os.loadavg();
     const cores = Math.max(1, os.availableParallelism());
     const values = {
-      load1: round(load1),
-      load5: round(load5),
-      load15: round(load15),
-      load1PerCore: round(load1 / cores),
-      load5PerCore: round(load5 / cores),
-      load15PerCore: round(load15 / cores),
+      load1: round(load1, 2),
+      load5: round(load5, 2),
+      load15: round(load15, 2),
+      load1PerCore: round(load1 / cores, 2),
+      load5PerCore: round(load5 / cores, 2),
+      load15PerCore: round(load15 / cores, 2),
       cores,
     };
     return {
@@ -42,7 +42,3 @@ export const loadCheck = defineCheck({
     };
   },
 });
-
-function round(n: number): number {
-  return Math.round(n * 100) / 100;
-}

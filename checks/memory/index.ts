@@ -1,6 +1,6 @@
 import si from 'systeminformation';
 import { z } from 'zod';
-import { defineCheck, formatBytes, type FieldSpec } from '../types';
+import { defineCheck, formatBytes, round, type FieldSpec } from '../types';
 
 const schema = z.strictObject({});
 
@@ -39,7 +39,3 @@ export const memoryCheck = defineCheck({
     };
   },
 });
-
-function round(n: number): number {
-  return Math.round(n * 10) / 10;
-}

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { defineCheck, duration, formatBytes, formatDuration, type FieldSpec } from '../types';
+import { defineCheck, duration, formatBytes, formatDuration, isValidRegex, round, sampleFitsTimeout, type FieldSpec } from '../types';
 
 // Not `name`: that key is every check's own name, which the engine takes before the spec.
 const SELECTORS = ['processName', 'match', 'pidfile'] as const;
@@ -19,7 +19,7 @@ const schema = z
     match: z
       .string()
       .min(1)
-      .refine(isRegex, { message: 'invalid regular expression' })
+      .refine(isValidRegex, { message: 'invalid regular expression' })
       .optional()
       .describe('Regular expression tested against the full command line (arguments joined by spaces).'),
     pidfile: z
@@ -60,12 +60,10 @@ export const processCheck = defineCheck({
   schema,
   fields,
   defaults: { crit: ['running < 1'] },
-  async run({ spec, signal, timeoutMs }) {
+  validate: sampleFitsTimeout,
+  async run({ spec, signal }) {
     if (process.platform !== 'linux') {
       throw new Error(`the process check reads /proc and works on Linux only, not on ${process.platform}`);
-    }
-    if (spec.sample >= timeoutMs) {
-      throw new Error(`process check: sample (${formatDuration(spec.sample)}) must be shorter than the timeout (${formatDuration(timeoutMs)})`);
     }
     const sys = await systemConstants();
     const found = await findProcesses(spec);
@@ -272,17 +270,4 @@ export function parseAuxv(buf: Buffer, wordSize: 4 | 8): SystemConstants {
 
 function is32Bit(): boolean {
   return ['arm', 'ia32', 'mips', 'mipsel', 'ppc', 's390'].includes(process.arch);
-}
-
-function isRegex(source: string): boolean {
-  try {
-    new RegExp(source);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function round(n: number): number {
-  return Math.round(n * 10) / 10;
 }

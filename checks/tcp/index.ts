@@ -1,7 +1,7 @@
 import net from 'node:net';
-import tls, { type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
+import tls, { type TLSSocket } from 'node:tls';
 import { z } from 'zod';
-import { classifyNetworkError, defineCheck, formatDuration, targetDown, type FieldSpec, type Value } from '../types';
+import { certDaysLeft, classifyNetworkError, defineCheck, describeNetworkError, formatDuration, isValidRegex, rootError, round, targetDown, type FieldSpec, type Value } from '../types';
 
 /** How much of the reply is read while looking for `expect`: banners and status lines are short. */
 const MAX_REPLY_BYTES = 4096;
@@ -24,7 +24,7 @@ const schema = z
     expect: z
       .string()
       .min(1)
-      .refine(isRegex, { message: 'invalid regular expression' })
+      .refine(isValidRegex, { message: 'invalid regular expression' })
       .optional()
       .describe('Regular expression the first bytes of the reply (up to 4 KiB) must match; sets the `matches` value.'),
     tls: z.boolean().default(false).describe('Speak TLS after connecting; latencyMs then includes the handshake.'),
@@ -78,7 +78,7 @@ export const tcpCheck = defineCheck({
         return targetDown('timeout', `${target} ${what}`, values);
       }
       const stage = o.latencyMs === undefined ? '' : ' after connecting';
-      return targetDown(classifyNetworkError(unwrap(o.error)), `${target}${stage}: ${describeError(o.error)}`, values);
+      return targetDown(classifyNetworkError(rootError(o.error)), `${target}${stage}: ${describeNetworkError(o.error)}`, values);
     }
 
     let message = `${target} connected in ${o.latencyMs} ms`;
@@ -152,8 +152,8 @@ function probe(spec: TcpSpec, signal: AbortSignal, now: () => number): Promise<O
       out.connected = true;
     });
     socket.once(spec.tls ? 'secureConnect' : 'connect', () => {
-      out.latencyMs = round(performance.now() - started);
-      if (spec.tls) out.certDaysLeft = earliestExpiryDays(socket as TLSSocket, now());
+      out.latencyMs = round(performance.now() - started, 3);
+      if (spec.tls) out.certDaysLeft = certDaysLeft(socket as TLSSocket, now());
       if (spec.send !== undefined) {
         socket.write(spec.send, (err) => {
           if (err) finish({ error: err });
@@ -181,46 +181,9 @@ function probe(spec: TcpSpec, signal: AbortSignal, now: () => number): Promise<O
 }
 
 /** The earliest expiry in the served chain, in days from `nowMs`; an intermediate can lapse before the leaf. */
-function earliestExpiryDays(socket: TLSSocket, nowMs: number): number | undefined {
-  let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
-  let earliest = Infinity;
-  const seen = new Set<string>();
-  while (cert && cert.valid_to && !seen.has(cert.fingerprint256)) {
-    seen.add(cert.fingerprint256);
-    earliest = Math.min(earliest, Date.parse(cert.valid_to));
-    cert = cert.issuerCertificate;
-  }
-  if (!Number.isFinite(earliest)) return undefined;
-  return Math.round(((earliest - nowMs) / 86_400_000) * 100) / 100;
-}
-
 /** The peer hung up before the connection (or TLS session) was up: it would not talk, as with a reset. */
 function closedEarly(): Error {
   return Object.assign(new Error('connection closed before it was established'), { code: 'ECONNRESET' });
 }
 
 /** Happy-eyeballs connects fail with an AggregateError of one error per address; the first says why. */
-function unwrap(err: unknown): unknown {
-  if (err instanceof AggregateError && !(err as { code?: string }).code && err.errors.length > 0) return err.errors[0];
-  return err;
-}
-
-function describeError(err: unknown): string {
-  const e = unwrap(err) as { code?: string; message?: string; reason?: string };
-  // OpenSSL errors carry a short `reason`; their message is a multi-line trace.
-  const msg = (e.reason || e.message || String(err)).split('\n')[0].trim();
-  return e.code && !msg.includes(e.code) ? `${e.code}: ${msg}` : msg;
-}
-
-function isRegex(source: string): boolean {
-  try {
-    new RegExp(source);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
-}

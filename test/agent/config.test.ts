@@ -74,6 +74,11 @@ checks:
     expect(c.secrets).toContain('s3cret-token');
   });
 
+  test('defaults.retryEvery applies only to checks whose interval is longer', () => {
+    const c = load('defaults: { retryEvery: 10s }\nchecks:\n  - { name: a, type: load, every: 1m }\n  - { name: b, type: load, every: 5s }\n');
+    expect(c.checks.map((x) => x.retryEveryMs)).toEqual([10_000, undefined]);
+  });
+
   test('timeout is capped at the interval when only the default says otherwise', () => {
     const c = load('defaults: { timeout: 10s }\nchecks: [{ name: a, type: load, every: 2s }]');
     expect(c.checks[0].timeoutMs).toBe(2000);
@@ -97,6 +102,21 @@ describe('interpolation', () => {
     expect(c.agent.concurrency).toBe(12);
   });
 
+  test('an unquoted ${VAR} converts only plain numbers and booleans; nothing else is re-read as YAML', () => {
+    const yaml = 'agent:\n  name: ${NAME}\n  concurrency: ${CONC}\napi:\n  token: ${TOKEN}\n';
+    const c = load(yaml, { NAME: 'web-01 # prod', CONC: '8', TOKEN: 'abc #def: [x]' });
+    expect(c.agent.name).toBe('web-01 # prod');
+    expect(c.agent.concurrency).toBe(8);
+    expect(c.api.token).toBe('abc #def: [x]');
+    expect(load(yaml, { NAME: '0x1F', CONC: '8', TOKEN: 't' }).agent.name).toBe('0x1F');
+  });
+
+  test('a value of the wrong type is described, never echoed (it may be a secret)', () => {
+    expect(problems('api:\n  token: ${TOKEN}\n', { TOKEN: '12345678' })).toEqual([
+      'kw.yaml:2:10: api.token: expected string, got number (put it in quotes)',
+    ]);
+  });
+
   test('${file:/path} reads a secret file and marks it secret', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kw-'));
     const f = path.join(dir, 'token');
@@ -107,10 +127,16 @@ describe('interpolation', () => {
     fs.rmSync(dir, { recursive: true });
   });
 
+  test('interpolation errors inside lists name the element', () => {
+    expect(problems('checks:\n  - name: a\n    type: http\n    url: "http://${HOST}/"\n')).toEqual([
+      'kw.yaml:4:10: checks[0].url: environment variable HOST is not set (write ${HOST:-} to allow it to be empty)',
+    ]);
+  });
+
   test('a missing variable or file is a located error', () => {
     expect(problems('agent:\n  name: "${NOPE}"\napi: { token: "${file:/no/such/file}" }')).toEqual([
-      'kw.yaml:2:9: environment variable NOPE is not set (write ${NOPE:-} to allow it to be empty)',
-      'kw.yaml:3:15: ${file:/no/such/file}: cannot read /no/such/file: ENOENT',
+      'kw.yaml:2:9: agent.name: environment variable NOPE is not set (write ${NOPE:-} to allow it to be empty)',
+      'kw.yaml:3:15: api.token: ${file:/no/such/file}: cannot read /no/such/file: ENOENT',
     ]);
   });
 });
@@ -170,7 +196,7 @@ describe('located errors', () => {
         'kw.yaml:5:53: checks[1].method: must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, not "GTE"; did you mean "GET"?',
         expect.stringMatching(/^kw\.yaml:5:68: checks\[1\]\.labels\.check: reserved label name/),
         expect.stringMatching(/^kw\.yaml:5:78: checks\[1\]\.labels\.9z: label names are letters/),
-        'kw.yaml:6:33: checks[2].port: expected number, got string "5432"',
+        'kw.yaml:6:33: checks[2].port: expected number, got text',
       ]),
     );
     expect(got).toHaveLength(8);
@@ -194,6 +220,13 @@ describe('located errors', () => {
       'kw.yaml:5:49: checks[3].timeout: timeout must not exceed every (10000 ms): a run would overlap the next',
       'kw.yaml:6:52: checks[4].retryEvery: retryEvery must be shorter than every (10000 ms)',
       'kw.yaml:7:50: checks[5].timezone: timezone applies to cron schedules only',
+    ]);
+  });
+
+  test('a check type\'s own limits are checked at load: cpu sample must fit in the (capped) timeout', () => {
+    expect(problems('checks:\n  - { name: c, type: cpu, every: 1s }\n  - { name: d, type: cpu, every: 5s, sample: 5s }\n')).toEqual([
+      'kw.yaml:2:5: checks[0].sample: sample (1s) must be shorter than the timeout (1s)',
+      'kw.yaml:3:46: checks[1].sample: sample (5s) must be shorter than the timeout (5s)',
     ]);
   });
 

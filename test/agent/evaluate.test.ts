@@ -34,6 +34,8 @@ describe('parseCondition: literals and operators', () => {
     ['state != UP', { state: 'DEGRADED' }, true],
     ['state =~ "^DEG"', { state: 'DEGRADED' }, true],
     ['state !~ /^UP$/', { state: 'UP' }, false],
+    ['state =~ /^up$/i', { state: 'UP' }, true],
+    ['state =~ /^up$/', { state: 'UP' }, false],
     ['matches == false', { matches: false }, true],
     ['matches != true', { matches: true }, false],
     ['anything > 5', { anything: 7 }, true],

@@ -37,6 +37,26 @@ checks:
   expect(text).toContain('https://shop.internal/health?key=[REDACTED]');
 });
 
+test('secret-looking headers, URL passwords and query keys are secrets too', () => {
+  const yaml = `
+checks:
+  - name: gitlab
+    type: http
+    url: "https://probe:url-pass-31@gitlab.internal/api?api_key=query-key-32&page=2"
+    headers: { X-Auth-Token: auth-token-33, Private-Token: private-34, Accept: application/json }
+`;
+  const config = loadConfigText(yaml, 'kw.yaml', { env: {} });
+  expect(config.secrets).toEqual(expect.arrayContaining(['url-pass-31', 'query-key-32', 'auth-token-33', 'private-34']));
+  expect(config.secrets).not.toContain('application/json');
+  setSecrets(config.secrets);
+  const { log, out } = capture();
+  log.info({ spec: config.checks[0].spec }, 'check config');
+  const text = out();
+  for (const secret of ['url-pass-31', 'query-key-32', 'auth-token-33', 'private-34']) expect(text).not.toContain(secret);
+  expect(text).toContain('page=2');
+  expect(text).toContain('application/json');
+});
+
 test('values of non-secret variables stay readable', () => {
   const config = loadConfigText('agent: { listen: "127.0.0.1:${PORT}" }', 'kw.yaml', { env: { PORT: '9555' } });
   setSecrets(config.secrets);

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { Status } from '../../agent/evaluate';
 import { createLogger } from '../../agent/logger';
-import { runCheckOnce } from '../../agent/runner';
+import { ABORT_GRACE_MS, runCheckOnce } from '../../agent/runner';
 import { targetDown } from '../../checks/types';
 import { checkConfig, sleep } from '../helpers/fake-checks';
 
@@ -60,10 +60,22 @@ describe('runCheckOnce', () => {
       await sleep(400); // ignores the signal
       return { values: { value: 0 }, message: 'too late' };
     }, { timeoutMs: 100 }), { log });
-    expect(Date.now() - t0).toBeLessThan(350);
+    expect(Date.now() - t0).toBeLessThan(100 + ABORT_GRACE_MS + 200);
     expect(r).toMatchObject({ status: Status.Critical, reason: 'timeout', message: 'no result within 100 ms' });
     await sleep(500);
     expect(lines.join('')).toMatch(/check finished after its timeout/);
+  });
+
+  test('a check that answers its abort within the grace keeps its own verdict and message', async () => {
+    const { log, lines } = capture();
+    const r = await runCheckOnce(checkConfig('banner', async ({ signal }) => {
+      await sleep(5000, signal).catch(() => undefined);
+      // e.g. tcp: some bytes came but never the expected banner
+      return { values: { value: 0 }, message: 'got "HTTP/1.1" but expected SSH' };
+    }, { timeoutMs: 100, crit: ['value < 1'] }), { log });
+    expect(r).toMatchObject({ status: Status.Critical, up: true, reason: 'threshold', message: 'got "HTTP/1.1" but expected SSH (value < 1)' });
+    await sleep(ABORT_GRACE_MS + 100);
+    expect(lines.join('')).not.toMatch(/ignores its abort signal/);
   });
 
   test('stopping the agent aborts a run in flight', async () => {

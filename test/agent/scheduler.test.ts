@@ -168,6 +168,23 @@ describe('runs', () => {
     expect(() => s.runNow('nope')).toThrow(/no such job/);
   });
 
+  test('stop() and removing a job settle runs still queued for a slot', async () => {
+    let release!: () => void;
+    const s = new Scheduler({ concurrency: 1, execute: (name) => (name === 'a' ? new Promise<void>((r) => (release = r)) : Promise.resolve()) });
+    s.setJobs([every('a', 3_600_000), every('b', 3_600_000), every('c', 3_600_000)]);
+    const a = s.runNow('a');
+    const b = s.runNow('b');
+    const c = s.runNow('c');
+    expect(s.busy('b')).toBe(true);
+    s.setJobs([every('a', 3_600_000), every('c', 3_600_000)]); // b removed while queued
+    await b.done;
+    const stopped = s.stop();
+    await c.done; // dropped by stop, not run
+    expect(s.busy('c')).toBe(false);
+    release();
+    await Promise.all([a.done, stopped]);
+  });
+
   test('setJobs removes, adds and reschedules jobs', async () => {
     jest.useFakeTimers({ now: 0 });
     const ran: string[] = [];
@@ -200,8 +217,8 @@ describe('cron', () => {
     await s.stop();
     expect(times.length).toBeGreaterThanOrEqual(2);
     expect(times.length).toBeLessThanOrEqual(3);
-    // Each run started within a fraction of a second of its slot.
-    expect(Math.max(...lags)).toBeLessThan(0.5);
+    // Each run started within a second of its slot (node-cron counts later ones as missed).
+    expect(Math.max(...lags)).toBeLessThan(1);
     const after = times.length;
     await new Promise((r) => setTimeout(r, 1200));
     expect(times.length).toBe(after); // stopped means stopped

@@ -87,6 +87,10 @@ describe('open endpoints and JSON errors', () => {
     expect(typeof one.json.nextRun).toBe('string');
   });
 
+  test('bad percent-encoding in a path is a 400, not a 500', async () => {
+    expect(await call(`${s.base}/api/v1/checks/%E0%A4%A`)).toMatchObject({ status: 400, json: { error: 'bad percent-encoding in path: %E0%A4%A' } });
+  });
+
   test('unknown paths, unknown checks and wrong methods answer JSON errors', async () => {
     expect(await call(`${s.base}/nope`)).toMatchObject({ status: 404, json: { error: 'no such endpoint: /nope' } });
     expect(await call(`${s.base}/api/v1/checks/ghost`)).toMatchObject({ status: 404, json: { error: 'no check named "ghost"' } });
@@ -130,7 +134,7 @@ describe('tokens', () => {
 
   test('POST run of a check already running answers 409', async () => {
     const first = call(`${s.base}/api/v1/checks/slow/run`, { method: 'POST', ...bearer('admin-token-123') });
-    await sleep(50);
+    while (!s.agent.getCheck('slow')?.running) await sleep(5);
     const second = await call(`${s.base}/api/v1/checks/slow/run`, { method: 'POST', ...bearer('admin-token-123') });
     expect(second.status).toBe(409);
     expect((await first).status).toBe(200);

@@ -70,6 +70,7 @@ describe('classifyNetworkError', () => {
     [{ code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }, 'tls'],
     [{ code: 'CERT_HAS_EXPIRED' }, 'tls'],
     [{ code: 'ERR_TLS_CERT_ALTNAME_INVALID' }, 'tls'],
+    [{ code: 'EPROTO', message: 'write EPROTO 40E8:error:0A00010B:SSL routines:ssl3_get_record:wrong version number' }, 'tls'],
     [{ code: 'ETIMEDOUT' }, 'timeout'],
     [{ name: 'AbortError' }, 'timeout'],
     [{ code: 'ERR_CANCELED' }, 'timeout'],

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseCondition } from '../../agent/evaluate';
-import { diskCheck, parseMountInfo, selectMounts, type MountEntry } from '../../checks/disk';
+import { diskCheck, guardedStatfs, parseMountInfo, selectMounts, type MountEntry } from '../../checks/disk';
 import type { Thresholds } from '../../checks/types';
 import { fieldsOf, runCheck } from '../helpers/check';
 
@@ -49,6 +49,24 @@ describe('disk check', () => {
     expect(Math.abs((obs.values.usedPercent as number) - (Number(used) / (Number(used) + Number(avail))) * 100)).toBeLessThan(1);
     expect(Math.abs((obs.values.usedPercent as number) - parseInt(pct, 10))).toBeLessThanOrEqual(1);
     expect(Math.abs((obs.values.freeBytes as number) - Number(avail)) / Number(avail)).toBeLessThan(0.01);
+  });
+
+  it('never stacks statfs calls on a hung mount (they would exhaust libuv\'s thread pool)', async () => {
+    let calls = 0;
+    const hang = () => {
+      calls++;
+      return new Promise<never>(() => undefined);
+    };
+    const first = guardedStatfs('/mnt/hung-nfs', hang);
+    expect(guardedStatfs('/mnt/hung-nfs', hang)).toBe(first);
+    expect(calls).toBe(1);
+    // While that call hangs, a run on the mount answers at once instead of queueing another.
+    const t0 = Date.now();
+    const obs = await runCheck(diskCheck, { mount: '/mnt/hung-nfs' });
+    expect(Date.now() - t0).toBeLessThan(500);
+    expect(obs).toMatchObject({ up: false, failure: 'timeout' });
+    expect(obs.message).toMatch(/last statfs has not returned/);
+    expect(calls).toBe(1);
   });
 
   it('cannot do its job on a path that does not exist', async () => {

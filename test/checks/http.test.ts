@@ -8,6 +8,7 @@ import { closedPort, makeCert, startHttp, startHttps, type TestCert, type TestSe
 let server: TestServer;
 let tlsServer: TestServer;
 let cert: TestCert;
+let hugeSent = 0;
 const seen: { method?: string; headers?: Record<string, unknown>; body?: string } = {};
 
 beforeAll(async () => {
@@ -33,6 +34,12 @@ beforeAll(async () => {
         case '/redirect':
           res.writeHead(302, { Location: '/ok' }).end();
           return;
+        case '/to-echo':
+          res.writeHead(302, { Location: '/echo' }).end();
+          return;
+        case '/to-other-host':
+          res.writeHead(302, { Location: `http://localhost:${server.port}/echo` }).end();
+          return;
         case '/loop':
           res.writeHead(302, { Location: '/loop' }).end();
           return;
@@ -45,15 +52,16 @@ beforeAll(async () => {
           // 20 MB in 64 KB chunks: far more than the cap; the check must stop reading early.
           res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
           const chunk = Buffer.alloc(64 * 1024, 'x');
-          let sent = 0;
+          hugeSent = 0;
+          let closed = false;
           const pump = () => {
-            while (sent < 320) {
-              sent++;
+            while (!closed && hugeSent < 320) {
+              hugeSent++;
               if (!res.write(chunk)) return void res.once('drain', pump);
             }
             res.end();
           };
-          res.on('close', () => (sent = 320));
+          res.on('close', () => (closed = true));
           pump();
           return;
         }
@@ -144,6 +152,23 @@ describe('http check against a real local server', () => {
     expect(loop.message).toMatch(/redirect/i);
   });
 
+  test('secret headers follow a redirect on the same host but not to another host', async () => {
+    const headers = { 'X-Api-Key': 'k-123', 'Private-Token': 't-456', 'X-Trace': 'visible' };
+    await runCheck(httpCheck, { url: `${server.url}/to-echo`, headers });
+    expect(seen.headers).toMatchObject({ 'x-api-key': 'k-123', 'private-token': 't-456', 'x-trace': 'visible' });
+    await runCheck(httpCheck, { url: `${server.url}/to-other-host`, headers });
+    expect(seen.headers?.host).toBe(`localhost:${server.port}`);
+    expect(seen.headers?.['x-trace']).toBe('visible');
+    expect(seen.headers?.['x-api-key']).toBeUndefined();
+    expect(seen.headers?.['private-token']).toBeUndefined();
+  });
+
+  test('https spoken to a plain http port fails with reason tls and a one-line message', async () => {
+    const obs = await runCheck(httpCheck, { url: server.url.replace('http:', 'https:') + '/ok' });
+    expect(obs).toMatchObject({ up: false, failure: 'tls' });
+    expect(obs.message).not.toContain('\n');
+  });
+
   test('a huge body is read only up to maxBodySize and flagged truncated', async () => {
     const raw = { url: `${server.url}/huge`, maxBodySize: '256KB', bodyContains: 'xxxx' };
     const obs = await runCheck(httpCheck, raw);
@@ -151,6 +176,9 @@ describe('http check against a real local server', () => {
     expect(obs.values.bodyBytes).toBe(256_000);
     expect(obs.values.bodyTruncated).toBe(true);
     expect(obs.values.matches).toBe(true);
+    // The check hung up: the server got nowhere near writing all 20 MB.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(hugeSent).toBeLessThan(100);
   });
 
   test('bodyContains and bodyRegex set matches; a miss is critical with reason body', async () => {

@@ -144,10 +144,10 @@ describe('process check', () => {
     }
   });
 
-  it('cannot do its job when the sample outlasts the timeout', async () => {
-    await expect(runCheck(processCheck, { pidfile: writePid(process.pid), sample: '2s' }, { timeoutMs: 1000 })).rejects.toThrow(
-      'process check: sample (2s) must be shorter than the timeout (1s)',
-    );
+  it('refuses, at load time, a sample that outlasts the timeout', () => {
+    expect(processCheck.validate!(processCheck.schema.parse({ processName: 'x', sample: '2s' }), { timeoutMs: 1000 })).toEqual([
+      { key: 'sample', message: 'sample (2s) must be shorter than the timeout (1s)' },
+    ]);
   });
 
   it('stops sampling at once when the signal aborts', async () => {

@@ -1,0 +1,51 @@
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
+
+/** Rounds to `decimals` places (values in messages and metrics need no float noise). */
+export function round(n: number, decimals = 1): number {
+  const f = 10 ** decimals;
+  return Math.round(n * f) / f;
+}
+
+/** Whether `source` compiles as a regular expression (for zod refinements). */
+export function isValidRegex(source: string): boolean {
+  try {
+    new RegExp(source);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Days until the earliest certificate of the chain a TLS peer served expires (what
+ * blackbox_exporter calls probe_ssl_earliest_cert_expiry), or undefined without one.
+ */
+export function certDaysLeft(socket: TLSSocket, nowMs: number): number | undefined {
+  if (typeof socket.getPeerCertificate !== 'function') return undefined;
+  let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  let earliest = Infinity;
+  const seen = new Set<string>();
+  while (cert && cert.valid_to && !seen.has(cert.fingerprint256)) {
+    seen.add(cert.fingerprint256);
+    earliest = Math.min(earliest, Date.parse(cert.valid_to));
+    cert = cert.issuerCertificate;
+  }
+  return Number.isFinite(earliest) ? round((earliest - nowMs) / 86_400_000, 2) : undefined;
+}
+
+/**
+ * The error a network call really failed with: a connect to a name with several addresses
+ * fails with an AggregateError of one error per address.
+ */
+export function rootError(err: unknown): unknown {
+  if (err instanceof AggregateError && !(err as { code?: string }).code && err.errors.length > 0) return err.errors[0];
+  return err;
+}
+
+/** A one-line description of a network error: `ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:9`. */
+export function describeNetworkError(err: unknown): string {
+  const e = rootError(err) as { code?: string; message?: string; reason?: string };
+  // OpenSSL errors carry a short `reason`; their message is a multi-line trace.
+  const msg = (e.reason || e.message || String(err)).split('\n')[0].trim();
+  return e.code && !msg.includes(e.code) ? `${e.code}: ${msg}` : msg;
+}
