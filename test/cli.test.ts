@@ -139,6 +139,13 @@ describe('help', () => {
     expect(r.stderr).toMatch(/Unknown argument: confg/);
   });
 
+  test('an unknown KEEPWATCH_LOG_LEVEL is a clear error, not a stack trace', async () => {
+    const f = writeConfig('lvl.yaml', 'checks: []\n');
+    const r = await runCli(['check', '--config', f], { env: { KEEPWATCH_LOG_LEVEL: 'verbose' } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('KEEPWATCH_LOG_LEVEL: unknown level "verbose" (valid: trace, debug, info, warn, error, fatal, silent)\n');
+  });
+
   test('schema prints the JSON Schema', async () => {
     const r = await runCli(['schema']);
     expect(JSON.parse(r.stdout).title).toBe('keepwatch configuration');

@@ -79,7 +79,10 @@ describe('the daemon as a child process', () => {
     const checks = (await (await fetch(`${d.base}/api/v1/checks`)).json()) as { checks: { name: string }[] };
     expect(checks.checks.map((c) => c.name)).toEqual(['web', 'web-again']);
 
+    // A scraper's keep-alive connection must not hold the stop up (server keep-alive is 65 s).
+    const t0 = Date.now();
     expect(await d.stop('SIGTERM')).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(5000);
     expect(d.logs.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
     daemon = undefined;
   });

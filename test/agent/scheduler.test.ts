@@ -224,6 +224,21 @@ describe('cron', () => {
     expect(times.length).toBe(after); // stopped means stopped
   });
 
+  test('cron runs the process was too busy to start are counted as missed', async () => {
+    const skips: string[] = [];
+    const s = new Scheduler({ concurrency: 1, execute: async () => undefined, onSkip: (n, r) => skips.push(`${n}:${r}`) });
+    s.setJobs([{ name: 'tick', schedule: { kind: 'cron', cron: '* * * * * *' } }]);
+    s.start();
+    const until = Date.now() + 3200;
+    while (Date.now() < until) {
+      // a blocked event loop, as under a long GC pause or a stopped VM
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    await s.stop();
+    expect(skips.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(skips)).toEqual(new Set(['tick:missed']));
+  });
+
   test('honours the time zone', async () => {
     const s = new Scheduler({ concurrency: 1, execute: async () => undefined });
     s.setJobs([

@@ -41,7 +41,7 @@ export interface Daemon {
 export async function startDaemon(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Daemon> {
   const child = spawn(process.execPath, [CLI, 'run', ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env } });
   const logs: string[] = [];
-  const waiters: { re: RegExp; resolve(line: string): void }[] = [];
+  const waiters: { re: RegExp; resolve(line: string): void; timer: NodeJS.Timeout }[] = [];
   let buf = '';
   const onData = (chunk: Buffer) => {
     buf += chunk.toString();
@@ -60,13 +60,18 @@ export async function startDaemon(args: string[], opts: { cwd?: string; env?: No
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      for (const w of waiters.splice(0)) clearTimeout(w.timer); // nothing more will be logged
+      resolve(code);
+    }),
+  );
   const waitForLog = (re: RegExp, timeoutMs = 15_000) =>
     new Promise<string>((resolve, reject) => {
       const seen = logs.find((l) => re.test(l));
       if (seen) return resolve(seen);
-      const t = setTimeout(() => reject(new Error(`no log line matching ${re} within ${timeoutMs} ms; got:\n${logs.join('\n')}`)), timeoutMs);
-      waiters.push({ re, resolve: (l) => (clearTimeout(t), resolve(l)) });
+      const timer = setTimeout(() => reject(new Error(`no log line matching ${re} within ${timeoutMs} ms; got:\n${logs.join('\n')}`)), timeoutMs);
+      waiters.push({ re, timer, resolve: (l) => (clearTimeout(timer), resolve(l)) });
     });
   const listening = await Promise.race([
     waitForLog(/"msg":"listening"/),
