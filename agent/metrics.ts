@@ -23,29 +23,122 @@ export interface RunRecord {
   values: Record<string, Value>;
 }
 
-interface CheckSeries {
-  config: CheckConfig;
-  statusLabels: Record<string, string>;
-  basic: { check: string; type: string };
+/** The per-check metric families: rendered by hand, see CheckSeries. */
+const CHECK_FAMILIES = {
+  status: {
+    name: 'keepwatch_check_status',
+    type: 'gauge',
+    help: 'Status of the last run of each check: 0 ok, 1 warning, 2 critical, 3 unknown.',
+  },
+  up: { name: 'keepwatch_check_up', type: 'gauge', help: "1 when the check's target answered on the last run, else 0." },
+  value: {
+    name: 'keepwatch_check_value',
+    type: 'gauge',
+    help: 'Each numeric value the last run of a check returned (booleans as 0/1), in the unit its field name gives.',
+  },
+  duration: { name: 'keepwatch_check_duration_seconds', type: 'histogram', help: 'How long check runs took.' },
+  runs: {
+    name: 'keepwatch_check_runs_total',
+    type: 'counter',
+    help: 'Check runs by resulting status and failure reason (none when ok).',
+  },
+} as const;
+
+/**
+ * One check's series, kept as text. With a thousand checks these families hold some 20,000
+ * samples; formatting them through prom-client's generic label handling took ~40 ms per
+ * scrape, and even plain formatting ~8 ms, blocking the event loop (and so the scheduler)
+ * meanwhile. So each check renders its own lines when it records a run (label prefixes are
+ * built once per config), and a scrape only joins the ready pieces.
+ */
+class CheckSeries {
+  /** This check's lines of each family, each line ending in a newline. */
+  readonly text = { status: '', up: '', value: '', duration: '', runs: '' };
+  statusPrefix = '';
   status?: Status;
-  up: ReturnType<Gauge['labels']>;
-  duration: ReturnType<Histogram['labels']>;
-  runs: Map<string, ReturnType<Counter['labels']>>;
-  values: Map<string, ReturnType<Gauge['labels']>>;
+  readonly upPrefix: string;
+  up?: number;
+  readonly values = new Map<string, { prefix: string; value: number }>();
+  readonly buckets = new Array<number>(DURATION_BUCKETS.length).fill(0);
+  readonly bucketPrefixes: string[];
+  readonly sumPrefix: string;
+  readonly countPrefix: string;
+  sum = 0;
+  count = 0;
+  readonly runs = new Map<string, { prefix: string; count: number }>();
+
+  constructor(readonly name: string, readonly type: string) {
+    const basic = `check="${escapeLabel(name)}",type="${escapeLabel(type)}"`;
+    this.upPrefix = `${CHECK_FAMILIES.up.name}{${basic}} `;
+    const d = CHECK_FAMILIES.duration.name;
+    this.bucketPrefixes = [...DURATION_BUCKETS.map(String), '+Inf'].map((le) => `${d}_bucket{${basic},le="${le}"} `);
+    this.sumPrefix = `${d}_sum{${basic}} `;
+    this.countPrefix = `${d}_count{${basic}} `;
+  }
+
+  setStatusLabels(labels: Record<string, string>): void {
+    const parts = Object.entries(labels).filter(([, v]) => v !== '').map(([k, v]) => `${k}="${escapeLabel(v)}"`);
+    this.statusPrefix = `${CHECK_FAMILIES.status.name}{${parts.join(',')}} `;
+    if (this.status !== undefined) this.text.status = `${this.statusPrefix}${this.status}\n`;
+  }
+
+  private render(): void {
+    const t = this.text;
+    t.status = `${this.statusPrefix}${this.status}\n`;
+    t.up = `${this.upPrefix}${this.up}\n`;
+    let value = '';
+    for (const v of this.values.values()) value += `${v.prefix}${formatNumber(v.value)}\n`;
+    t.value = value;
+    let duration = '';
+    let cumulative = 0;
+    for (let i = 0; i < this.buckets.length; i++) {
+      cumulative += this.buckets[i];
+      duration += `${this.bucketPrefixes[i]}${cumulative}\n`;
+    }
+    t.duration = `${duration}${this.bucketPrefixes[this.buckets.length]}${this.count}\n${this.sumPrefix}${formatNumber(this.sum)}\n${this.countPrefix}${this.count}\n`;
+    let runs = '';
+    for (const r of this.runs.values()) runs += `${r.prefix}${r.count}\n`;
+    t.runs = runs;
+  }
+
+  record(run: RunRecord): void {
+    this.status = run.status;
+    this.up = run.up ? 1 : 0;
+    const i = DURATION_BUCKETS.findIndex((b) => run.durationSeconds <= b);
+    if (i >= 0) this.buckets[i]++;
+    this.sum += run.durationSeconds;
+    this.count++;
+    const reason = run.reason ?? 'none';
+    const key = `${run.status}|${reason}`;
+    let counter = this.runs.get(key);
+    if (!counter) {
+      counter = {
+        prefix: `${CHECK_FAMILIES.runs.name}{check="${escapeLabel(this.name)}",status="${STATUS_NAMES[run.status]}",reason="${reason}"} `,
+        count: 0,
+      };
+      this.runs.set(key, counter);
+    }
+    counter.count++;
+    // A value the run did not return is removed, not left at its last reading.
+    for (const field of this.values.keys()) if (toNumber(run.values[field]) === undefined) this.values.delete(field);
+    for (const field in run.values) {
+      const n = toNumber(run.values[field]);
+      if (n === undefined) continue;
+      const v = this.values.get(field);
+      if (v) v.value = n;
+      else this.values.set(field, { prefix: `${CHECK_FAMILIES.value.name}{check="${escapeLabel(this.name)}",field="${escapeLabel(field)}"} `, value: n });
+    }
+    this.render();
+  }
 }
 
 /**
- * Our own prom-client registry and every metric the agent exports. Children are cached per
- * check so recording a run is a few map lookups, not label hashing.
+ * Every metric the agent exports. The per-check families are rendered by hand from
+ * CheckSeries; the rest live in our own prom-client registry, with its process and Node.js
+ * metrics.
  */
 export class Metrics {
   readonly registry = new Registry();
-  private statusLabelNames: string[] = [];
-  private checkStatus: Gauge;
-  private readonly checkUp: Gauge;
-  private readonly checkValue: Gauge;
-  private readonly checkDuration: Histogram;
-  private readonly checkRuns: Counter;
   private readonly checkSkipped: Counter;
   private readonly schedulerLag: Histogram;
   private readonly schedulerQueue: Gauge;
@@ -56,32 +149,6 @@ export class Metrics {
 
   constructor(opts: { version: string; defaultMetrics?: boolean }) {
     const registers = [this.registry];
-    this.checkStatus = this.makeStatusGauge([]);
-    this.checkUp = new Gauge({
-      name: 'keepwatch_check_up',
-      help: '1 when the check\'s target answered on the last run, else 0.',
-      labelNames: ['check', 'type'],
-      registers,
-    });
-    this.checkValue = new Gauge({
-      name: 'keepwatch_check_value',
-      help: 'Each numeric value the last run of a check returned (booleans as 0/1), in the unit its field name gives.',
-      labelNames: ['check', 'field'],
-      registers,
-    });
-    this.checkDuration = new Histogram({
-      name: 'keepwatch_check_duration_seconds',
-      help: 'How long check runs took.',
-      labelNames: ['check', 'type'],
-      buckets: DURATION_BUCKETS,
-      registers,
-    });
-    this.checkRuns = new Counter({
-      name: 'keepwatch_check_runs_total',
-      help: 'Check runs by resulting status and failure reason (none when ok).',
-      labelNames: ['check', 'status', 'reason'],
-      registers,
-    });
     this.checkSkipped = new Counter({
       name: 'keepwatch_check_skipped_runs_total',
       help: 'Due runs that did not start: overlap (the previous run had not finished) or missed (a cron time passed unserved).',
@@ -130,90 +197,34 @@ export class Metrics {
     }
   }
 
-  private makeStatusGauge(extra: string[]): Gauge {
-    this.statusLabelNames = extra;
-    return new Gauge({
-      name: 'keepwatch_check_status',
-      help: 'Status of the last run of each check: 0 ok, 1 warning, 2 critical, 3 unknown.',
-      labelNames: ['check', 'type', 'category', ...extra],
-      registers: [this.registry],
-    });
-  }
-
   /**
-   * Tells the metrics which checks exist now: series of removed checks go, and the status
-   * gauge is rebuilt when the set of check label names changes (its label names are fixed).
+   * Tells the metrics which checks exist now: series of removed checks (or of a name that
+   * changed type) go, and every status series takes the check's current labels. Every
+   * status series carries the union of all checks' label names, empty where a check has none
+   * (an empty label is no label to Prometheus).
    */
   setChecks(checks: readonly CheckConfig[]): void {
-    const names = new Set(checks.map((c) => c.name));
+    const byName = new Map(checks.map((c) => [c.name, c]));
     for (const [name, s] of this.series) {
-      const next = checks.find((c) => c.name === name);
-      if (!names.has(name) || next?.type !== s.config.type) this.forget(name);
+      if (byName.get(name)?.type !== s.type) this.forget(name);
     }
     const extra = [...new Set(checks.flatMap((c) => Object.keys(c.labels)))].sort();
-    const rebuild = extra.join(',') !== this.statusLabelNames.join(',');
-    if (rebuild) {
-      this.registry.removeSingleMetric('keepwatch_check_status');
-      this.checkStatus = this.makeStatusGauge(extra);
-    } else {
-      this.checkStatus.reset();
-    }
     for (const c of checks) {
       let s = this.series.get(c.name);
-      const statusLabels: Record<string, string> = { check: c.name, type: c.type, category: c.category };
-      for (const k of extra) statusLabels[k] = c.labels[k] ?? '';
       if (!s) {
-        const basic = { check: c.name, type: c.type };
-        s = {
-          config: c,
-          statusLabels,
-          basic,
-          up: this.checkUp.labels(basic),
-          duration: this.checkDuration.labels(basic),
-          runs: new Map(),
-          values: new Map(),
-        };
+        s = new CheckSeries(c.name, c.type);
         this.series.set(c.name, s);
       }
-      s.config = c;
-      s.statusLabels = statusLabels;
-      if (s.status !== undefined) this.checkStatus.set(statusLabels, s.status);
+      const labels: Record<string, string> = { check: c.name, type: c.type, category: c.category };
+      for (const k of extra) labels[k] = c.labels[k] ?? '';
+      s.setStatusLabels(labels);
     }
     this.checksConfigured.set(checks.filter((c) => c.enabled).length);
   }
 
   /** Records one judged run of a check. */
   recordRun(name: string, run: RunRecord): void {
-    const s = this.series.get(name);
-    if (!s) return;
-    s.status = run.status;
-    this.checkStatus.set(s.statusLabels, run.status);
-    s.up.set(run.up ? 1 : 0);
-    s.duration.observe(run.durationSeconds);
-    const runKey = `${run.status}|${run.reason ?? 'none'}`;
-    let counter = s.runs.get(runKey);
-    if (!counter) {
-      counter = this.checkRuns.labels({ check: name, status: STATUS_NAMES[run.status], reason: run.reason ?? 'none' });
-      s.runs.set(runKey, counter);
-    }
-    counter.inc();
-    // A value the run did not return is removed, not left at its last reading.
-    for (const field of s.values.keys()) {
-      if (toNumber(run.values[field]) === undefined) {
-        this.checkValue.remove({ check: name, field });
-        s.values.delete(field);
-      }
-    }
-    for (const field in run.values) {
-      const n = toNumber(run.values[field]);
-      if (n === undefined) continue;
-      let g = s.values.get(field);
-      if (!g) {
-        g = this.checkValue.labels({ check: name, field });
-        s.values.set(field, g);
-      }
-      g.set(n);
-    }
+    this.series.get(name)?.record(run);
   }
 
   /** Counts a skipped run. */
@@ -237,23 +248,37 @@ export class Metrics {
 
   /** The exposition text and its content type. */
   async expose(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    const rest = await this.registry.metrics();
+    return { contentType: this.registry.contentType, body: `${this.renderChecks()}${rest}` };
+  }
+
+  /** The per-check families in the Prometheus text format. */
+  renderChecks(): string {
+    let out = '';
+    for (const key of ['status', 'up', 'value', 'duration', 'runs'] as const) {
+      const f = CHECK_FAMILIES[key];
+      out += `# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type}\n`;
+      for (const s of this.series.values()) out += s.text[key];
+    }
+    return out;
   }
 
   private forget(name: string): void {
-    const s = this.series.get(name);
-    if (!s) return;
-    if (s.status !== undefined) this.checkStatus.remove(s.statusLabels);
-    this.checkUp.remove(s.basic);
-    this.checkDuration.remove(s.basic);
-    for (const key of s.runs.keys()) {
-      const [status, reason] = key.split('|');
-      this.checkRuns.remove({ check: name, status: STATUS_NAMES[Number(status)], reason });
-    }
-    for (const field of s.values.keys()) this.checkValue.remove({ check: name, field });
     for (const reason of SKIP_REASONS) this.checkSkipped.remove({ check: name, reason });
     this.series.delete(name);
   }
+}
+
+/** Escapes a label value for the text format: backslash, double quote and newline. */
+function escapeLabel(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function formatNumber(n: number): string {
+  if (Number.isNaN(n)) return 'NaN';
+  if (n === Infinity) return '+Inf';
+  if (n === -Infinity) return '-Inf';
+  return String(n);
 }
 
 function toNumber(v: Value | undefined): number | undefined {

@@ -1,0 +1,51 @@
+import { Status } from '../../agent/evaluate';
+import { DURATION_BUCKETS, Metrics } from '../../agent/metrics';
+import { checkConfig } from '../helpers/fake-checks';
+
+const run = async () => ({ values: {}, message: '' });
+const lines = (text: string, re: RegExp) => text.split('\n').filter((l) => re.test(l));
+
+test('per-check families: one HELP/TYPE each, cumulative histogram buckets, escaped labels', () => {
+  const m = new Metrics({ version: 't', defaultMetrics: false });
+  m.setChecks([checkConfig('a', run, { labels: { team: 'we "b"\\\n' } }), checkConfig('b', run)]);
+  m.recordRun('a', { status: Status.Warning, up: true, reason: 'threshold', durationSeconds: 0.03, values: { latencyMs: 30, ok: true, text: 'x' } });
+  m.recordRun('a', { status: Status.Ok, up: true, durationSeconds: 3, values: { latencyMs: 3000, ok: false } });
+  const text = m.renderChecks();
+  for (const name of ['keepwatch_check_status', 'keepwatch_check_up', 'keepwatch_check_value', 'keepwatch_check_duration_seconds', 'keepwatch_check_runs_total']) {
+    expect(lines(text, new RegExp(`^# TYPE ${name} `))).toHaveLength(1);
+    expect(lines(text, new RegExp(`^# HELP ${name} `))).toHaveLength(1);
+  }
+  expect(lines(text, /^keepwatch_check_status\{/)).toEqual(['keepwatch_check_status{check="a",type="scripted",category="health",team="we \\"b\\"\\\\\\n"} 0']);
+  expect(lines(text, /^keepwatch_check_value\{/)).toEqual([
+    'keepwatch_check_value{check="a",field="latencyMs"} 3000',
+    'keepwatch_check_value{check="a",field="ok"} 0',
+  ]);
+  const buckets = lines(text, /^keepwatch_check_duration_seconds_bucket\{check="a"/).map((l) => Number(l.split(' ')[1]));
+  expect(buckets).toHaveLength(DURATION_BUCKETS.length + 1);
+  // 0.03 s falls in le=0.05 and above, 3 s in le=5 and above.
+  expect(buckets).toEqual(DURATION_BUCKETS.map((b) => (b >= 5 ? 2 : b >= 0.05 ? 1 : 0)).concat(2));
+  expect(lines(text, /^keepwatch_check_duration_seconds_(sum|count)\{check="a"/)).toEqual([
+    'keepwatch_check_duration_seconds_sum{check="a",type="scripted"} 3.03',
+    'keepwatch_check_duration_seconds_count{check="a",type="scripted"} 2',
+  ]);
+  expect(lines(text, /^keepwatch_check_runs_total/)).toEqual([
+    'keepwatch_check_runs_total{check="a",status="warning",reason="threshold"} 1',
+    'keepwatch_check_runs_total{check="a",status="ok",reason="none"} 1',
+  ]);
+  // b has not run: no samples, not zeros that would read as "ok".
+  expect(text).not.toMatch(/check="b"/);
+});
+
+test('a reload drops removed checks, relabels kept ones, and keeps their last values', async () => {
+  const m = new Metrics({ version: 't', defaultMetrics: false });
+  m.setChecks([checkConfig('a', run), checkConfig('b', run)]);
+  m.recordRun('a', { status: Status.Critical, up: false, reason: 'refused', durationSeconds: 0.1, values: {} });
+  m.recordRun('b', { status: Status.Ok, up: true, durationSeconds: 0.1, values: { v: 1 } });
+  m.recordSkip('a', 'overlap');
+  m.setChecks([checkConfig('b', run, { labels: { zone: 'eu' } })]);
+  const { body } = await m.expose();
+  expect(body).not.toMatch(/check="a"/);
+  expect(lines(body, /^keepwatch_check_status\{/)).toEqual(['keepwatch_check_status{check="b",type="scripted",category="health",zone="eu"} 0']);
+  expect(lines(body, /^keepwatch_check_value\{/)).toEqual(['keepwatch_check_value{check="b",field="v"} 1']);
+  expect(lines(body, /^keepwatch_checks_configured /)).toEqual(['keepwatch_checks_configured 1']);
+});
