@@ -30,8 +30,11 @@ interface RequestContext {
 interface Reply {
   status?: number;
   json?: unknown;
-  text?: string;
+  /** A body that is not JSON: text, or bytes already encoded (the metrics). */
+  text?: string | Buffer;
   contentType?: string;
+  /** Called once the response is sent or the client went away (frees the body's buffer). */
+  release?: () => void;
 }
 
 /**
@@ -191,8 +194,8 @@ export class AgentServer {
   }
 
   private async metrics(): Promise<Reply> {
-    const { contentType, body } = await this.agent.metrics.expose();
-    return { text: body, contentType };
+    const { contentType, body, release } = await this.agent.metrics.expose();
+    return { text: body, contentType, release };
   }
 }
 
@@ -204,6 +207,7 @@ export function safeEqual(a: string, b: string): boolean {
 }
 
 function send(res: http.ServerResponse, reply: Reply, headOnly = false, headers: Record<string, string> = {}): void {
+  if (reply.release) res.once('close', reply.release);
   const body = reply.text ?? `${JSON.stringify(reply.json ?? {})}\n`;
   res.writeHead(reply.status ?? 200, {
     'Content-Type': reply.contentType ?? (reply.text !== undefined ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8'),

@@ -13,7 +13,7 @@ function deps(extra: Partial<Parameters<typeof Agent.create>[1]> = {}) {
 }
 
 async function metricLine(metrics: Metrics, re: RegExp): Promise<string[]> {
-  const { body } = await metrics.expose();
+  const body = (await metrics.expose()).body.toString();
   return body.split('\n').filter((l) => re.test(l));
 }
 

@@ -10,7 +10,7 @@ test('per-check families: one HELP/TYPE each, cumulative histogram buckets, esca
   m.setChecks([checkConfig('a', run, { labels: { team: 'we "b"\\\n' } }), checkConfig('b', run)]);
   m.recordRun('a', { status: Status.Warning, up: true, reason: 'threshold', durationSeconds: 0.03, values: { latencyMs: 30, ok: true, text: 'x' } });
   m.recordRun('a', { status: Status.Ok, up: true, durationSeconds: 3, values: { latencyMs: 3000, ok: false } });
-  const text = m.renderChecks();
+  const text = m.renderChecks().toString();
   for (const name of ['keepwatch_check_status', 'keepwatch_check_up', 'keepwatch_check_value', 'keepwatch_check_duration_seconds', 'keepwatch_check_runs_total']) {
     expect(lines(text, new RegExp(`^# TYPE ${name} `))).toHaveLength(1);
     expect(lines(text, new RegExp(`^# HELP ${name} `))).toHaveLength(1);
@@ -43,9 +43,24 @@ test('a reload drops removed checks, relabels kept ones, and keeps their last va
   m.recordRun('b', { status: Status.Ok, up: true, durationSeconds: 0.1, values: { v: 1 } });
   m.recordSkip('a', 'overlap');
   m.setChecks([checkConfig('b', run, { labels: { zone: 'eu' } })]);
-  const { body } = await m.expose();
+  const body = (await m.expose()).body.toString();
   expect(body).not.toMatch(/check="a"/);
   expect(lines(body, /^keepwatch_check_status\{/)).toEqual(['keepwatch_check_status{check="b",type="scripted",category="health",zone="eu"} 0']);
   expect(lines(body, /^keepwatch_check_value\{/)).toEqual(['keepwatch_check_value{check="b",field="v"} 1']);
   expect(lines(body, /^keepwatch_checks_configured /)).toEqual(['keepwatch_checks_configured 1']);
+});
+
+test('the page buffer is reused only once the previous scrape released it', async () => {
+  const m = new Metrics({ version: 't', defaultMetrics: false });
+  m.setChecks([checkConfig('a', run)]);
+  m.recordRun('a', { status: Status.Ok, up: true, durationSeconds: 0.1, values: { v: 1 } });
+  const first = await m.expose();
+  const text = first.body.toString();
+  const second = await m.expose(); // first still being sent
+  expect(second.body.buffer).not.toBe(first.body.buffer);
+  expect(first.body.toString()).toBe(text);
+  first.release();
+  const third = await m.expose();
+  expect(third.body.buffer).toBe(first.body.buffer);
+  expect(third.body.toString()).toBe(text);
 });

@@ -37,6 +37,9 @@ beforeAll(async () => {
         case '/to-echo':
           res.writeHead(302, { Location: '/echo' }).end();
           return;
+        case '/see-other':
+          res.writeHead(303, { Location: '/echo' }).end();
+          return;
         case '/to-other-host':
           res.writeHead(302, { Location: `http://localhost:${server.port}/echo` }).end();
           return;
@@ -150,6 +153,14 @@ describe('http check against a real local server', () => {
     const loop = await runCheck(httpCheck, { url: `${server.url}/loop`, maxRedirects: 3 });
     expect(loop.up).toBe(false);
     expect(loop.message).toMatch(/redirect/i);
+  });
+
+  test('a 303 after a POST continues as a GET without the body', async () => {
+    const obs = await runCheck(httpCheck, { url: `${server.url}/see-other`, method: 'POST', body: { a: 1 } });
+    expect(obs.values).toMatchObject({ status: 201, redirects: 1 });
+    expect(seen.method).toBe('GET');
+    expect(seen.body).toBe('');
+    expect(seen.headers?.['content-type']).toBeUndefined();
   });
 
   test('secret headers follow a redirect on the same host but not to another host', async () => {
