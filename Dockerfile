@@ -31,5 +31,5 @@ EXPOSE 9470
 VOLUME ["/var/lib/keepwatch"]
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.KEEPWATCH_PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node", "/opt/keepwatch/dist/agent/cli.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "/opt/keepwatch/dist/agent/cli.js"]
 CMD ["run"]

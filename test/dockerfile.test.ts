@@ -55,7 +55,14 @@ test('the entrypoint is the built CLI under the runtime WORKDIR', () => {
   const workdir = instr(runtime, 'WORKDIR')[0].split(/\s+/)[1];
   const entry = JSON.parse(instr(runtime, 'ENTRYPOINT')[0].slice('ENTRYPOINT'.length));
   expect(entry[0]).toBe('node');
-  expect(entry[1]).toBe(path.posix.join(workdir, 'dist/agent/cli.js'));
+  expect(entry[entry.length - 1]).toBe(path.posix.join(workdir, 'dist/agent/cli.js'));
+  // Node runs with the same flags as `npm start` and the CLI's shebang.
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  const startFlags = pkg.scripts.start.split(' ').filter((w: string) => w.startsWith('--'));
+  expect(startFlags.length).toBeGreaterThan(0);
+  expect(entry.slice(1, -1)).toEqual(startFlags);
+  const shebang = fs.readFileSync(path.join(root, 'agent', 'cli.ts'), 'utf8').split('\n')[0];
+  expect(shebang).toBe(`#!/usr/bin/env -S node ${startFlags.join(' ')}`);
   // dist/agent/cli.js is what tsc makes of agent/cli.ts (jest's global setup has just built it).
   expect(fs.existsSync(path.join(root, 'agent', 'cli.ts'))).toBe(true);
   expect(fs.existsSync(path.join(root, 'dist', 'agent', 'cli.js'))).toBe(true);
