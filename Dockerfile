@@ -2,6 +2,8 @@
 # Mount your config at /etc/keepwatch/keepwatch.yaml; state lives in the /var/lib/keepwatch volume.
 
 FROM node:20-slim AS build
+# better-sqlite3 compiles from source when no prebuilt binary can be fetched.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund

@@ -5,7 +5,10 @@ import { Status } from './evaluate';
 import { setSecrets, type Logger } from './logger';
 import { Metrics } from './metrics';
 import { runCheckOnce, type CheckResult } from './runner';
+import { IncidentEngine, type EngineConfig } from './incidents/engine';
+import { OutboxWorker } from './notifiers/outbox';
 import { Scheduler } from './scheduler';
+import type { Store } from './store/store';
 
 export interface AgentDeps {
   log: Logger;
@@ -17,6 +20,8 @@ export interface AgentDeps {
   initialSpreadMs?: number;
   /** A log level that wins over `agent.logLevel` (from --log-level or KEEPWATCH_LOG_LEVEL). */
   logLevel?: string;
+  /** The store: with it, results become incidents and notifications; without, checks only. */
+  store?: Store;
 }
 
 /** A check as the API shows it: config, last result, next run. */
@@ -61,6 +66,9 @@ export class Agent {
   private readonly now: () => number;
   private ready = false;
   private reloading: Promise<ReloadOutcome> | undefined;
+  /** The incident engine and the outbox, when the agent has a store. */
+  readonly incidents?: IncidentEngine;
+  readonly outbox?: OutboxWorker;
 
   private constructor(config: Config, private readonly deps: AgentDeps) {
     this.config = config;
@@ -88,6 +96,26 @@ export class Agent {
   /** Builds an agent for a loaded config (expanding checks such as disk-per-mount). */
   static async create(config: Config, deps: AgentDeps): Promise<Agent> {
     const agent = new Agent(config, deps);
+    if (deps.store) {
+      const store = deps.store;
+      const outbox = new OutboxWorker(store, {
+        notifiers: () => agent.config.notifiers,
+        log: deps.log,
+        now: deps.now,
+        onResult: (n, r) => deps.metrics.notification(n, r),
+        onQueue: (n) => deps.metrics.setNotificationQueue(n),
+      });
+      const engine = new IncidentEngine(engineConfig(config, new Map()), {
+        store,
+        log: deps.log,
+        metrics: deps.metrics,
+        now: deps.now,
+        runNow: (name) => agent.rerun(name),
+        onEnqueue: () => outbox.kick(),
+        snapshots: config.incidents.snapshots,
+      });
+      Object.assign(agent, { incidents: engine, outbox });
+    }
     await agent.apply(config);
     agent.metrics.recordReload(true);
     return agent;
@@ -95,6 +123,8 @@ export class Agent {
 
   /** Starts running checks on their schedules. */
   start(): void {
+    this.incidents?.start();
+    this.outbox?.start();
     this.scheduler.start();
     this.ready = true;
     this.log.info({ checks: this.checks.size, agent: this.config.agent.name }, 'agent started');
@@ -105,6 +135,8 @@ export class Agent {
     this.ready = false;
     this.stopController.abort(new Error('agent stopping'));
     await this.scheduler.stop();
+    await this.incidents?.stop();
+    await this.outbox?.stop();
   }
 
   /** True once the config is loaded and checks are scheduled. */
@@ -162,6 +194,7 @@ export class Agent {
       }
     }
     this.metrics.setChecks([...this.checks.values()]);
+    this.incidents?.apply(engineConfig(config, this.checks));
     this.scheduler.setConcurrency(config.agent.concurrency);
     this.scheduler.setJobs([...this.checks.values()].map((c) => ({ name: c.name, schedule: c.schedule })));
   }
@@ -205,9 +238,26 @@ export class Agent {
     this.record(current, result);
   }
 
+  /** Runs a check now for the incident engine (after a remediation), waiting out a run in flight. */
+  private async rerun(name: string): Promise<CheckResult | undefined> {
+    for (let i = 0; i < 2; i++) {
+      if (!this.checks.has(name)) return undefined;
+      const { started, done } = this.scheduler.runNow(name);
+      await done;
+      if (started) return this.results.get(name);
+    }
+    return this.results.get(name);
+  }
+
   private record(check: CheckConfig, result: CheckResult): void {
     const prev = this.results.get(check.name);
     this.results.set(check.name, result);
+    try {
+      this.incidents?.onResult(check, result);
+    } catch (err) {
+      // The store failing must not stop the checks or their metrics.
+      this.log.error({ err, check: check.name }, 'incident engine failed on a result');
+    }
     this.metrics.recordRun(check.name, {
       status: result.status,
       up: result.up,
@@ -275,4 +325,19 @@ function fingerprint(c: CheckConfig): string {
     fingerprints.set(c, f);
   }
   return f;
+}
+
+/** The incident engine's view of a config. */
+function engineConfig(config: Config, checks: ReadonlyMap<string, CheckConfig>): EngineConfig {
+  const i = config.incidents;
+  return {
+    agent: config.agent.name,
+    policy: { openAfter: i.openAfter, resolveAfter: i.resolveAfter, unknownIs: i.unknownIs, flapping: i.flapping },
+    tiers: config.escalation,
+    sla: config.sla,
+    coverage: config.coverage,
+    maintenance: config.maintenance,
+    notifiers: config.notifiers,
+    checks,
+  };
 }

@@ -3,6 +3,7 @@
 // short-lived garbage only, so this saves ~25 MB RSS at 1,000 checks for little CPU. The
 // same flags are in package.json's start script, the Dockerfile and the benchmark.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import yargs from 'yargs';
@@ -17,6 +18,7 @@ import { Metrics } from './metrics';
 import { defaultConfigPath, packageVersion } from './paths';
 import { runCheckOnce, type CheckResult } from './runner';
 import { AgentServer } from './server';
+import { Store, StoreError } from './store/store';
 
 // libuv's default of 4 worker threads serves every file read, DNS lookup and statfs; a few
 // hung calls (a dead NFS mount, a silent resolver) would stall every other check. Must be
@@ -67,6 +69,7 @@ async function runCommand(argv: { config?: string; listen?: string; 'log-level'?
   const log = createLogger({ level: level ?? 'info' });
   let agent: Agent | undefined;
   let server: AgentServer | undefined;
+  const stopHooks: Array<() => void> = [];
   // Handlers first: a SIGHUP during start-up must not kill the daemon (its default action).
   // A monitoring agent that dies stops watching: a stray rejection is logged, not fatal.
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection (a bug; please report it)'));
@@ -88,6 +91,7 @@ async function runCommand(argv: { config?: string; listen?: string; 'log-level'?
       process.exit(1);
     }, STOP_DEADLINE_MS).unref();
     void Promise.all([server?.close(), agent?.stop()]).then(() => {
+      for (const hook of stopHooks) hook();
       log.info('stopped');
       process.exit(0);
     });
@@ -97,8 +101,18 @@ async function runCommand(argv: { config?: string; listen?: string; 'log-level'?
 
   const config = loadOrExit(file, 1, log);
   setSecrets(config.secrets);
+  let store: Store;
+  try {
+    store = Store.open(config.agent.dataDir);
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    log.fatal({ dataDir: config.agent.dataDir, error: err.message }, 'store unavailable; not starting');
+    process.exit(1);
+  }
+  stopHooks.push(() => store.close());
   const metrics = new Metrics({ version: packageVersion() });
-  agent = await Agent.create(config, { log, metrics, loadConfig: () => loadConfigFile(file), logLevel: level });
+  agent = await Agent.create(config, { log, metrics, loadConfig: () => loadConfigFile(file), logLevel: level, store });
   server = new AgentServer(agent, log);
   const { host, port } = parseListen(argv.listen ?? config.agent.listen);
   try {
@@ -178,6 +192,98 @@ async function runAll(checks: CheckConfig[], concurrency: number, log: Logger): 
   return results;
 }
 
+/** Talks to a running agent's API: `--url` (or $KEEPWATCH_URL), token from $KEEPWATCH_TOKEN. */
+async function api(url: string, method: string, path: string, body?: unknown): Promise<any> {
+  const token = process.env.KEEPWATCH_TOKEN;
+  let res: Response;
+  try {
+    res = await fetch(new URL(path, url), {
+      method,
+      headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    fail(`cannot reach the agent at ${url}: ${(err as { cause?: Error }).cause?.message ?? (err as Error).message} (is it running? set --url or KEEPWATCH_URL)`);
+  }
+  const text = await res.text();
+  let json: any;
+  try {
+    json = text ? JSON.parse(text) : {};
+  } catch {
+    fail(`${method} ${path}: HTTP ${res.status}: ${text.slice(0, 200)}`);
+  }
+  if (!res.ok) fail(`${method} ${path}: HTTP ${res.status}: ${json.error ?? text}${res.status === 401 || res.status === 403 ? ' (set KEEPWATCH_TOKEN)' : ''}`);
+  return json;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n');
+}
+
+const when = (iso?: string) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-');
+
+async function incidentsCommand(argv: { action: string; id?: number; url: string; state?: string; check?: string; by?: string; comment?: string; json?: boolean }): Promise<void> {
+  const print = (text: string, data: unknown): void => void process.stdout.write(argv.json ? `${JSON.stringify(data, null, 2)}\n` : `${text}\n`);
+  if (argv.action === 'list') {
+    const q = new URLSearchParams();
+    if (argv.state) q.set('state', argv.state);
+    if (argv.check) q.set('check', argv.check);
+    const { incidents } = await api(argv.url, 'GET', `/api/v1/incidents${q.size ? `?${q}` : ''}`);
+    const rows = [['ID', 'STATE', 'SEVERITY', 'CHECK', 'TIER', 'OPENED', 'SUMMARY']];
+    for (const i of incidents) rows.push([String(i.id), i.state + (i.flapping ? ' (flapping)' : ''), i.severity, i.check, i.tier ?? '-', when(i.openedAt), i.summary]);
+    return print(incidents.length ? table(rows) : 'no incidents', incidents);
+  }
+  if (argv.id === undefined) fail(`incidents ${argv.action} needs an incident id`);
+  if (argv.action === 'show') {
+    const i = await api(argv.url, 'GET', `/api/v1/incidents/${argv.id}`);
+    const lines = [
+      `incident ${i.id}: ${i.severity} ${i.state}${i.flapping ? ' (flapping)' : ''} — ${i.check} (${i.type})`,
+      `summary:  ${i.summary}`,
+      `opened:   ${when(i.openedAt)}   tier: ${i.tier ?? '-'}`,
+      `acked:    ${when(i.acknowledgedAt)}${i.acknowledgedBy ? ` by ${i.acknowledgedBy}` : ''}`,
+      `resolved: ${when(i.resolvedAt)}${i.resolvedBy ? ` by ${i.resolvedBy}` : ''}${i.resolution ? ` (${i.resolution})` : ''}`,
+      `sla:      respond by ${when(i.sla.respondDue)}${i.sla.respondBreached ? ' BREACHED' : ''}, resolve by ${when(i.sla.resolveDue)}${i.sla.resolveBreached ? ' BREACHED' : ''} (${i.sla.coverage})`,
+      'timeline:',
+      ...i.timeline.map((t: { at: string; kind: string; message: string }) => `  ${when(t.at)}  ${t.kind.padEnd(12)} ${t.message}`),
+    ];
+    return print(lines.join('\n'), i);
+  }
+  const i = await api(argv.url, 'POST', `/api/v1/incidents/${argv.id}/${argv.action}`, { by: argv.by ?? os.userInfo().username, comment: argv.comment });
+  print(`incident ${i.id} ${i.state}`, i);
+}
+
+async function silenceCommand(argv: { action: string; id?: string; url: string; check?: string[]; label?: string[]; for?: string; comment?: string; by?: string; all?: boolean; json?: boolean }): Promise<void> {
+  const print = (text: string, data: unknown): void => void process.stdout.write(argv.json ? `${JSON.stringify(data, null, 2)}\n` : `${text}\n`);
+  if (argv.action === 'list') {
+    const { silences } = await api(argv.url, 'GET', `/api/v1/silences${argv.all ? '?all=true' : ''}`);
+    const rows = [['ID', 'CHECKS', 'UNTIL', 'BY', 'COMMENT']];
+    for (const s of silences) rows.push([s.id, s.checks.join(','), when(s.endsAt), s.createdBy, s.comment]);
+    return print(silences.length ? table(rows) : 'no silences', silences);
+  }
+  if (argv.action === 'delete') {
+    if (!argv.id) fail('silence delete needs a silence id');
+    const r = await api(argv.url, 'DELETE', `/api/v1/silences/${encodeURIComponent(argv.id)}`);
+    return print(`silence ${r.id} expired`, r);
+  }
+  if (!argv.check?.length) fail('silence needs --check NAME (a name or glob; repeat for several)');
+  if (!argv.comment) fail('silence needs --comment saying why');
+  const labels = Object.fromEntries((argv.label ?? []).map((l) => l.split('=', 2)));
+  const s = await api(argv.url, 'POST', '/api/v1/silences', {
+    checks: argv.check,
+    labels,
+    for: argv.for ?? '1h',
+    comment: argv.comment,
+    createdBy: argv.by ?? os.userInfo().username,
+  });
+  print(`silence ${s.id}: ${s.checks.join(', ')} until ${when(s.endsAt)}`, s);
+}
+
 function validateCommand(argv: { config?: string }): void {
   const file = resolveConfigPath(argv.config);
   const config = loadOrExit(file, 1);
@@ -187,6 +293,11 @@ function validateCommand(argv: { config?: string }): void {
 
 /** Builds the `keepwatch` command line. */
 export function buildCli(args: string[]) {
+  const urlOption = {
+    type: 'string',
+    default: process.env.KEEPWATCH_URL ?? 'http://127.0.0.1:9470',
+    describe: 'The agent to talk to ($KEEPWATCH_URL)',
+  } as const;
   const configOption = {
     type: 'string',
     describe: 'Config file (default: $KEEPWATCH_CONFIG, else ./keepwatch.yaml, else the embedded default)',
@@ -225,6 +336,38 @@ export function buildCli(args: string[]) {
       (argv) => validateCommand(argv),
     )
     .command(
+      'incidents [action] [id]',
+      'List, show, acknowledge or resolve incidents of a running agent (token from $KEEPWATCH_TOKEN).',
+      (y) =>
+        y
+          .positional('action', { choices: ['list', 'show', 'ack', 'resolve'] as const, default: 'list', describe: 'What to do' })
+          .positional('id', { type: 'number', describe: 'Incident id (show, ack, resolve)' })
+          .option('url', urlOption)
+          .option('state', { choices: ['open', 'acknowledged', 'resolved'], describe: 'list: only incidents in this state' })
+          .option('check', { type: 'string', describe: 'list: only incidents of this check' })
+          .option('by', { type: 'string', describe: 'ack/resolve: who (default: your user name)' })
+          .option('comment', { type: 'string', describe: 'ack/resolve: a note for the timeline' })
+          .option('json', { type: 'boolean', default: false, describe: 'Print the API answer as JSON' }),
+      (argv) => incidentsCommand(argv as never),
+    )
+    .command(
+      'silence [action] [id]',
+      'Silence checks for a while (no incident opens or pages), or list/delete silences, on a running agent.',
+      (y) =>
+        y
+          .positional('action', { choices: ['create', 'list', 'delete'] as const, default: 'create', describe: 'What to do' })
+          .positional('id', { type: 'string', describe: 'Silence id (delete)' })
+          .option('url', urlOption)
+          .option('check', { type: 'string', array: true, describe: 'create: check name or glob (repeatable)' })
+          .option('label', { type: 'string', array: true, describe: 'create: only checks with this label, k=v (repeatable)' })
+          .option('for', { type: 'string', describe: 'create: how long, e.g. 30m, 2h (default 1h)' })
+          .option('comment', { type: 'string', describe: 'create: why (required)' })
+          .option('by', { type: 'string', describe: 'create: who (default: your user name)' })
+          .option('all', { type: 'boolean', default: false, describe: 'list: include ended silences' })
+          .option('json', { type: 'boolean', default: false, describe: 'Print the API answer as JSON' }),
+      (argv) => silenceCommand(argv as never),
+    )
+    .command(
       'schema',
       'Print the JSON Schema of the config file (for editors and CI).',
       (y) => y,
@@ -232,7 +375,7 @@ export function buildCli(args: string[]) {
         process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
       },
     )
-    .demandCommand(1, 'Name a command: run, check, validate or schema.')
+    .demandCommand(1, 'Name a command: run, check, validate, incidents, silence or schema.')
     .strict()
     .help()
     .alias('h', 'help')

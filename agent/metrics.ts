@@ -156,6 +156,15 @@ export class Metrics {
   private readonly reloadOk: Gauge;
   private readonly reloadTime: Gauge;
   private readonly series = new Map<string, CheckSeries>();
+  private readonly incidentsOpen: Gauge;
+  private readonly incidentsOpened: Counter;
+  private readonly incidentAck: Histogram;
+  private readonly incidentResolve: Histogram;
+  private readonly slaBreaches: Counter;
+  private readonly maintenanceActive: Gauge;
+  private readonly remediations: Counter;
+  private readonly notifications: Counter;
+  private readonly notificationQueue: Gauge;
   /** The page buffer of the last scrape, free for the next one. */
   private spare: Buffer | undefined;
 
@@ -191,6 +200,63 @@ export class Metrics {
     this.reloadTime = new Gauge({
       name: 'keepwatch_config_last_reload_success_timestamp_seconds',
       help: 'When the config was last loaded successfully (Unix seconds).',
+      registers,
+    });
+    this.incidentsOpen = new Gauge({
+      name: 'keepwatch_incidents_open',
+      help: 'Incidents not resolved yet (open or acknowledged), by severity and escalation tier.',
+      labelNames: ['severity', 'tier'],
+      registers,
+    });
+    this.incidentsOpened = new Counter({
+      name: 'keepwatch_incidents_opened_total',
+      help: 'Incidents opened, by severity at opening.',
+      labelNames: ['severity'],
+      registers,
+    });
+    // Buckets span a quick human acknowledgement (1 min) to a business day and beyond.
+    const humanBuckets = [60, 300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 24 * 3600, 3 * 86400];
+    this.incidentAck = new Histogram({
+      name: 'keepwatch_incident_ack_seconds',
+      help: 'Time from opening to acknowledgement (MTTA = sum / count).',
+      labelNames: ['severity'],
+      buckets: humanBuckets,
+      registers,
+    });
+    this.incidentResolve = new Histogram({
+      name: 'keepwatch_incident_resolve_seconds',
+      help: 'Time from opening to resolution (MTTR = sum / count).',
+      labelNames: ['severity'],
+      buckets: humanBuckets,
+      registers,
+    });
+    this.slaBreaches = new Counter({
+      name: 'keepwatch_sla_breaches_total',
+      help: 'SLA breaches: respond (not acknowledged in time) or resolve (not resolved in time).',
+      labelNames: ['severity', 'kind'],
+      registers,
+    });
+    this.maintenanceActive = new Gauge({
+      name: 'keepwatch_maintenance_active',
+      help: '1 while a maintenance window is open.',
+      labelNames: ['window'],
+      registers,
+    });
+    this.remediations = new Counter({
+      name: 'keepwatch_remediations_total',
+      help: 'L1 remediations: fixed (the check passed after it), failed, or skipped (rate limit, cool-down).',
+      labelNames: ['check', 'result'],
+      registers,
+    });
+    this.notifications = new Counter({
+      name: 'keepwatch_notifications_total',
+      help: 'Notification delivery attempts by notifier and result: delivered, retry, failed (refused), expired (gave up).',
+      labelNames: ['notifier', 'result'],
+      registers,
+    });
+    this.notificationQueue = new Gauge({
+      name: 'keepwatch_notification_queue',
+      help: 'Notifications waiting in the outbox (due, deferred to a coverage window, or retrying).',
       registers,
     });
     new Gauge({
@@ -250,6 +316,46 @@ export class Metrics {
 
   setQueueLength(n: number): void {
     this.schedulerQueue.set(n);
+  }
+
+  incidentOpened(severity: string): void {
+    this.incidentsOpened.inc({ severity });
+  }
+
+  incidentAcked(severity: string, seconds: number): void {
+    this.incidentAck.observe({ severity }, seconds);
+  }
+
+  incidentResolved(severity: string, seconds: number): void {
+    this.incidentResolve.observe({ severity }, seconds);
+  }
+
+  slaBreach(severity: string, kind: 'respond' | 'resolve'): void {
+    this.slaBreaches.inc({ severity, kind });
+  }
+
+  remediation(check: string, result: 'fixed' | 'failed' | 'skipped'): void {
+    this.remediations.inc({ check, result });
+  }
+
+  notification(notifier: string, result: 'delivered' | 'retry' | 'failed' | 'expired'): void {
+    this.notifications.inc({ notifier, result });
+  }
+
+  setNotificationQueue(n: number): void {
+    this.notificationQueue.set(n);
+  }
+
+  /** Sets the open-incident gauge from scratch. */
+  setOpenIncidents(rows: Array<{ severity: string; tier: string; count: number }>): void {
+    this.incidentsOpen.reset();
+    for (const r of rows) this.incidentsOpen.set({ severity: r.severity, tier: r.tier }, r.count);
+  }
+
+  /** Sets the maintenance gauge from scratch (windows removed by a reload disappear). */
+  setMaintenance(windows: Array<{ name: string; active: boolean }>): void {
+    this.maintenanceActive.reset();
+    for (const w of windows) this.maintenanceActive.set({ window: w.name }, w.active ? 1 : 0);
   }
 
   /** Records the outcome of a config load or reload. */

@@ -1,8 +1,12 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
+import { duration } from '../checks/units';
 import type { Agent } from './agent';
+import type { IncidentEngine } from './incidents/engine';
 import type { Logger } from './logger';
+import type { Incident, IncidentState, OutboxEntry, Silence, TimelineEntry } from './store/store';
 
 /** An HTTP error with its status, answered as JSON `{error}`. */
 export class HttpError extends Error {
@@ -79,6 +83,31 @@ export class AgentServer {
           return { json: { ...out.result, startedAt: new Date(out.result.startedAt).toISOString() } };
         },
       },
+      { method: 'GET', pattern: /^\/api\/v1\/incidents$/, access: 'read', handle: ({ url }) => this.listIncidents(url) },
+      { method: 'GET', pattern: /^\/api\/v1\/incidents\/([^/]+)$/, access: 'read', handle: ({ params }) => this.showIncident(params[0]) },
+      {
+        method: 'POST',
+        pattern: /^\/api\/v1\/incidents\/([^/]+)\/(ack|resolve)$/,
+        access: 'admin',
+        handle: async ({ req, params }) => this.changeIncident(params[0], params[1] as 'ack' | 'resolve', await readJson(req)),
+      },
+      {
+        method: 'GET',
+        pattern: /^\/api\/v1\/silences$/,
+        access: 'read',
+        handle: ({ url }) => ({ json: { silences: this.engine().listSilences(url.searchParams.get('all') === 'true').map(showSilence) } }),
+      },
+      { method: 'POST', pattern: /^\/api\/v1\/silences$/, access: 'admin', handle: async ({ req }) => this.createSilence(await readJson(req)) },
+      {
+        method: 'DELETE',
+        pattern: /^\/api\/v1\/silences\/([^/]+)$/,
+        access: 'admin',
+        handle: ({ params }) => {
+          if (!this.engine().expireSilence(params[0])) throw new HttpError(404, `no active silence "${params[0]}"`);
+          return { json: { status: 'expired', id: params[0] } };
+        },
+      },
+      { method: 'GET', pattern: /^\/api\/v1\/kpis$/, access: 'read', handle: () => ({ json: this.engine().kpis() }) },
       {
         method: 'POST',
         pattern: /^\/-\/reload$/,
@@ -193,10 +222,164 @@ export class AgentServer {
     }
   }
 
+  private engine(): IncidentEngine {
+    if (!this.agent.incidents) throw new HttpError(503, 'incidents are not enabled on this agent (it runs without a store)');
+    return this.agent.incidents;
+  }
+
+  private listIncidents(url: URL): Reply {
+    const state = url.searchParams.get('state') ?? undefined;
+    if (state !== undefined && !['open', 'acknowledged', 'resolved'].includes(state)) {
+      throw new HttpError(400, `state must be open, acknowledged or resolved, not "${state}"`);
+    }
+    const limit = Number(url.searchParams.get('limit') ?? 100);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit must be an integer from 1 to 1000');
+    const list = this.engine().listIncidents({ state: state as IncidentState | undefined, check: url.searchParams.get('check') ?? undefined, limit });
+    return { json: { incidents: list.map((i) => showIncident(i)) } };
+  }
+
+  private showIncident(idText: string): Reply {
+    const inc = this.engine().getIncident(parseId(idText));
+    if (!inc) throw new HttpError(404, `no incident ${idText}`);
+    return { json: showIncident(inc.incident, inc) };
+  }
+
+  private changeIncident(idText: string, action: 'ack' | 'resolve', body: unknown): Reply {
+    const input = parseBody(incidentActionSchema, body ?? {});
+    const id = parseId(idText);
+    const by = input.by ?? 'api';
+    const out = action === 'ack' ? this.engine().acknowledge(id, by, input.comment) : this.engine().resolve(id, by, input.comment);
+    if (out === 'not-found') throw new HttpError(404, `no incident ${idText}`);
+    if (out === 'not-open') throw new HttpError(409, `incident ${idText} is ${action === 'ack' ? 'not open' : 'already resolved'}`);
+    return { json: showIncident(out) };
+  }
+
+  private createSilence(body: unknown): Reply {
+    const input = parseBody(silenceInputSchema, body);
+    const now = Date.now();
+    const startsAt = input.startsAt ? Date.parse(input.startsAt) : now;
+    const endsAt = input.endsAt ? Date.parse(input.endsAt) : startsAt + input.for!;
+    if (endsAt <= startsAt) throw new HttpError(400, 'endsAt must be after startsAt');
+    const silence: Silence = {
+      id: crypto.randomUUID(),
+      checks: input.checks ?? [input.check!],
+      labels: input.labels,
+      startsAt,
+      endsAt,
+      comment: input.comment,
+      createdBy: input.createdBy,
+      createdAt: now,
+    };
+    this.engine().addSilence(silence);
+    this.log.info({ silence: silence.id, checks: silence.checks, until: new Date(endsAt).toISOString(), by: silence.createdBy }, 'silence created');
+    return { status: 201, json: showSilence(silence) };
+  }
+
   private async metrics(): Promise<Reply> {
     const { contentType, body, release } = await this.agent.metrics.expose();
     return { text: body, contentType, release };
   }
+}
+
+const MAX_BODY_BYTES = 1_000_000;
+
+/** Reads a JSON request body (at most 1 MB); 400 for bad JSON, 413 when too large. */
+export async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (!text.trim()) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new HttpError(400, `invalid JSON body: ${(err as Error).message}`);
+  }
+}
+
+/** Validates a request body; 400 with every problem as `path: message`. */
+function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  throw new HttpError(400, r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+}
+
+function parseId(text: string): number {
+  if (!/^\d+$/.test(text)) throw new HttpError(400, `incident ids are numbers, not "${text}"`);
+  return Number(text);
+}
+
+const incidentActionSchema = z.strictObject({
+  by: z.string().min(1).max(200).optional(),
+  comment: z.string().max(2000).optional(),
+});
+
+const silenceInputSchema = z
+  .strictObject({
+    check: z.string().min(1).optional(),
+    checks: z.array(z.string().min(1)).min(1).optional(),
+    labels: z.record(z.string(), z.string()).default({}),
+    for: duration({ min: 1000 }).optional(),
+    startsAt: z.iso.datetime({ offset: true }).optional(),
+    endsAt: z.iso.datetime({ offset: true }).optional(),
+    comment: z.string().min(1, { message: 'say why (comment)' }).max(2000),
+    createdBy: z.string().min(1).max(200).default('api'),
+  })
+  .refine((s) => (s.check === undefined) !== (s.checks === undefined), { message: 'give check (a name or glob) or checks (a list)' })
+  .refine((s) => (s.for === undefined) !== (s.endsAt === undefined), { message: 'give for (a duration such as 2h) or endsAt' });
+
+const iso = (t?: number) => (t === undefined ? undefined : new Date(t).toISOString());
+
+function showIncident(i: Incident, detail?: { timeline: TimelineEntry[]; notifications: OutboxEntry[] }) {
+  return {
+    id: i.id,
+    key: i.key,
+    check: i.check,
+    type: i.type,
+    severity: i.severity,
+    state: i.state,
+    tier: i.tier,
+    summary: i.summary,
+    flapping: i.flapping,
+    labels: i.labels,
+    values: i.values,
+    openedAt: iso(i.openedAt),
+    acknowledgedAt: iso(i.ackedAt),
+    acknowledgedBy: i.ackedBy,
+    resolvedAt: iso(i.resolvedAt),
+    resolvedBy: i.resolvedBy,
+    resolution: i.resolution,
+    sla: {
+      coverage: i.coverage,
+      respondDue: iso(i.respondDue),
+      resolveDue: iso(i.resolveDue),
+      respondBreached: i.respondBreached,
+      resolveBreached: i.resolveBreached,
+    },
+    ...(detail && {
+      evidence: i.evidence,
+      snapshot: i.snapshot,
+      timeline: detail.timeline.map((t) => ({ at: iso(t.at), kind: t.kind, message: t.message, data: t.data })),
+      notifications: detail.notifications.map((n) => ({
+        notifier: n.notifier,
+        event: n.event,
+        key: n.key,
+        state: n.deliveredAt ? 'delivered' : n.failedAt ? 'failed' : 'pending',
+        attempts: n.attempts,
+        notBefore: iso(n.notBefore),
+        deliveredAt: iso(n.deliveredAt),
+        lastError: n.lastError,
+      })),
+    }),
+  };
+}
+
+function showSilence(s: Silence) {
+  return { ...s, startsAt: iso(s.startsAt), endsAt: iso(s.endsAt), createdAt: iso(s.createdAt) };
 }
 
 /** Compares secrets in constant time (hashing first, so lengths don't leak either). */

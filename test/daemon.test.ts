@@ -34,7 +34,7 @@ describe('the daemon as a child process', () => {
     const file = path.join(dir.dir, 'keepwatch.yaml');
     const closed = await closedPort();
     fs.writeFileSync(file, [
-      'agent: { listen: "127.0.0.1:0" }',
+      `agent: { listen: "127.0.0.1:0", dataDir: "${dir.dir}/data" }`,
       'checks:',
       `  - { name: web, type: http, url: "${web.url}/", every: 2s }`,
       `  - { name: dead, type: tcp, port: ${closed}, every: 2s }`,
@@ -54,7 +54,7 @@ describe('the daemon as a child process', () => {
 
     // A valid change: one check gone, one added.
     fs.writeFileSync(file, [
-      'agent: { listen: "127.0.0.1:0" }',
+      `agent: { listen: "127.0.0.1:0", dataDir: "${dir.dir}/data" }`,
       'checks:',
       `  - { name: web, type: http, url: "${web.url}/", every: 2s }`,
       `  - { name: web-again, type: http, url: "${web.url}/", every: 2s, labels: { team: ops } }`,
@@ -69,7 +69,7 @@ describe('the daemon as a child process', () => {
     expect(reloaded).toMatch(/^keepwatch_check_status\{check="web-again",type="http",category="health",team="ops"\} 0$/m);
 
     // An invalid change is refused and the running config stays.
-    fs.writeFileSync(file, 'agent: { listen: "127.0.0.1:0" }\nchecks:\n  - { name: web, type: htp }\n');
+    fs.writeFileSync(file, `agent: { listen: "127.0.0.1:0", dataDir: "${dir.dir}/data" }\nchecks:\n  - { name: web, type: htp }\n`);
     d.child.kill('SIGHUP');
     const refused = await d.waitForLog(/"msg":"config reload refused; the running config stays"/);
     expect(refused).toContain('unknown check type \\"htp\\"');

@@ -7,7 +7,16 @@ import { isSecretName, type CheckCategory, type CheckDefinition, type Expansion,
 import { ConfigError, type ConfigProblem } from '../errors';
 import { ConditionError, parseCondition, type Condition, type Rules } from '../evaluate';
 import { didYouMean } from '../suggest';
-import { checkSchema, topSchema, type TopConfig } from './schema';
+import { compileCoverage, type Timeframe } from '../incidents/coverage';
+import type { SlaTarget } from '../incidents/engine';
+import type { Tier } from '../incidents/escalation';
+import type { Severity } from '../incidents/lifecycle';
+import { compileMaintenance, type MaintenanceWindow } from '../incidents/maintenance';
+import type { RemediateConfig } from '../incidents/remediate';
+import type { LogSpec } from '../incidents/snapshot';
+import { notifierRegistry } from '../notifiers';
+import type { NotifierInstance } from '../notifiers/outbox';
+import { checkSchema, commonCheckShape, notifierSchema, topSchema, type TopConfig } from './schema';
 
 /** When a check runs: a fixed interval, or a cron expression. */
 export type Schedule = { kind: 'every'; everyMs: number } | { kind: 'cron'; cron: string; timezone?: string };
@@ -28,6 +37,13 @@ export interface CheckConfig {
   labels: Readonly<Record<string, string>>;
   fields: Readonly<Record<string, FieldSpec>>;
   rules: Rules;
+  openAfter?: number;
+  resolveAfter?: number;
+  dependsOn?: readonly string[];
+  /** The service timeframe SLA clocks count in. */
+  coverage?: string;
+  remediate?: RemediateConfig;
+  logs?: readonly LogSpec[];
 }
 
 /** A loaded, validated, frozen config. */
@@ -39,6 +55,11 @@ export interface Config {
   defaults: TopConfig['defaults'];
   incidents: TopConfig['incidents'];
   checks: readonly CheckConfig[];
+  escalation: readonly Tier[];
+  sla: Partial<Record<Severity, SlaTarget>>;
+  coverage: ReadonlyMap<string, Timeframe>;
+  maintenance: readonly MaintenanceWindow[];
+  notifiers: ReadonlyMap<string, NotifierInstance>;
   /** Secret values found in the config, to be scrubbed from every log line. */
   secrets: readonly string[];
 }
@@ -93,36 +114,21 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions = {
   // a broken defaults/incidents section falls back to the built-in defaults meanwhile.
   const sections = top.success ? top.data : fallbackSections(raw);
   const checks: CheckConfig[] = [];
-  const entries = Array.isArray(raw.checks) ? (raw.checks as Record<string, unknown>[]) : [];
-  const seen = new Map<string, number>();
-  entries.forEach((entry, i) => {
-    const base: (string | number)[] = ['checks', i];
-    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return; // reported by topSchema
-    const type = entry.type;
-    if (typeof type !== 'string') {
-      locate.path([...base, 'type'], type === undefined ? `required: one of ${[...registry.keys()].join(', ')}` : 'expected a string');
-      return;
-    }
-    const schema = checkSchema(type);
-    if (!schema) {
-      locate.path([...base, 'type'], `unknown check type "${type}"${didYouMean(type, registry.keys())} (valid: ${[...registry.keys()].join(', ')})`);
-      return;
-    }
-    const parsed = schema.safeParse(entry);
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues) locate.issue(base, issue, schema);
-      return;
-    }
-    const name = parsed.data.name as string;
-    if (seen.has(name)) {
-      locate.path([...base, 'name'], `duplicate check name "${name}" (first used by checks[${seen.get(name)}])`);
-      return;
-    }
-    seen.set(name, i);
-    const compiled = compileCheck(parsed.data, registry.get(type)!, sections, base, locate);
+  validateTyped(raw, 'checks', 'check', [...registry.keys()], checkSchema, locate, (data, base) => {
+    const compiled = compileCheck(data, registry.get(data.type as string)!, sections, base, locate);
     if (compiled) checks.push(compiled);
   });
+  const notifiers = new Map<string, NotifierInstance>();
+  validateTyped(raw, 'notifiers', 'notifier', [...notifierRegistry.keys()], notifierSchema, locate, (data) => {
+    const { name, type, coverage, ...spec } = data as { name: string; type: string; coverage?: string };
+    notifiers.set(name, { name, def: notifierRegistry.get(type)!, spec, coverage });
+  });
 
+  let coverage = new Map<string, Timeframe>();
+  if (top.success) {
+    coverage = compileCoverage(top.data.coverage);
+    crossCheck(top.data, checks, notifiers, coverage, raw, locate);
+  }
   if (problems.length || !top.success) throw new ConfigError(problems);
   collectSecrets(raw, secrets);
   const config: Config = {
@@ -132,12 +138,117 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions = {
     defaults: top.data.defaults,
     incidents: top.data.incidents,
     checks,
+    escalation: compileTiers(top.data.escalation, notifiers),
+    sla: Object.fromEntries(
+      Object.entries(top.data.sla).map(([sev, t]) => [sev, { respondMs: t?.respond, resolveMs: t?.resolve }]),
+    ) as Config['sla'],
+    coverage,
+    maintenance: compileMaintenance(top.data.maintenance),
+    notifiers,
     secrets: [...secrets],
   };
   return deepFreeze(config);
 }
 
 type Locate = ReturnType<typeof locator>;
+
+/**
+ * Validates a list of typed entries (checks, notifiers): each against its own type's schema,
+ * with located errors for unknown types and duplicate names; `each` gets the valid ones.
+ */
+function validateTyped(
+  raw: Record<string, unknown>,
+  section: 'checks' | 'notifiers',
+  kind: string,
+  types: string[],
+  schemaFor: (type: string) => z.ZodObject | undefined,
+  locate: Locate,
+  each: (data: Record<string, unknown>, base: (string | number)[]) => void,
+): void {
+  const entries = Array.isArray(raw[section]) ? (raw[section] as Record<string, unknown>[]) : [];
+  const seen = new Map<string, number>();
+  entries.forEach((entry, i) => {
+    const base: (string | number)[] = [section, i];
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return; // reported by topSchema
+    const type = entry.type;
+    if (typeof type !== 'string') {
+      locate.path([...base, 'type'], type === undefined ? `required: one of ${types.join(', ')}` : 'expected a string');
+      return;
+    }
+    const schema = schemaFor(type);
+    if (!schema) {
+      locate.path([...base, 'type'], `unknown ${kind} type "${type}"${didYouMean(type, types)} (valid: ${types.join(', ')})`);
+      return;
+    }
+    const parsed = schema.safeParse(entry);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) locate.issue(base, issue, schema);
+      return;
+    }
+    const name = parsed.data.name as string;
+    if (seen.has(name)) {
+      locate.path([...base, 'name'], `duplicate ${kind} name "${name}" (first used by ${section}[${seen.get(name)}])`);
+      return;
+    }
+    seen.set(name, i);
+    each(parsed.data, base);
+  });
+}
+
+/** References between sections: notifiers, coverage timeframes and dependencies must exist. */
+function crossCheck(
+  top: TopConfig,
+  checks: CheckConfig[],
+  notifiers: Map<string, NotifierInstance>,
+  coverage: Map<string, Timeframe>,
+  raw: Record<string, unknown>,
+  locate: Locate,
+): void {
+  const coverageNames = [...coverage.keys()];
+  const needCoverage = (name: string | undefined, path: (string | number)[]) => {
+    if (name !== undefined && !coverage.has(name)) {
+      locate.path(path, `unknown coverage timeframe "${name}"${didYouMean(name, coverageNames)} (defined: ${coverageNames.join(', ')})`);
+    }
+  };
+  const tierNames = new Set<string>();
+  top.escalation.forEach((t, i) => {
+    if (tierNames.has(t.name)) locate.path(['escalation', i, 'name'], `duplicate tier name "${t.name}"`);
+    tierNames.add(t.name);
+    t.notify.forEach((n, j) => {
+      if (!notifiers.has(n)) {
+        locate.path(['escalation', i, 'notify', j], `unknown notifier "${n}"${didYouMean(n, notifiers.keys())} (configured: ${[...notifiers.keys()].join(', ') || 'none'})`);
+      }
+    });
+    needCoverage(t.coverage, ['escalation', i, 'coverage']);
+  });
+  const rawNotifiers = Array.isArray(raw.notifiers) ? (raw.notifiers as Record<string, unknown>[]) : [];
+  rawNotifiers.forEach((n, i) => needCoverage(typeof n?.coverage === 'string' ? n.coverage : undefined, ['notifiers', i, 'coverage']));
+  needCoverage(top.defaults.coverage, ['defaults', 'coverage']);
+  const names = new Set(checks.map((c) => c.name));
+  const rawChecks = raw.checks as Record<string, unknown>[];
+  checks.forEach((c) => {
+    const i = rawChecks.findIndex((r) => r?.name === c.name);
+    needCoverage(c.coverage, ['checks', i, 'coverage']);
+    (c.dependsOn ?? []).forEach((d, j) => {
+      if (d === c.name) locate.path(['checks', i, 'dependsOn', j], 'a check cannot depend on itself');
+      else if (!names.has(d)) locate.path(['checks', i, 'dependsOn', j], `unknown check "${d}"${didYouMean(d, names)}`);
+    });
+  });
+}
+
+/** The escalation tiers; with none configured, one implicit tier that notifies everyone at once. */
+function compileTiers(tiers: TopConfig['escalation'], notifiers: Map<string, NotifierInstance>): Tier[] {
+  if (!tiers.length) return [{ name: 'default', afterMs: 0, notify: [...notifiers.keys()], match: {}, pageAnyway: [] }];
+  return tiers.map((t) => ({
+    name: t.name,
+    afterMs: t.after,
+    notify: t.notify,
+    match: t.match,
+    coverage: t.coverage,
+    pageAnyway: t.pageAnyway,
+    repeat: t.repeat && { everyMs: t.repeat.every, max: t.repeat.max },
+  }));
+}
 
 function fallbackSections(raw: Record<string, unknown>): Pick<TopConfig, 'defaults' | 'incidents'> {
   const shape = topSchema.shape;
@@ -155,7 +266,7 @@ function compileCheck(
   locate: Locate,
 ): CheckConfig | undefined {
   const before = locate.count();
-  const common = new Set(['name', 'type', 'description', 'enabled', 'every', 'cron', 'timezone', 'timeout', 'retryEvery', 'warn', 'crit', 'labels']);
+  const common = new Set(Object.keys(commonCheckShape));
   const spec: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(data)) if (!common.has(k)) spec[k] = v;
 
@@ -229,6 +340,12 @@ function compileCheck(
     labels: (data.labels as Record<string, string> | undefined) ?? {},
     fields,
     rules,
+    openAfter: data.openAfter as number | undefined,
+    resolveAfter: data.resolveAfter as number | undefined,
+    dependsOn: data.dependsOn as string[] | undefined,
+    coverage: (data.coverage as string | undefined) ?? top.defaults.coverage,
+    remediate: data.remediate as RemediateConfig | undefined,
+    logs: data.logs as LogSpec[] | undefined,
   };
 }
 
@@ -483,11 +600,12 @@ function validTimezone(tz: string): boolean {
 }
 
 /**
- * Freezes an object graph in place. A check's `def` is the shared, module-level check type
- * (with its zod schema, which caches lazily): it is left alone.
+ * Freezes the plain objects and arrays of a config in place. A check's `def` is the shared,
+ * module-level check type (with its zod schema, which caches lazily) and compiled objects
+ * (maps, cron tasks) keep internal state: they are left alone.
  */
 export function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value) && !(value instanceof RegExp)) {
+  if (value && typeof value === 'object' && !Object.isFrozen(value) && (Array.isArray(value) || Object.getPrototypeOf(value) === Object.prototype)) {
     Object.freeze(value);
     for (const [k, v] of Object.entries(value as object)) if (k !== 'def' && typeof v !== 'function') deepFreeze(v);
   }

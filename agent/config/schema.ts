@@ -2,6 +2,11 @@ import os from 'node:os';
 import { z } from 'zod';
 import { registry } from '../../checks';
 import { duration } from '../../checks/units';
+import { coverageSchema } from '../incidents/coverage';
+import { maintenanceSchema } from '../incidents/maintenance';
+import { remediateSchema } from '../incidents/remediate';
+import { logsSchema } from '../incidents/snapshot';
+import { notifierRegistry } from '../notifiers';
 
 /** Check names: letters, digits and `_ . -`, so they are safe in URLs, metric labels and file names. */
 export const CHECK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -48,6 +53,12 @@ export const commonCheckShape = {
   warn: conditions.optional(),
   crit: conditions.optional(),
   labels: z.record(labelName, z.string()).optional().describe('Extra labels on `keepwatch_check_status` (bounded values only: no ids or URLs).'),
+  openAfter: z.number().int().min(1).max(100).optional().describe('Override incidents.openAfter for this check.'),
+  resolveAfter: z.number().int().min(1).max(100).optional().describe('Override incidents.resolveAfter for this check.'),
+  dependsOn: z.array(z.string()).optional().describe('Checks this one depends on: while one fails, this one opens no incident of its own.'),
+  coverage: z.string().optional().describe('The service timeframe whose hours SLA clocks count (default `defaults.coverage`, else 24x7).'),
+  remediate: remediateSchema.optional().describe('L1 automatic remediation run when an incident opens.'),
+  logs: logsSchema.optional().describe('Log files whose last matching lines go into the diagnostic snapshot.'),
 };
 
 const agentSchema = z
@@ -92,25 +103,79 @@ const defaultsSchema = z
     every: duration({ min: 1000 }).default(30_000).describe('Run interval for checks that set neither `every` nor `cron`.'),
     timeout: duration({ min: 1 }).default(10_000).describe('Run timeout for checks that set none.'),
     retryEvery: duration({ min: 1000 }).optional().describe('Default `retryEvery` for every check.'),
+    coverage: z.string().optional().describe('Default service timeframe of every check (for SLA clocks).'),
   })
   .prefault({})
   .describe('Defaults for every check.');
 
+const severity = z.enum(['warning', 'critical']);
+
 const incidentsSchema = z
   .strictObject({
-    openAfter: z.number().int().min(1).max(100).default(3).describe('Consecutive non-ok results that confirm a failure.'),
-    resolveAfter: z.number().int().min(1).max(100).default(2).describe('Consecutive ok results that confirm a recovery.'),
+    openAfter: z.number().int().min(1).max(100).default(3).describe('Consecutive non-ok results that open an incident (and confirm a failure for retryEvery).'),
+    resolveAfter: z.number().int().min(1).max(100).default(2).describe('Consecutive ok results that resolve it.'),
+    unknownIs: z.enum(['ignore', 'warning', 'critical']).default('warning').describe('What an unknown result (a check that could not run) counts as.'),
+    flapping: z
+      .strictObject({
+        enabled: z.boolean().default(true).describe('Detect flapping checks (Nagios\' weighted state-change percentage over 21 results).'),
+        low: z.number().min(0).max(100).default(5).describe('Settled at or below this percentage.'),
+        high: z.number().min(0).max(100).default(20).describe('Flapping at or above this percentage.'),
+      })
+      .prefault({})
+      .refine((f) => f.low < f.high, { message: 'low must be below high' }),
+    snapshots: z.boolean().default(true).describe('Take a diagnostic snapshot (top processes, disks, memory, load, log lines) when an incident opens.'),
   })
   .prefault({})
-  .describe('When a failure or recovery counts as confirmed.');
+  .describe('How check results become incidents.');
 
-/** The top-level config; `checks` entries are validated one by one against their type's schema. */
+const tierSchema = z.strictObject({
+  name: z.string().min(1).describe('Tier name, e.g. L1 … L4 (the `tier` label of keepwatch_incidents_open).'),
+  after: duration().default(0).describe('Reached this long after the incident opened, unless acknowledged.'),
+  notify: z.array(z.string()).default([]).describe('Notifiers to call when this tier is reached.'),
+  match: z
+    .record(z.string(), z.union([z.string(), z.array(z.string())]))
+    .default({})
+    .transform((m) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, typeof v === 'string' ? [v] : v])))
+    .describe('Only incidents whose labels (check labels plus check, type, severity) equal these (a list means any of them).'),
+  coverage: z.string().optional().describe('Pages from this tier wait while this coverage timeframe is closed.'),
+  pageAnyway: z.array(severity).default([]).describe('Severities that page outside the coverage anyway.'),
+  repeat: z
+    .strictObject({
+      every: duration({ min: 60_000 }).describe('Re-notify this tier this often until acknowledged.'),
+      max: z.number().int().min(1).max(100).default(3).describe('At most this many times.'),
+    })
+    .optional(),
+});
+
+const slaTarget = z.strictObject({
+  respond: duration({ min: 1000 }).optional().describe('Time to acknowledge, counted inside the incident\'s coverage.'),
+  resolve: duration({ min: 1000 }).optional().describe('Time to resolve, counted inside the incident\'s coverage.'),
+});
+
+const slaSchema = z
+  .strictObject({ warning: slaTarget.optional(), critical: slaTarget.optional() })
+  .prefault({})
+  .describe('SLA targets per severity; clocks run only inside the check\'s coverage timeframe.');
+
+/** Keys every notifier has, whatever its type. */
+export const commonNotifierShape = {
+  name: z.string().regex(CHECK_NAME_RE, { message: 'notifier names are letters, digits and _ . -' }).describe('Name that escalation tiers refer to.'),
+  type: z.string().describe('The notifier type.'),
+  coverage: z.string().optional().describe('Deliveries wait while this coverage timeframe is closed.'),
+};
+
+/** The top-level config; `checks` and `notifiers` entries are validated one by one against their type's schema. */
 export const topSchema = z.strictObject({
   agent: agentSchema,
   api: apiSchema,
   defaults: defaultsSchema,
   checks: z.array(z.looseObject({})).default([]).describe('The checks to run.'),
   incidents: incidentsSchema,
+  escalation: z.array(tierSchema).default([]).describe('Escalation tiers in order; none: every notifier hears every event at once.'),
+  sla: slaSchema,
+  coverage: coverageSchema.prefault({}).describe('Named service timeframes; presets 24x7, 24x5, 12x5 and 8x5 always exist.'),
+  maintenance: maintenanceSchema.default([]).describe('Maintenance windows: checks run, but no incident opens or pages.'),
+  notifiers: z.array(z.looseObject({})).default([]).describe('Where notifications go.'),
 });
 
 export type TopConfig = z.output<typeof topSchema>;
@@ -129,13 +194,28 @@ export function checkSchema(type: string): z.ZodObject | undefined {
   return schema;
 }
 
+const notifierSchemaCache = new Map<string, z.ZodObject>();
+
+/** The full schema of one notifier entry of the given type. */
+export function notifierSchema(type: string): z.ZodObject | undefined {
+  const cached = notifierSchemaCache.get(type);
+  if (cached) return cached;
+  const def = notifierRegistry.get(type);
+  if (!def) return undefined;
+  const schema = def.schema.safeExtend({ ...commonNotifierShape, type: z.literal(type) });
+  notifierSchemaCache.set(type, schema);
+  return schema;
+}
+
 /** The JSON Schema of the whole config file, generated from the same zod schemas the loader uses. */
 export function configJsonSchema(): Record<string, unknown> {
   const variants = [...registry.values()].map((def) =>
     (checkSchema(def.type) as z.ZodObject).describe(`${def.type}: ${def.summary}`),
   );
+  const notifierVariants = [...notifierRegistry.values()].map((def) => (notifierSchema(def.type) as z.ZodObject).describe(`${def.type}: ${def.summary}`));
   const full = topSchema.extend({
     checks: z.array(z.discriminatedUnion('type', variants as [z.ZodObject, ...z.ZodObject[]])).default([]).describe('The checks to run.'),
+    notifiers: z.array(z.discriminatedUnion('type', notifierVariants as [z.ZodObject, ...z.ZodObject[]])).default([]).describe('Where notifications go.'),
   });
   const json = z.toJSONSchema(full, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }) as Record<string, unknown>;
   // The host name default is machine-specific; keep the committed schema reproducible.

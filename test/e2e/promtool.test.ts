@@ -20,7 +20,7 @@ beforeAll(async () => {
   const file = path.join(dir.dir, 'keepwatch.yaml');
   // One check of every kind that can run here, some failing on purpose, with check labels.
   fs.writeFileSync(file, [
-    'agent: { listen: "127.0.0.1:0", name: e2e }',
+    `agent: { listen: "127.0.0.1:0", name: e2e, dataDir: "${dir.dir}/data" }`,
     'checks:',
     `  - { name: web, type: http, url: "${web.url}/", json: { state: $.status, n: $.n }, every: 2s, labels: { team: web } }`,
     `  - { name: web-down, type: http, url: "http://127.0.0.1:${closed}/", every: 2s }`,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { CheckConfig, Config } from '../../agent/config/load';
 import { parseCondition } from '../../agent/evaluate';
+import { compileCoverage } from '../../agent/incidents/coverage';
 import { defineCheck, type CheckContext, type FieldSpec, type Observation } from '../../checks/types';
 
 const fields: Record<string, FieldSpec> = {
@@ -53,8 +54,13 @@ export function makeConfig(checks: CheckConfig[], over: Partial<Config> = {}): C
     agent: { name: 'test-agent', listen: '127.0.0.1:0', dataDir: './data', concurrency: 4, logLevel: 'warn' },
     api: { metrics: { auth: 'none' } },
     defaults: { every: 30_000, timeout: 10_000 },
-    incidents: { openAfter: 3, resolveAfter: 2 },
+    incidents: { openAfter: 3, resolveAfter: 2, unknownIs: 'warning', flapping: { enabled: true, low: 5, high: 20 }, snapshots: false },
     checks,
+    escalation: [{ name: 'default', afterMs: 0, notify: [], match: {}, pageAnyway: [] }],
+    sla: {},
+    coverage: compileCoverage({}),
+    maintenance: [],
+    notifiers: new Map(),
     secrets: [],
     ...over,
   };

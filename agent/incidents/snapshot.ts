@@ -1,0 +1,527 @@
+import { constants as fsConstants, type StatsFs } from 'node:fs';
+import { open, readdir, readFile, statfs } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import si from 'systeminformation';
+import { z } from 'zod';
+import { formatBytes, isSecretName, isValidRegex, round } from '../../checks/types';
+
+/** The pattern used when a `logs:` entry sets no `match`: error, fatal, panic or crit, any case. */
+export const DEFAULT_LOG_MATCH = '(?i)error|fatal|panic|crit';
+
+/** Most of a log file read: its last 1 MiB. Older lines are not looked at. */
+export const LOG_TAIL_BYTES = 1 << 20;
+
+/** Longest log line kept, in characters; longer lines end in `…`. */
+const LOG_LINE_CHARS = 500;
+
+const COMMAND_CHARS = 200;
+const TOP_N = 5;
+const DEFAULT_TIMEOUT_MS = 5000;
+const DEFAULT_CPU_SAMPLE_MS = 500;
+
+/**
+ * A leading `(?i)` (the Go/PCRE spelling people copy from other tools) makes a pattern
+ * case-insensitive: JavaScript before Node 23 has no inline flags, so we turn it into the `i` flag.
+ */
+export function compileLogPattern(source: string): RegExp {
+  const m = /^\(\?i\)/.exec(source);
+  return m ? new RegExp(source.slice(m[0].length), 'i') : new RegExp(source);
+}
+
+const logSpecSchema = z.strictObject({
+  path: z
+    .string()
+    .refine((p) => path.isAbsolute(p), { message: 'expected an absolute path such as /var/log/nginx/error.log' })
+    .describe('Log file to search when an incident opens; only its last 1 MiB is read.'),
+  match: z
+    .string()
+    .min(1)
+    .refine((s) => isValidRegex(s.replace(/^\(\?i\)/, '')), { message: 'invalid regular expression' })
+    .default(DEFAULT_LOG_MATCH)
+    .describe('Regular expression a line must match; case-sensitive unless it starts with (?i). Default: error, fatal, panic or crit in any case.'),
+  lines: z.number().int().min(1).max(200).default(20).describe('How many of the last matching lines to keep (at most 200).'),
+});
+
+/** The `logs:` key of a check: files whose last matching lines go into the incident's diagnostic snapshot. */
+export const logsSchema = z
+  .array(logSpecSchema)
+  .describe('Log files whose last matching lines are shown with an incident (the root-cause context on-call reads first).');
+
+/** One `logs:` entry, parsed. */
+export type LogSpec = z.output<typeof logSpecSchema>;
+
+/** One process in a snapshot's top lists. */
+export interface ProcessInfo {
+  pid: number;
+  /** The kernel's name for it (`/proc/PID/comm`, at most 15 characters). */
+  name: string;
+  /** Its command line, at most 200 characters, values after secret-looking flags hidden; `[name]` for kernel threads. */
+  command: string;
+  /** CPU used over the sample window, all threads together: 100 is one core fully busy (as top shows it). */
+  cpuPercent: number;
+  /** Resident memory (VmRSS). */
+  rssBytes: number;
+}
+
+export interface DiskUsage {
+  mount: string;
+  fsType: string;
+  /** Space used as df shows it: used / (used + available to users). */
+  usedPercent: number;
+  /** Space available to unprivileged users. */
+  freeBytes: number;
+  totalBytes: number;
+}
+
+export interface MemoryUsage {
+  /** (total - available) / total: page cache is not counted as used. */
+  usedPercent: number;
+  availableBytes: number;
+  totalBytes: number;
+  /** 0 when there is no swap. */
+  swapUsedPercent: number;
+}
+
+export interface LoadInfo {
+  load1: number;
+  load5: number;
+  load15: number;
+  cores: number;
+  load1PerCore: number;
+  load5PerCore: number;
+  load15PerCore: number;
+}
+
+/** The last matching lines of one log file. */
+export interface LogExcerpt {
+  path: string;
+  /** The pattern as configured. */
+  match: string;
+  /** The last `lines` matching lines, oldest first, ANSI stripped, each at most 500 characters. */
+  lines: string[];
+  /** How many lines matched in the part of the file read. */
+  matched: number;
+  /** Bytes read from the end of the file (at most 1 MiB). */
+  bytesRead: number;
+  fileBytes: number;
+}
+
+/**
+ * What the machine looked like when an incident opened: the context on-call needs first.
+ * A plain JSON-serialisable object; a part that failed or ran out of time is absent and
+ * says why in `errors`.
+ */
+export interface Snapshot {
+  /** When the snapshot started (ISO 8601). */
+  takenAt: string;
+  durationMs: number;
+  processes?: {
+    /** The window CPU use was measured over. */
+    cpuSampleMs: number;
+    byCpu: ProcessInfo[];
+    byMemory: ProcessInfo[];
+  };
+  disks?: DiskUsage[];
+  memory?: MemoryUsage;
+  load?: LoadInfo;
+  /** One entry per `logs:` file that could be read, in config order. */
+  logs?: LogExcerpt[];
+  /** `part: what went wrong`, one per part that failed. */
+  errors: string[];
+}
+
+/** Options of {@link takeSnapshot}. */
+export interface SnapshotOptions {
+  logs?: readonly LogSpec[];
+  /** The whole snapshot is bounded by this (default 5000 ms); parts not done by then are reported in `errors`. */
+  timeoutMs?: number;
+  /** Stops waiting, like the timeout. */
+  signal?: AbortSignal;
+  /** How long CPU use is sampled (default 500 ms, at most half the timeout). */
+  cpuSampleMs?: number;
+}
+
+/**
+ * Takes a diagnostic snapshot: top processes by CPU and memory, disks, memory, load and the
+ * last matching lines of the given log files, all at once. Never rejects: each part that fails
+ * or is not done within `timeoutMs` (or when `signal` aborts) is left out and named in `errors`.
+ */
+export async function takeSnapshot(opts: SnapshotOptions = {}): Promise<Snapshot> {
+  const started = Date.now();
+  const t0 = performance.now();
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const cpuSampleMs = Math.max(0, Math.min(opts.cpuSampleMs ?? DEFAULT_CPU_SAMPLE_MS, timeoutMs / 2));
+  const snap: Snapshot = { takenAt: new Date(started).toISOString(), durationMs: 0, errors: [] };
+
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(new Error(`not done within ${timeoutMs} ms`)), timeoutMs);
+  const onAbort = () => stop.abort(new Error('aborted'));
+  if (opts.signal?.aborted) onAbort();
+  else opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const stopped = new Promise<never>((_, reject) => {
+    const fail = () => reject(stop.signal.reason);
+    if (stop.signal.aborted) fail();
+    else stop.signal.addEventListener('abort', fail, { once: true });
+  });
+  stopped.catch(() => undefined);
+
+  // Each part races the deadline; one that loses is abandoned (its late result is dropped).
+  const part = async <T>(name: string, work: () => Promise<T>, keep: (v: T) => void) => {
+    try {
+      keep(await Promise.race([work(), stopped]));
+    } catch (err) {
+      snap.errors.push(`${name}: ${(err as Error)?.message ?? String(err)}`);
+    }
+  };
+
+  const logs: Array<LogExcerpt | undefined> = [];
+  await Promise.all([
+    part('processes', () => topProcesses(cpuSampleMs, stop.signal), (v) => (snap.processes = v)),
+    part('disks', () => diskUsage(), (v) => (snap.disks = v)),
+    part('memory', () => memoryUsage(), (v) => (snap.memory = v)),
+    part('load', async () => loadInfo(), (v) => (snap.load = v)),
+    ...(opts.logs ?? []).map((spec, i) => part(`log ${spec.path}`, () => readLogTail(spec), (v) => (logs[i] = v))),
+  ]);
+  clearTimeout(timer);
+  opts.signal?.removeEventListener('abort', onAbort);
+  if (opts.logs?.length) snap.logs = logs.filter((l): l is LogExcerpt => l !== undefined);
+  snap.durationMs = Math.round(performance.now() - t0);
+  return snap;
+}
+
+/**
+ * A few human lines for a notification's details: load, memory, the fullest disks, the top
+ * processes and the log matches.
+ */
+export function summariseSnapshot(s: Snapshot): string {
+  const lines: string[] = [];
+  if (s.load) {
+    lines.push(`load ${s.load.load1}/${s.load.load5}/${s.load.load15} on ${s.load.cores} core${s.load.cores === 1 ? '' : 's'}`);
+  }
+  if (s.memory) {
+    let m = `memory ${s.memory.usedPercent}% used (${formatBytes(s.memory.availableBytes)} available)`;
+    if (s.memory.swapUsedPercent > 0) m += `, swap ${s.memory.swapUsedPercent}% used`;
+    lines.push(m);
+  }
+  if (s.disks?.length) {
+    const fullest = [...s.disks].sort((a, b) => b.usedPercent - a.usedPercent).slice(0, 3);
+    lines.push(fullest.map((d) => `${d.mount} ${d.usedPercent}% used (${formatBytes(d.freeBytes)} free)`).join(', '));
+  }
+  const cpu = s.processes?.byCpu[0];
+  const mem = s.processes?.byMemory[0];
+  if (cpu) lines.push(`top CPU: ${cpu.name} (pid ${cpu.pid}) ${cpu.cpuPercent}%`);
+  if (mem) lines.push(`top memory: ${mem.name} (pid ${mem.pid}) ${formatBytes(mem.rssBytes)}`);
+  for (const l of s.logs ?? []) {
+    const what = `${l.path}: ${l.matched} matching line${l.matched === 1 ? '' : 's'}`;
+    const last = l.lines.at(-1);
+    lines.push(last === undefined ? what : `${what}, last: ${last.length > 200 ? `${last.slice(0, 199)}…` : last}`);
+  }
+  if (s.errors.length) lines.push(`not collected: ${s.errors.join('; ')}`);
+  return lines.join('\n');
+}
+
+/**
+ * The top processes by CPU and by memory, read from /proc. CPU is measured over `sampleMs`
+ * from two readings of every /proc/PID/stat, as top does. We don't use si.processes(): it
+ * runs `ps` and, on its first call, reports CPU averaged over each process's whole life,
+ * which hides the process that went wild a minute ago.
+ */
+async function topProcesses(sampleMs: number, signal: AbortSignal): Promise<NonNullable<Snapshot['processes']>> {
+  if (process.platform !== 'linux') throw new Error(`reads /proc, which ${process.platform} does not have`);
+  const pids = (await readdir('/proc')).filter((e) => /^\d+$/.test(e)).map(Number);
+  const before = await readStats(pids);
+  const totalBefore = await readCpuTotal();
+  await sleep(sampleMs, signal);
+  const after = await readStats([...before.keys()]);
+  const totalAfter = await readCpuTotal();
+  // Jiffies of one core over the window: the machine's total divided by its CPUs. Both
+  // sides count in USER_HZ, so the clock tick cancels out.
+  const coreTicks = (totalAfter.ticks - totalBefore.ticks) / totalAfter.cpus;
+
+  const rows: Array<{ pid: number; comm: string; cpu: number; rssPages: number }> = [];
+  for (const [pid, now] of after) {
+    const then = before.get(pid);
+    // Another start time: the pid was reused during the sample.
+    if (!then || then.starttime !== now.starttime) continue;
+    const ticks = now.utime + now.stime - (then.utime + then.stime);
+    rows.push({ pid, comm: now.comm, cpu: coreTicks > 0 ? (ticks / coreTicks) * 100 : 0, rssPages: now.rssPages });
+  }
+  const byCpu = [...rows].sort((a, b) => b.cpu - a.cpu || b.rssPages - a.rssPages).slice(0, TOP_N);
+  const byMem = [...rows].sort((a, b) => b.rssPages - a.rssPages || b.cpu - a.cpu).slice(0, TOP_N);
+
+  // Command lines and byte sizes only for the few we report. Ranking by pages needs no page size.
+  const details = new Map<number, { command: string; rssBytes: number } | undefined>();
+  await Promise.all(
+    [...new Set([...byCpu, ...byMem].map((r) => r.pid))].map(async (pid) => {
+      const [cmdline, status] = await Promise.all([readProc(pid, 'cmdline'), readProc(pid, 'status')]);
+      if (status === undefined) return details.set(pid, undefined); // exited since
+      const rss = /^VmRSS:\s+(\d+)\s*kB/m.exec(status);
+      details.set(pid, { command: cmdline ?? '', rssBytes: rss ? Number(rss[1]) * 1024 : 0 });
+    }),
+  );
+  const info = (r: (typeof rows)[number]): ProcessInfo | undefined => {
+    const d = details.get(r.pid);
+    if (!d) return undefined;
+    const args = d.command.replace(/\0+$/, '').split('\0');
+    const command = args.length === 1 && args[0] === '' ? `[${r.comm}]` : describeCommand(args);
+    return { pid: r.pid, name: r.comm, command, cpuPercent: round(r.cpu), rssBytes: d.rssBytes };
+  };
+  return {
+    cpuSampleMs: sampleMs,
+    byCpu: byCpu.map(info).filter((p): p is ProcessInfo => p !== undefined),
+    byMemory: byMem.map(info).filter((p): p is ProcessInfo => p !== undefined),
+  };
+}
+
+interface Stat {
+  comm: string;
+  utime: number;
+  stime: number;
+  starttime: number;
+  rssPages: number;
+}
+
+/** /proc/PID/stat of each live, non-zombie pid, a few files at a time (thousands of processes must not mean thousands of open files). */
+async function readStats(pids: number[]): Promise<Map<number, Stat>> {
+  const out = new Map<number, Stat>();
+  await eachLimited(pids, 32, async (pid) => {
+    const text = await readProc(pid, 'stat');
+    const s = text === undefined ? undefined : parseStat(text);
+    if (s) out.set(pid, s);
+  });
+  return out;
+}
+
+/**
+ * Parses /proc/PID/stat. The name (field 2) is in parentheses and may hold spaces and
+ * parentheses itself, so fields are counted from the last `)`.
+ */
+function parseStat(text: string): Stat | undefined {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) return undefined;
+  const rest = text.slice(close + 2).split(' ');
+  // rest[0] is field 3 (state); field n is rest[n - 3].
+  if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
+  const [utime, stime, starttime, rssPages] = [rest[11], rest[12], rest[19], rest[21]].map(Number);
+  if (![utime, stime, starttime, rssPages].every(Number.isFinite)) return undefined;
+  return { comm: text.slice(open + 1, close), utime, stime, starttime, rssPages };
+}
+
+/** The machine's CPU time so far (the first line of /proc/stat, guest time being part of user) and its CPU count. */
+async function readCpuTotal(): Promise<{ ticks: number; cpus: number }> {
+  const text = await readFile('/proc/stat', 'utf8');
+  const first = text.slice(0, text.indexOf('\n')).trim().split(/\s+/).slice(1, 9).map(Number);
+  const cpus = (text.match(/^cpu\d+ /gm) ?? []).length || 1;
+  return { ticks: first.reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0), cpus };
+}
+
+async function readProc(pid: number, file: string): Promise<string | undefined> {
+  try {
+    return await readFile(`/proc/${pid}/${file}`, 'utf8');
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    // Gone, or hidden from us (hidepid): either way not ours to report.
+    if (code === 'ENOENT' || code === 'ESRCH' || code === 'EACCES' || code === 'EPERM') return undefined;
+    throw err;
+  }
+}
+
+/** A command line for display: values after secret-looking flags hidden, at most 200 characters. */
+function describeCommand(args: string[]): string {
+  const parts: string[] = [];
+  let hideNext = false;
+  for (const arg of args) {
+    if (hideNext) {
+      parts.push('[REDACTED]');
+      hideNext = false;
+      continue;
+    }
+    const m = /^(--?[A-Za-z0-9_-]+)=/.exec(arg);
+    if (m && isSecretName(m[1])) parts.push(`${m[1]}=[REDACTED]`);
+    else {
+      if (/^--?[A-Za-z]/.test(arg) && isSecretName(arg)) hideNext = true;
+      // user:password@ in a URL argument (database DSNs).
+      parts.push(arg.replace(/(\/\/[^/:@\s]+):[^/@\s]+@/g, '$1:[REDACTED]@'));
+    }
+  }
+  // Arguments may hold newlines (node -e scripts); a command is shown on one line.
+  const line = parts.join(' ').replace(/[\x00-\x1f\x7f]+/g, ' ');
+  return line.length > COMMAND_CHARS ? `${line.slice(0, COMMAND_CHARS - 1)}…` : line;
+}
+
+/**
+ * Filesystem types that hold no user data: kernel interfaces, RAM-backed scratch, container
+ * layers and read-only images (the disk check's list).
+ */
+const PSEUDO_FS_TYPES = new Set([
+  'autofs', 'binfmt_misc', 'bpf', 'cgroup', 'cgroup2', 'configfs', 'debugfs', 'devpts', 'devtmpfs', 'fusectl',
+  'hugetlbfs', 'iso9660', 'mqueue', 'nsfs', 'overlay', 'proc', 'procfs', 'pstore', 'rpc_pipefs', 'securityfs',
+  'selinuxfs', 'squashfs', 'erofs', 'sysfs', 'tracefs', 'tmpfs', 'ramfs', 'nfsd',
+  'fuse.lxcfs', 'fuse.gvfsd-fuse', 'fuse.portal',
+]);
+const SKIPPED_PREFIXES = ['/proc', '/sys', '/dev', '/run/credentials', '/var/lib/docker', '/var/lib/containers/storage'];
+
+/** statfs calls that have not returned (a dead network mount): not asked again until they do. */
+const pendingStatfs = new Set<string>();
+
+/**
+ * Space on every real filesystem, one entry per device (bind mounts of it are left out).
+ * `/` is always included, even when it is an overlay, as in a container.
+ */
+async function diskUsage(): Promise<DiskUsage[]> {
+  let mounts: Array<{ mount: string; fsType: string }> = [];
+  if (process.platform === 'linux') {
+    const seen = new Set<string>();
+    for (const line of (await readFile('/proc/self/mountinfo', 'utf8')).split('\n')) {
+      const f = line.split(' ');
+      const sep = f.indexOf('-', 6);
+      if (f.length < 10 || sep < 0) continue;
+      const mount = f[4].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+      const fsType = f[sep + 1];
+      const real = mount === '/' || (!PSEUDO_FS_TYPES.has(fsType) && !SKIPPED_PREFIXES.some((p) => mount === p || mount.startsWith(`${p}/`)));
+      // Mountinfo lists parents first, so the first mount of a device is its shortest path.
+      if (!real || seen.has(f[2])) continue;
+      seen.add(f[2]);
+      mounts.push({ mount, fsType });
+    }
+  }
+  if (!mounts.some((m) => m.mount === '/')) mounts = [{ mount: '/', fsType: '' }, ...mounts];
+  const rows = await Promise.all(
+    mounts.map(async ({ mount, fsType }): Promise<DiskUsage | undefined> => {
+      if (pendingStatfs.has(mount)) return undefined;
+      pendingStatfs.add(mount);
+      let s: StatsFs;
+      try {
+        s = await statfs(mount);
+      } catch {
+        return undefined; // unmounted meanwhile, or not ours to read
+      } finally {
+        pendingStatfs.delete(mount);
+      }
+      if (s.blocks === 0) return undefined; // FUSE helpers and the like report no size
+      const used = (s.blocks - s.bfree) * s.bsize;
+      const free = s.bavail * s.bsize;
+      return {
+        mount,
+        fsType,
+        usedPercent: used + free > 0 ? round((used / (used + free)) * 100) : 0,
+        freeBytes: free,
+        totalBytes: s.blocks * s.bsize,
+      };
+    }),
+  );
+  return rows.filter((r): r is DiskUsage => r !== undefined);
+}
+
+async function memoryUsage(): Promise<MemoryUsage> {
+  const m = await si.mem();
+  // Total minus *available*, not minus free: page cache is handed back on demand.
+  const used = Math.max(0, m.total - m.available);
+  return {
+    usedPercent: m.total > 0 ? round((used / m.total) * 100) : 0,
+    availableBytes: m.available,
+    totalBytes: m.total,
+    swapUsedPercent: m.swaptotal > 0 ? round((m.swapused / m.swaptotal) * 100) : 0,
+  };
+}
+
+function loadInfo(): LoadInfo {
+  const [load1, load5, load15] = os.loadavg();
+  const cores = Math.max(1, os.availableParallelism());
+  return {
+    load1: round(load1, 2),
+    load5: round(load5, 2),
+    load15: round(load15, 2),
+    cores,
+    load1PerCore: round(load1 / cores, 2),
+    load5PerCore: round(load5 / cores, 2),
+    load15PerCore: round(load15 / cores, 2),
+  };
+}
+
+// CSI and OSC sequences and two-character escapes, then the other control characters but tab.
+const ANSI_RE = /\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])/g;
+const CONTROL_RE = /[\x00-\x08\x0a-\x1f\x7f]/g;
+
+/**
+ * The last matching lines of a log file, from its last {@link LOG_TAIL_BYTES} only: a log
+ * may be gigabytes, and the lines that matter when an incident opens are the newest.
+ */
+export async function readLogTail(spec: LogSpec): Promise<LogExcerpt> {
+  const re = compileLogPattern(spec.match);
+  let fh;
+  try {
+    // O_NONBLOCK: opening a FIFO that nobody writes to would otherwise hang a thread forever.
+    fh = await open(spec.path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  } catch (err) {
+    throw new Error(describeFileError(err), { cause: err });
+  }
+  let buf: Buffer;
+  let fileBytes: number;
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new Error('not a regular file');
+    fileBytes = st.size;
+    const start = Math.max(0, fileBytes - LOG_TAIL_BYTES);
+    buf = Buffer.alloc(fileBytes - start);
+    let got = 0;
+    while (got < buf.length) {
+      const { bytesRead } = await fh.read(buf, got, buf.length - got, start + got);
+      if (bytesRead === 0) break; // truncated (rotated) while we read
+      got += bytesRead;
+    }
+    buf = buf.subarray(0, got);
+    // Started mid-file: the first line is a fragment.
+    if (start > 0) {
+      const nl = buf.indexOf(0x0a);
+      buf = nl < 0 ? Buffer.alloc(0) : buf.subarray(nl + 1);
+    }
+  } finally {
+    await fh.close();
+  }
+
+  const kept: string[] = [];
+  let matched = 0;
+  for (const raw of buf.toString('utf8').split('\n')) {
+    const line = raw.replace(ANSI_RE, '').replace(CONTROL_RE, '').trimEnd();
+    if (line === '' || !re.test(line)) continue;
+    matched++;
+    kept.push(line.length > LOG_LINE_CHARS ? `${line.slice(0, LOG_LINE_CHARS - 1).replace(/[\ud800-\udbff]$/, '')}…` : line);
+    if (kept.length > spec.lines) kept.shift();
+  }
+  return { path: spec.path, match: spec.match, lines: kept, matched, bytesRead: buf.length, fileBytes };
+}
+
+function describeFileError(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'EISDIR') return 'is a directory';
+  return (err as Error).message ?? String(err);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal.reason);
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Runs `fn` on every item, at most `limit` at a time. */
+async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

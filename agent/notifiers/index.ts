@@ -1,0 +1,8 @@
+import type { NotifierDefinition } from './types';
+import { webhookNotifier } from './webhook';
+
+/** Every notifier type, one line each; the engine finds notifiers here and nowhere else. */
+export const notifierTypes: readonly NotifierDefinition<any>[] = [webhookNotifier];
+
+/** Notifier types by their YAML `type:` name. */
+export const notifierRegistry: ReadonlyMap<string, NotifierDefinition<any>> = new Map(notifierTypes.map((n) => [n.type, n]));

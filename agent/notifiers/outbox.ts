@@ -1,0 +1,141 @@
+import type { Logger } from '../logger';
+import type { Store, OutboxEntry } from '../store/store';
+import { NotifyError, type IncidentEvent, type NotifierDefinition } from './types';
+
+/** A configured notifier: its type and its parsed config. */
+export interface NotifierInstance {
+  name: string;
+  def: NotifierDefinition<any>;
+  spec: Record<string, unknown>;
+  /** Deliveries wait while this coverage timeframe is closed. */
+  coverage?: string;
+}
+
+export interface OutboxOptions {
+  /** The notifiers configured now (a reload may change them). */
+  notifiers(): ReadonlyMap<string, NotifierInstance>;
+  log: Logger;
+  now?: () => number;
+  /** Give up on a notification this long after it was queued (default 24 h). */
+  maxAgeMs?: number;
+  /** Most deliveries in flight at once (default 8). */
+  concurrency?: number;
+  /** Per-attempt timeout (default 30 s). */
+  timeoutMs?: number;
+  onResult?(notifier: string, result: 'delivered' | 'retry' | 'failed' | 'expired'): void;
+  onQueue?(pending: number): void;
+}
+
+/** First retry after 1 s, doubling to 5 min; ±20 % jitter so a fleet does not retry in step. */
+export function backoffMs(attempt: number, random = Math.random): number {
+  const base = Math.min(1000 * 2 ** Math.max(0, attempt - 1), 300_000);
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+/**
+ * Delivers the notifications the incident engine writes to the store's outbox, in order per
+ * incident and notifier, retrying what can succeed later. A notification is written in the
+ * same transaction as the incident change that caused it, so none is lost to a crash; one
+ * delivered is marked so, so none is sent twice by this agent (a crash between a provider's
+ * answer and the mark can repeat one: providers get the idempotency key to fold it).
+ */
+export class OutboxWorker {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private readonly inflight = new Map<number, Promise<void>>();
+  private readonly chains = new Set<string>();
+  private readonly now: () => number;
+  private readonly abort = new AbortController();
+
+  constructor(private readonly store: Store, private readonly opts: OutboxOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  start(): void {
+    this.running = true;
+    this.kick();
+  }
+
+  /** Stops delivering; waits for deliveries in flight (they are aborted after 5 s). */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    const t = setTimeout(() => this.abort.abort(new Error('agent stopping')), 5000);
+    await Promise.allSettled(this.inflight.values());
+    clearTimeout(t);
+  }
+
+  /** Looks for due notifications now (call after enqueueing). */
+  kick(): void {
+    if (!this.running) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.drain(), 0);
+  }
+
+  private drain(): void {
+    this.timer = undefined;
+    if (!this.running) return;
+    const now = this.now();
+    const limit = this.opts.concurrency ?? 8;
+    for (const e of this.store.dueNotifications(now, 200)) {
+      if (this.inflight.size >= limit) break;
+      const chain = `${e.incidentId}/${e.notifier}`;
+      if (this.inflight.has(e.id) || this.chains.has(chain) || this.store.hasEarlierPending(e)) continue;
+      this.chains.add(chain);
+      const p = this.deliver(e).finally(() => {
+        this.inflight.delete(e.id);
+        this.chains.delete(chain);
+        this.schedule();
+      });
+      this.inflight.set(e.id, p);
+    }
+    this.opts.onQueue?.(this.store.pendingNotifications());
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (!this.running || this.timer) return;
+    const next = this.store.nextNotificationAt();
+    if (next === Infinity) return;
+    const delay = Math.min(Math.max(0, next - this.now()), 60_000);
+    this.timer = setTimeout(() => this.drain(), delay);
+    this.timer.unref?.();
+  }
+
+  private async deliver(e: OutboxEntry): Promise<void> {
+    const attempts = e.attempts + 1;
+    const notifier = this.opts.notifiers().get(e.notifier);
+    if (!notifier) {
+      this.store.markFailed(e.id, this.now(), attempts, 'notifier no longer configured');
+      this.opts.onResult?.(e.notifier, 'failed');
+      return;
+    }
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.opts.timeoutMs ?? 30_000)]);
+    try {
+      await notifier.def.send(JSON.parse(e.payload) as IncidentEvent, notifier.spec, { signal });
+      this.store.markDelivered(e.id, this.now(), attempts);
+      this.opts.onResult?.(e.notifier, 'delivered');
+      this.opts.log.info({ notifier: e.notifier, event: e.event, incident: e.incidentId, key: e.key, attempts }, 'notification delivered');
+    } catch (err) {
+      const now = this.now();
+      const retryable = err instanceof NotifyError ? err.retryable : true;
+      const message = (err as Error).message ?? String(err);
+      if (!retryable) {
+        this.store.markFailed(e.id, now, attempts, message);
+        this.opts.onResult?.(e.notifier, 'failed');
+        this.opts.log.error({ notifier: e.notifier, event: e.event, incident: e.incidentId, error: message }, 'notification refused; not retrying');
+        return;
+      }
+      const next = now + Math.max(backoffMs(attempts), (err as NotifyError).retryAfterMs ?? 0);
+      if (next - e.createdAt > (this.opts.maxAgeMs ?? 86_400_000)) {
+        this.store.markFailed(e.id, now, attempts, `expired: ${message}`);
+        this.opts.onResult?.(e.notifier, 'expired');
+        this.opts.log.error({ notifier: e.notifier, event: e.event, incident: e.incidentId, attempts, error: message }, 'notification expired undelivered');
+        return;
+      }
+      this.store.markRetry(e.id, attempts, next, message);
+      this.opts.onResult?.(e.notifier, 'retry');
+      this.opts.log.warn({ notifier: e.notifier, event: e.event, incident: e.incidentId, attempts, retryInMs: next - now, error: message }, 'notification failed; will retry');
+    }
+  }
+}

@@ -1,0 +1,162 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+
+export type Db = Database.Database;
+
+/** The store could not be opened: unwritable, corrupt, or written by a newer keepwatch. */
+export class StoreError extends Error {
+  readonly code = 'STORE_UNAVAILABLE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreError';
+  }
+}
+
+/**
+ * Schema migrations, in order; `PRAGMA user_version` says how many have run. A migration is
+ * never edited once released: a change is a new migration.
+ */
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE check_state (
+    check_name TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE incidents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    check_name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    state TEXT NOT NULL,
+    tier TEXT,
+    tier_index INTEGER NOT NULL DEFAULT -1,
+    summary TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    vals TEXT NOT NULL,
+    flapping INTEGER NOT NULL DEFAULT 0,
+    opened_at INTEGER NOT NULL,
+    acked_at INTEGER,
+    acked_by TEXT,
+    resolved_at INTEGER,
+    resolved_by TEXT,
+    resolution TEXT,
+    seq INTEGER NOT NULL DEFAULT 0,
+    evidence TEXT NOT NULL DEFAULT '[]',
+    snapshot TEXT,
+    escalated_at INTEGER,
+    repeats INTEGER NOT NULL DEFAULT 0,
+    coverage TEXT NOT NULL DEFAULT '24x7',
+    respond_due INTEGER,
+    resolve_due INTEGER,
+    respond_breached INTEGER NOT NULL DEFAULT 0,
+    resolve_breached INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE UNIQUE INDEX incidents_one_open ON incidents(key) WHERE state != 'resolved';
+  CREATE INDEX incidents_by_time ON incidents(opened_at);
+  CREATE TABLE timeline (
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    n INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    data TEXT,
+    PRIMARY KEY (incident_id, n)
+  );
+  CREATE TABLE silences (
+    id TEXT PRIMARY KEY,
+    checks TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    starts_at INTEGER NOT NULL,
+    ends_at INTEGER NOT NULL,
+    comment TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    notifier TEXT NOT NULL,
+    incident_id INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    not_before INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    delivered_at INTEGER,
+    failed_at INTEGER,
+    last_error TEXT,
+    UNIQUE (key, notifier)
+  );
+  CREATE INDEX outbox_pending ON outbox(next_attempt_at) WHERE delivered_at IS NULL AND failed_at IS NULL;
+  CREATE TABLE remediations (
+    check_name TEXT NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX remediations_by_check ON remediations(check_name, at);
+  CREATE TABLE availability (
+    check_name TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    ok INTEGER NOT NULL,
+    total INTEGER NOT NULL,
+    PRIMARY KEY (check_name, hour)
+  );
+  `,
+];
+
+/** The store's schema version this build writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Opens (creating if needed) the SQLite store `keepwatch.db` under `dataDir`, in WAL mode,
+ * and brings its schema up to date. Every failure is a StoreError that says what to do.
+ */
+export function openDb(dataDir: string): Db {
+  const file = path.resolve(dataDir, 'keepwatch.db');
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+  } catch (err) {
+    throw new StoreError(`cannot create the data directory ${path.dirname(file)}: ${(err as Error).message} (set agent.dataDir to a writable directory)`, { cause: err });
+  }
+  let db: Db;
+  try {
+    db = new Database(file);
+  } catch (err) {
+    throw new StoreError(`cannot open the store ${file}: ${(err as Error).message} (is agent.dataDir writable by this user?)`, { cause: err });
+  }
+  try {
+    db.pragma('journal_mode = WAL');
+    // WAL with synchronous=NORMAL survives a process crash (kill -9) without losing a
+    // committed transaction; only a power loss can drop the last few.
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+    const check = db.pragma('quick_check', { simple: true });
+    if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
+    migrate(db, file);
+    fs.accessSync(file, fs.constants.W_OK);
+  } catch (err) {
+    db.close();
+    if (err instanceof StoreError) throw err;
+    const why = (err as { code?: string }).code === 'SQLITE_NOTADB' ? 'not a keepwatch store, or corrupt' : (err as Error).message;
+    throw new StoreError(`cannot use the store ${file}: ${why} (move the file aside to start with an empty store)`, { cause: err });
+  }
+  return db;
+}
+
+function migrate(db: Db, file: string): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > MIGRATIONS.length) {
+    throw new StoreError(`the store ${file} has schema version ${version}, newer than this keepwatch knows (${MIGRATIONS.length}); upgrade keepwatch or use another agent.dataDir`);
+  }
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

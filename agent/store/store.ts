@@ -1,0 +1,374 @@
+import type { Severity } from '../incidents/lifecycle';
+import type { EventKind } from '../notifiers/types';
+import type { Statement } from 'better-sqlite3';
+import { openDb, type Db } from './db';
+
+export { StoreError } from './db';
+
+export type IncidentState = 'open' | 'acknowledged' | 'resolved';
+
+/** An incident as stored. Times are ms since epoch. */
+export interface Incident {
+  id: number;
+  key: string;
+  agent: string;
+  check: string;
+  type: string;
+  severity: Severity;
+  state: IncidentState;
+  tier?: string;
+  tierIndex: number;
+  summary: string;
+  labels: Record<string, string>;
+  values: Record<string, number | string | boolean>;
+  flapping: boolean;
+  openedAt: number;
+  ackedAt?: number;
+  ackedBy?: string;
+  resolvedAt?: number;
+  resolvedBy?: string;
+  resolution?: string;
+  /** Events so far; the next event's sequence number is seq + 1. */
+  seq: number;
+  evidence: unknown[];
+  snapshot?: unknown;
+  escalatedAt?: number;
+  repeats: number;
+  coverage: string;
+  respondDue?: number;
+  resolveDue?: number;
+  respondBreached: boolean;
+  resolveBreached: boolean;
+}
+
+/** One entry of an incident's timeline. */
+export interface TimelineEntry {
+  n: number;
+  at: number;
+  kind: string;
+  message: string;
+  data?: unknown;
+}
+
+/** An ad hoc silence: no incident opens or pages for matching checks between its times. */
+export interface Silence {
+  id: string;
+  checks: string[];
+  labels: Record<string, string>;
+  startsAt: number;
+  endsAt: number;
+  comment: string;
+  createdBy: string;
+  createdAt: number;
+}
+
+/** A notification waiting in (or done with) the outbox. */
+export interface OutboxEntry {
+  id: number;
+  key: string;
+  notifier: string;
+  incidentId: number;
+  event: EventKind;
+  payload: string;
+  createdAt: number;
+  notBefore: number;
+  attempts: number;
+  nextAttemptAt: number;
+  deliveredAt?: number;
+  failedAt?: number;
+  lastError?: string;
+}
+
+type Row = Record<string, any>;
+
+function toIncident(r: Row): Incident {
+  return {
+    id: r.id,
+    key: r.key,
+    agent: r.agent,
+    check: r.check_name,
+    type: r.type,
+    severity: r.severity,
+    state: r.state,
+    tier: r.tier ?? undefined,
+    tierIndex: r.tier_index,
+    summary: r.summary,
+    labels: JSON.parse(r.labels),
+    values: JSON.parse(r.vals),
+    flapping: !!r.flapping,
+    openedAt: r.opened_at,
+    ackedAt: r.acked_at ?? undefined,
+    ackedBy: r.acked_by ?? undefined,
+    resolvedAt: r.resolved_at ?? undefined,
+    resolvedBy: r.resolved_by ?? undefined,
+    resolution: r.resolution ?? undefined,
+    seq: r.seq,
+    evidence: JSON.parse(r.evidence),
+    snapshot: r.snapshot ? JSON.parse(r.snapshot) : undefined,
+    escalatedAt: r.escalated_at ?? undefined,
+    repeats: r.repeats,
+    coverage: r.coverage,
+    respondDue: r.respond_due ?? undefined,
+    resolveDue: r.resolve_due ?? undefined,
+    respondBreached: !!r.respond_breached,
+    resolveBreached: !!r.resolve_breached,
+  };
+}
+
+const INCIDENT_COLUMNS: Record<keyof Omit<Incident, 'id' | 'key' | 'agent' | 'check' | 'type'>, string> = {
+  severity: 'severity',
+  state: 'state',
+  tier: 'tier',
+  tierIndex: 'tier_index',
+  summary: 'summary',
+  labels: 'labels',
+  values: 'vals',
+  flapping: 'flapping',
+  openedAt: 'opened_at',
+  ackedAt: 'acked_at',
+  ackedBy: 'acked_by',
+  resolvedAt: 'resolved_at',
+  resolvedBy: 'resolved_by',
+  resolution: 'resolution',
+  seq: 'seq',
+  evidence: 'evidence',
+  snapshot: 'snapshot',
+  escalatedAt: 'escalated_at',
+  repeats: 'repeats',
+  coverage: 'coverage',
+  respondDue: 'respond_due',
+  resolveDue: 'resolve_due',
+  respondBreached: 'respond_breached',
+  resolveBreached: 'resolve_breached',
+};
+
+function toColumn(v: unknown): unknown {
+  if (v === undefined) return null;
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (v !== null && typeof v === 'object') return JSON.stringify(v);
+  return v;
+}
+
+/**
+ * The agent's SQLite store: incidents and their timelines, per-check state, silences, the
+ * notification outbox, remediation history and availability. The only module that speaks SQL.
+ */
+export class Store {
+  private readonly stmts: Record<string, Statement<unknown[]>> = {};
+
+  private constructor(readonly db: Db, readonly file: string) {}
+
+  /** Opens the store under `dataDir` (see openDb for the errors it throws). */
+  static open(dataDir: string): Store {
+    const db = openDb(dataDir);
+    return new Store(db, db.name);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Runs `fn` in one transaction: everything it writes lands together, or nothing does. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  private stmt(sql: string): Statement<unknown[]> {
+    return (this.stmts[sql] ??= this.db.prepare<unknown[]>(sql));
+  }
+
+  // Check state
+
+  /** Every check's saved state, by check name. */
+  loadCheckStates(): Map<string, unknown> {
+    const rows = this.stmt('SELECT check_name, state FROM check_state').all() as Row[];
+    return new Map(rows.map((r) => [r.check_name, JSON.parse(r.state)]));
+  }
+
+  saveCheckState(check: string, state: unknown, at: number): void {
+    this.stmt('INSERT INTO check_state (check_name, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(check_name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at')
+      .run(check, JSON.stringify(state), at);
+  }
+
+  // Incidents
+
+  insertIncident(i: Omit<Incident, 'id'>): Incident {
+    const cols = ['key', 'agent', 'check_name', 'type', ...Object.values(INCIDENT_COLUMNS)];
+    const values = [i.key, i.agent, i.check, i.type, ...Object.keys(INCIDENT_COLUMNS).map((k) => toColumn(i[k as keyof typeof INCIDENT_COLUMNS]))];
+    const info = this.stmt(`INSERT INTO incidents (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(...values);
+    return { ...i, id: Number(info.lastInsertRowid) };
+  }
+
+  /** Writes the given fields of an incident. */
+  updateIncident(id: number, fields: Partial<Omit<Incident, 'id' | 'key' | 'agent' | 'check' | 'type'>>): void {
+    const keys = Object.keys(fields) as (keyof typeof INCIDENT_COLUMNS)[];
+    if (!keys.length) return;
+    const sql = `UPDATE incidents SET ${keys.map((k) => `${INCIDENT_COLUMNS[k]} = ?`).join(', ')} WHERE id = ?`;
+    this.stmt(sql).run(...keys.map((k) => toColumn(fields[k])), id);
+  }
+
+  getIncident(id: number): Incident | undefined {
+    const r = this.stmt('SELECT * FROM incidents WHERE id = ?').get(id) as Row | undefined;
+    return r && toIncident(r);
+  }
+
+  /** Incidents not resolved yet. */
+  unresolvedIncidents(): Incident[] {
+    return (this.stmt("SELECT * FROM incidents WHERE state != 'resolved' ORDER BY id").all() as Row[]).map(toIncident);
+  }
+
+  /** Incidents, newest first, optionally by state and check. */
+  listIncidents(filter: { state?: IncidentState; check?: string; limit?: number } = {}): Incident[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.state) {
+      where.push('state = ?');
+      args.push(filter.state);
+    }
+    if (filter.check) {
+      where.push('check_name = ?');
+      args.push(filter.check);
+    }
+    const sql = `SELECT * FROM incidents ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+    return (this.stmt(sql).all(...args, filter.limit ?? 100) as Row[]).map(toIncident);
+  }
+
+  /** Incidents opened at or after `since`. */
+  incidentsSince(since: number): Incident[] {
+    return (this.stmt('SELECT * FROM incidents WHERE opened_at >= ? ORDER BY id').all(since) as Row[]).map(toIncident);
+  }
+
+  addTimeline(incidentId: number, at: number, kind: string, message: string, data?: unknown): void {
+    this.stmt('INSERT INTO timeline (incident_id, n, at, kind, message, data) VALUES (?, (SELECT COALESCE(MAX(n), 0) + 1 FROM timeline WHERE incident_id = ?), ?, ?, ?, ?)')
+      .run(incidentId, incidentId, at, kind, message, data === undefined ? null : JSON.stringify(data));
+  }
+
+  timeline(incidentId: number): TimelineEntry[] {
+    return (this.stmt('SELECT n, at, kind, message, data FROM timeline WHERE incident_id = ? ORDER BY n').all(incidentId) as Row[]).map((r) => ({
+      n: r.n,
+      at: r.at,
+      kind: r.kind,
+      message: r.message,
+      data: r.data ? JSON.parse(r.data) : undefined,
+    }));
+  }
+
+  // Silences
+
+  insertSilence(s: Silence): void {
+    this.stmt('INSERT INTO silences (id, checks, labels, starts_at, ends_at, comment, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(s.id, JSON.stringify(s.checks), JSON.stringify(s.labels), s.startsAt, s.endsAt, s.comment, s.createdBy, s.createdAt);
+  }
+
+  /** Silences that have not ended by `now` (active or future); with `all`, every one. */
+  listSilences(now: number, all = false): Silence[] {
+    const rows = (all ? this.stmt('SELECT * FROM silences ORDER BY created_at').all() : this.stmt('SELECT * FROM silences WHERE ends_at > ? ORDER BY created_at').all(now)) as Row[];
+    return rows.map((r) => ({
+      id: r.id,
+      checks: JSON.parse(r.checks),
+      labels: JSON.parse(r.labels),
+      startsAt: r.starts_at,
+      endsAt: r.ends_at,
+      comment: r.comment,
+      createdBy: r.created_by,
+      createdAt: r.created_at,
+    }));
+  }
+
+  /** Ends a silence now; false when there is no such silence or it had ended. */
+  expireSilence(id: string, now: number): boolean {
+    return this.stmt('UPDATE silences SET ends_at = ? WHERE id = ? AND ends_at > ?').run(now, id, now).changes > 0;
+  }
+
+  // Outbox
+
+  /** Adds a notification; a second one with the same key and notifier is ignored (idempotent). */
+  enqueue(e: Omit<OutboxEntry, 'id' | 'attempts' | 'nextAttemptAt' | 'deliveredAt' | 'failedAt' | 'lastError'>): boolean {
+    return this.stmt('INSERT OR IGNORE INTO outbox (key, notifier, incident_id, event, payload, created_at, not_before, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(e.key, e.notifier, e.incidentId, e.event, e.payload, e.createdAt, e.notBefore, e.notBefore).changes > 0;
+  }
+
+  /** Notifications due for an attempt, oldest first, in order per incident. */
+  dueNotifications(now: number, limit = 100): OutboxEntry[] {
+    return (this.stmt('SELECT * FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?').all(now, limit) as Row[]).map(toOutbox);
+  }
+
+  /** When the next pending notification falls due (Infinity when none). */
+  nextNotificationAt(): number {
+    const r = this.stmt('SELECT MIN(next_attempt_at) AS at FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL').get() as Row;
+    return r.at ?? Infinity;
+  }
+
+  pendingNotifications(): number {
+    return (this.stmt('SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL').get() as Row).n;
+  }
+
+  /** Whether an earlier notification of the same incident to the same notifier is still pending (delivery is in order). */
+  hasEarlierPending(e: OutboxEntry): boolean {
+    return !!this.stmt('SELECT 1 FROM outbox WHERE incident_id = ? AND notifier = ? AND id < ? AND delivered_at IS NULL AND failed_at IS NULL LIMIT 1').get(e.incidentId, e.notifier, e.id);
+  }
+
+  markDelivered(id: number, at: number, attempts: number): void {
+    this.stmt('UPDATE outbox SET delivered_at = ?, attempts = ?, last_error = NULL WHERE id = ?').run(at, attempts, id);
+  }
+
+  markRetry(id: number, attempts: number, nextAt: number, error: string): void {
+    this.stmt('UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?').run(attempts, nextAt, error, id);
+  }
+
+  markFailed(id: number, at: number, attempts: number, error: string): void {
+    this.stmt('UPDATE outbox SET failed_at = ?, attempts = ?, last_error = ? WHERE id = ?').run(at, attempts, error, id);
+  }
+
+  /** Every notification of an incident, in order. */
+  notificationsOf(incidentId: number): OutboxEntry[] {
+    return (this.stmt('SELECT * FROM outbox WHERE incident_id = ? ORDER BY id').all(incidentId) as Row[]).map(toOutbox);
+  }
+
+  /** Drops an incident's notifications that wait for a coverage window to open (the incident ended first). */
+  cancelDeferred(incidentId: number, now: number): number {
+    return this.stmt('DELETE FROM outbox WHERE incident_id = ? AND delivered_at IS NULL AND failed_at IS NULL AND attempts = 0 AND not_before > ?').run(incidentId, now).changes;
+  }
+
+  // Remediation history
+
+  remediationsSince(check: string, since: number): number[] {
+    return (this.stmt('SELECT at FROM remediations WHERE check_name = ? AND at >= ? ORDER BY at').all(check, since) as Row[]).map((r) => r.at);
+  }
+
+  addRemediation(check: string, at: number): void {
+    this.stmt('INSERT INTO remediations (check_name, at) VALUES (?, ?)').run(check, at);
+  }
+
+  // Availability
+
+  /** Adds run counts per check and hour (hour = epoch hours). */
+  addAvailability(rows: Array<{ check: string; hour: number; ok: number; total: number }>): void {
+    const s = this.stmt('INSERT INTO availability (check_name, hour, ok, total) VALUES (?, ?, ?, ?) ON CONFLICT(check_name, hour) DO UPDATE SET ok = ok + excluded.ok, total = total + excluded.total');
+    for (const r of rows) s.run(r.check, r.hour, r.ok, r.total);
+  }
+
+  /** ok and total runs per check since `sinceHour`. */
+  availabilitySince(sinceHour: number): Map<string, { ok: number; total: number }> {
+    const rows = this.stmt('SELECT check_name, SUM(ok) AS ok, SUM(total) AS total FROM availability WHERE hour >= ? GROUP BY check_name').all(sinceHour) as Row[];
+    return new Map(rows.map((r) => [r.check_name, { ok: r.ok, total: r.total }]));
+  }
+}
+
+function toOutbox(r: Row): OutboxEntry {
+  return {
+    id: r.id,
+    key: r.key,
+    notifier: r.notifier,
+    incidentId: r.incident_id,
+    event: r.event,
+    payload: r.payload,
+    createdAt: r.created_at,
+    notBefore: r.not_before,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    deliveredAt: r.delivered_at ?? undefined,
+    failedAt: r.failed_at ?? undefined,
+    lastError: r.last_error ?? undefined,
+  };
+}

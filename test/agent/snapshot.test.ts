@@ -1,0 +1,242 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  DEFAULT_LOG_MATCH,
+  LOG_TAIL_BYTES,
+  compileLogPattern,
+  logsSchema,
+  readLogTail,
+  summariseSnapshot,
+  takeSnapshot,
+  type LogSpec,
+  type Snapshot,
+} from '../../agent/incidents/snapshot';
+
+let tmp: string;
+beforeEach(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'keepwatch-snapshot-'));
+});
+afterEach(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const spec = (p: string, over: Partial<LogSpec> = {}): LogSpec => ({ path: p, match: DEFAULT_LOG_MATCH, lines: 20, ...over });
+
+describe('takeSnapshot on this machine', () => {
+  let busy: ChildProcess | undefined;
+  afterEach(() => {
+    busy?.kill('SIGKILL');
+    busy = undefined;
+  });
+
+  test('top processes, disks, memory and load, with sane numbers', async () => {
+    // A process that keeps a core busy must top the CPU list.
+    busy = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 300));
+    const s = await takeSnapshot({ cpuSampleMs: 500 });
+
+    expect(s.errors).toEqual([]);
+    expect(Date.parse(s.takenAt)).toBeGreaterThan(Date.now() - 60_000);
+    expect(s.durationMs).toBeLessThan(5000);
+    expect(JSON.parse(JSON.stringify(s))).toEqual(s);
+
+    const procs = s.processes!;
+    expect(procs.cpuSampleMs).toBe(500);
+    for (const list of [procs.byCpu, procs.byMemory]) {
+      expect(list.length).toBeGreaterThanOrEqual(1);
+      expect(list.length).toBeLessThanOrEqual(5);
+      for (const p of list) {
+        expect(p.pid).toBeGreaterThan(0);
+        expect(p.name.length).toBeGreaterThan(0);
+        expect(p.command.length).toBeLessThanOrEqual(200);
+        expect(p.cpuPercent).toBeGreaterThanOrEqual(0);
+        expect(p.cpuPercent).toBeLessThanOrEqual(100 * os.cpus().length * 1.1);
+        expect(p.rssBytes).toBeGreaterThanOrEqual(0);
+      }
+    }
+    expect(procs.byCpu.map((p) => p.cpuPercent)).toEqual([...procs.byCpu.map((p) => p.cpuPercent)].sort((a, b) => b - a));
+    const hog = procs.byCpu.find((p) => p.pid === busy!.pid);
+    expect(hog).toMatchObject({ name: 'node', command: `${process.execPath} -e for (;;) {}` });
+    expect(hog!.cpuPercent).toBeGreaterThan(50);
+    expect(hog!.rssBytes).toBeGreaterThan(1_000_000);
+    expect(procs.byMemory[0].rssBytes).toBeGreaterThan(1_000_000);
+    expect(procs.byMemory.map((p) => p.rssBytes)).toEqual([...procs.byMemory.map((p) => p.rssBytes)].sort((a, b) => b - a));
+
+    const root = s.disks!.find((d) => d.mount === '/');
+    expect(root).toBeDefined();
+    expect(root!.usedPercent).toBeGreaterThanOrEqual(0);
+    expect(root!.usedPercent).toBeLessThanOrEqual(100);
+    expect(root!.freeBytes).toBeGreaterThan(0);
+    expect(root!.totalBytes).toBeGreaterThanOrEqual(root!.freeBytes);
+    expect(new Set(s.disks!.map((d) => d.mount)).size).toBe(s.disks!.length);
+
+    expect(s.memory!.usedPercent).toBeGreaterThan(0);
+    expect(s.memory!.usedPercent).toBeLessThanOrEqual(100);
+    expect(s.memory!.availableBytes).toBeGreaterThan(0);
+    expect(s.memory!.availableBytes).toBeLessThanOrEqual(os.totalmem());
+    expect(s.memory!.swapUsedPercent).toBeGreaterThanOrEqual(0);
+
+    expect(s.load!.cores).toBe(os.availableParallelism());
+    expect(s.load!.load1).toBeGreaterThanOrEqual(0);
+    expect(s.load!.load5PerCore).toBeCloseTo(s.load!.load5 / s.load!.cores, 1);
+    expect(s.logs).toBeUndefined();
+  });
+
+  test('an abort stops waiting: the parts not done are errors, the rest is kept', async () => {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 200);
+    const started = Date.now();
+    const s = await takeSnapshot({ cpuSampleMs: 4000, timeoutMs: 10_000, signal: ac.signal });
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(s.errors).toEqual(['processes: aborted']);
+    expect(s.processes).toBeUndefined();
+    expect(s.memory).toBeDefined();
+    expect(s.load).toBeDefined();
+  });
+
+  test('the CPU sample fits in the timeout', async () => {
+    const started = Date.now();
+    const s = await takeSnapshot({ cpuSampleMs: 10_000, timeoutMs: 600 });
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(s.processes?.cpuSampleMs).toBe(300);
+  });
+});
+
+describe('logs', () => {
+  test('the last N matching lines, in order, ANSI stripped and bounded', async () => {
+    const file = path.join(tmp, 'app.log');
+    const lines = [
+      '2024-05-01 10:00:00 INFO started',
+      '2024-05-01 10:00:01 ERROR first failure',
+      '2024-05-01 10:00:02 info all good',
+      '\u001b[31m2024-05-01 10:00:03 FATAL out of memory\u001b[0m',
+      '2024-05-01 10:00:04 debug nothing',
+      `2024-05-01 10:00:05 panic: ${'x'.repeat(1000)}`,
+      '2024-05-01 10:00:06 Error: connection reset\r',
+      '2024-05-01 10:00:07 crit disk full',
+      '2024-05-01 10:00:08 INFO recovered',
+    ];
+    fs.writeFileSync(file, `${lines.join('\n')}\n`);
+    const s = await takeSnapshot({ logs: [spec(file, { lines: 3 })], timeoutMs: 3000, cpuSampleMs: 10 });
+    expect(s.errors).toEqual([]);
+    const [log] = s.logs!;
+    expect(log).toMatchObject({ path: file, match: DEFAULT_LOG_MATCH, matched: 5, fileBytes: fs.statSync(file).size });
+    expect(log.lines).toHaveLength(3);
+    expect(log.lines[0]).toMatch(/^2024-05-01 10:00:05 panic: x+…$/);
+    expect(log.lines[0]).toHaveLength(500);
+    expect(log.lines.slice(1)).toEqual(['2024-05-01 10:00:06 Error: connection reset', '2024-05-01 10:00:07 crit disk full']);
+
+    const all = await readLogTail(spec(file));
+    expect(all.lines[1]).toBe('2024-05-01 10:00:03 FATAL out of memory');
+    expect(all.matched).toBe(5);
+  });
+
+  test('of a 5 MiB file only the tail is read, and the matches come from its end', async () => {
+    const file = path.join(tmp, 'big.log');
+    const filler = `${'2024-05-01 10:00:00 INFO request served in 12 ms '.padEnd(99, '.')}\n`;
+    const fd = fs.openSync(file, 'w');
+    fs.writeSync(fd, 'ERROR at the very start, must not be seen\n');
+    for (let i = 0; i < 25; i++) fs.writeSync(fd, filler.repeat(2100)); // 25 × 210 KB
+    fs.writeSync(fd, 'ERROR near the end 1\n');
+    fs.writeSync(fd, filler.repeat(10));
+    fs.writeSync(fd, 'ERROR near the end 2\n');
+    fs.closeSync(fd);
+    expect(fs.statSync(file).size).toBeGreaterThan(5 * 1024 * 1024);
+
+    const started = performance.now();
+    const log = await readLogTail(spec(file));
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(log.bytesRead).toBeLessThanOrEqual(LOG_TAIL_BYTES);
+    expect(log.bytesRead).toBeGreaterThan(LOG_TAIL_BYTES - 200);
+    expect(log.fileBytes).toBe(fs.statSync(file).size);
+    expect(log.lines).toEqual(['ERROR near the end 1', 'ERROR near the end 2']);
+    expect(log.matched).toBe(2);
+  });
+
+  test('a missing or unreadable file is an entry in errors, not a throw', async () => {
+    const good = path.join(tmp, 'good.log');
+    fs.writeFileSync(good, 'ERROR one\n');
+    const missing = path.join(tmp, 'missing.log');
+    const s = await takeSnapshot({ logs: [spec(missing), spec(tmp), spec(good)], timeoutMs: 3000, cpuSampleMs: 10 });
+    expect(s.errors).toEqual([`log ${missing}: no such file`, `log ${tmp}: not a regular file`]);
+    expect(s.logs).toEqual([expect.objectContaining({ path: good, lines: ['ERROR one'] })]);
+    expect(s.memory).toBeDefined();
+  });
+
+  test('a FIFO nobody writes to does not hang the snapshot', async () => {
+    const fifo = path.join(tmp, 'pipe.log');
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('mkfifo', [fifo]);
+    const s = await takeSnapshot({ logs: [spec(fifo)], timeoutMs: 2000, cpuSampleMs: 10 });
+    expect(s.errors).toEqual([`log ${fifo}: not a regular file`]);
+  });
+
+  test('a custom pattern is case-sensitive unless it starts with (?i)', async () => {
+    const file = path.join(tmp, 'error.log');
+    fs.writeFileSync(file, ['[error] upstream timed out', '[crit] SSL_do_handshake() failed', '[emerg] bind() failed', '[warn] ERROR in caps', '[notice] reopening'].join('\n'));
+    const nginx = await readLogTail(spec(file, { match: 'error|crit|emerg' }));
+    expect(nginx.lines).toEqual(['[error] upstream timed out', '[crit] SSL_do_handshake() failed', '[emerg] bind() failed']);
+    const anyCase = await readLogTail(spec(file, { match: '(?i)error' }));
+    expect(anyCase.lines).toEqual(['[error] upstream timed out', '[warn] ERROR in caps']);
+    expect(compileLogPattern('(?i)a|b').flags).toBe('i');
+    expect(compileLogPattern('a|b').flags).toBe('');
+  });
+
+  test('logsSchema: defaults and errors', () => {
+    expect(logsSchema.parse([{ path: '/var/log/nginx/error.log' }])).toEqual([
+      { path: '/var/log/nginx/error.log', match: '(?i)error|fatal|panic|crit', lines: 20 },
+    ]);
+    expect(logsSchema.parse([{ path: '/var/log/x.log', match: 'error|crit|emerg', lines: 200 }])[0]).toEqual({
+      path: '/var/log/x.log',
+      match: 'error|crit|emerg',
+      lines: 200,
+    });
+    const messages = (input: unknown) => {
+      const r = logsSchema.safeParse(input);
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
+    expect(messages([{ path: 'relative.log' }])).toEqual(['0.path: expected an absolute path such as /var/log/nginx/error.log']);
+    expect(messages([{ path: '/x.log', match: '(unclosed' }])).toEqual(['0.match: invalid regular expression']);
+    expect(messages([{ path: '/x.log', lines: 201 }])).toEqual(['0.lines: Too big: expected number to be <=200']);
+    expect(messages([{ path: '/x.log', line: 5 }])).toEqual([expect.stringMatching(/Unrecognized key: "line"/)]);
+  });
+});
+
+describe('summariseSnapshot', () => {
+  test('says the key figures in a few lines', () => {
+    const s: Snapshot = {
+      takenAt: '2024-05-01T10:00:00.000Z',
+      durationMs: 612,
+      load: { load1: 3.2, load5: 2.9, load15: 2.5, cores: 2, load1PerCore: 1.6, load5PerCore: 1.45, load15PerCore: 1.25 },
+      memory: { usedPercent: 91, availableBytes: 700_000_000, totalBytes: 8e9, swapUsedPercent: 40 },
+      disks: [
+        { mount: '/boot', fsType: 'ext4', usedPercent: 20, freeBytes: 800e6, totalBytes: 1e9 },
+        { mount: '/', fsType: 'ext4', usedPercent: 95, freeBytes: 2.5e9, totalBytes: 50e9 },
+      ],
+      processes: {
+        cpuSampleMs: 500,
+        byCpu: [{ pid: 123, name: 'java', command: 'java -jar app.jar', cpuPercent: 180, rssBytes: 3.1e9 }],
+        byMemory: [{ pid: 123, name: 'java', command: 'java -jar app.jar', cpuPercent: 180, rssBytes: 3.1e9 }],
+      },
+      logs: [
+        { path: '/var/log/nginx/error.log', match: 'error', lines: ['a', 'b', '[error] upstream timed out'], matched: 3, bytesRead: 100, fileBytes: 100 },
+      ],
+      errors: ['log /var/log/app.log: no such file'],
+    };
+    expect(summariseSnapshot(s).split('\n')).toEqual([
+      'load 3.2/2.9/2.5 on 2 cores',
+      'memory 91% used (700.0 MB available), swap 40% used',
+      '/ 95% used (2.5 GB free), /boot 20% used (800.0 MB free)',
+      'top CPU: java (pid 123) 180%',
+      'top memory: java (pid 123) 3.1 GB',
+      '/var/log/nginx/error.log: 3 matching lines, last: [error] upstream timed out',
+      'not collected: log /var/log/app.log: no such file',
+    ]);
+  });
+
+  test('a snapshot with nothing in it', () => {
+    expect(summariseSnapshot({ takenAt: '2024-05-01T10:00:00.000Z', durationMs: 0, errors: [] })).toBe('');
+  });
+});
