@@ -328,7 +328,7 @@ function fingerprint(c: CheckConfig): string {
 }
 
 /** The incident engine's view of a config. */
-function engineConfig(config: Config, checks: ReadonlyMap<string, CheckConfig>): EngineConfig {
+export function engineConfig(config: Config, checks: ReadonlyMap<string, CheckConfig>): EngineConfig {
   const i = config.incidents;
   return {
     agent: config.agent.name,

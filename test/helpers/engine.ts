@@ -1,0 +1,86 @@
+import { Writable } from 'node:stream';
+import { engineConfig } from '../../agent/agent';
+import { loadConfigText, type CheckConfig } from '../../agent/config/load';
+import { Status, STATUS_NAMES } from '../../agent/evaluate';
+import { IncidentEngine } from '../../agent/incidents/engine';
+import { createLogger } from '../../agent/logger';
+import { Metrics } from '../../agent/metrics';
+import type { CheckResult } from '../../agent/runner';
+import { Store } from '../../agent/store/store';
+import { tempDir } from './daemon';
+
+/** A check result as the runner would make it. */
+export function result(check: CheckConfig, status: Status, at: number, message = `status ${STATUS_NAMES[status]}`): CheckResult {
+  return {
+    check: check.name,
+    type: check.type,
+    status,
+    statusText: STATUS_NAMES[status],
+    up: status !== Status.Critical,
+    reason: status === Status.Ok ? undefined : 'threshold',
+    message,
+    values: { latencyMs: 12 },
+    startedAt: at,
+    durationMs: 1,
+  };
+}
+
+/** An incident engine on a real store in a temp dir, with a clock the test moves. */
+export function engineHarness(yaml: string, start = Date.parse('2026-11-27T10:00:00Z')) {
+  const dir = tempDir();
+  const config = loadConfigText(yaml, 'kw.yaml', { env: {} });
+  const checks = new Map(config.checks.map((c) => [c.name, c]));
+  const logs: string[] = [];
+  const log = createLogger({ level: 'debug', destination: new Writable({ write: (c, _e, cb) => (logs.push(String(c)), cb()) }) as never });
+  const metrics = new Metrics({ version: 't', defaultMetrics: false });
+  const clock = { t: start };
+  let store = Store.open(dir.dir);
+  const make = () => new IncidentEngine(engineConfig(config, checks), { store, log, metrics, now: () => clock.t, snapshots: false });
+  const h = {
+    dir,
+    config,
+    checks,
+    clock,
+    logs,
+    metrics,
+    store,
+    engine: make(),
+    /** Feeds results of one check, one per `every` ms (default: no time passes). */
+    feed(name: string, statuses: Status[], everyMs = 0) {
+      const check = checks.get(name);
+      if (!check) throw new Error(`no check ${name}`);
+      for (const s of statuses) {
+        h.engine.onResult(check, result(check, s, clock.t));
+        clock.t += everyMs;
+      }
+    },
+    /** Moves the clock and runs the engine's timer work. */
+    advance(ms: number) {
+      clock.t += ms;
+      h.engine.tick();
+    },
+    at(iso: string) {
+      clock.t = Date.parse(iso);
+      h.engine.tick();
+    },
+    /** Every queued notification: [event, notifier], in order. */
+    outbox() {
+      return h.store.listIncidents({ limit: 1000 }).reverse().flatMap((i) => h.store.notificationsOf(i.id)).sort((a, b) => a.id - b.id).map((n) => [n.event, n.notifier]);
+    },
+    timeline(id: number) {
+      return h.store.timeline(id).map((t) => t.kind);
+    },
+    /** Simulates a restart: a new store handle and engine over the same files. */
+    restart() {
+      store.close();
+      store = h.store = Store.open(dir.dir);
+      h.engine = make();
+    },
+    async close() {
+      await h.engine.stop();
+      store.close();
+      dir.cleanup();
+    },
+  };
+  return h;
+}
