@@ -22,13 +22,15 @@ export interface OutboxOptions {
   concurrency?: number;
   /** Per-attempt timeout (default 30 s). */
   timeoutMs?: number;
+  /** First retry delay, doubling up to 5 min (default 1 s). */
+  retryBaseMs?: number;
   onResult?(notifier: string, result: 'delivered' | 'retry' | 'failed' | 'expired'): void;
   onQueue?(pending: number): void;
 }
 
-/** First retry after 1 s, doubling to 5 min; ±20 % jitter so a fleet does not retry in step. */
-export function backoffMs(attempt: number, random = Math.random): number {
-  const base = Math.min(1000 * 2 ** Math.max(0, attempt - 1), 300_000);
+/** First retry after `baseMs` (1 s), doubling to 5 min; ±20 % jitter so a fleet does not retry in step. */
+export function backoffMs(attempt: number, baseMs = 1000, random = Math.random): number {
+  const base = Math.min(baseMs * 2 ** Math.max(0, attempt - 1), 300_000);
   return Math.round(base * (0.8 + 0.4 * random()));
 }
 
@@ -126,7 +128,7 @@ export class OutboxWorker {
         this.opts.log.error({ notifier: e.notifier, event: e.event, incident: e.incidentId, error: message }, 'notification refused; not retrying');
         return;
       }
-      const next = now + Math.max(backoffMs(attempts), (err as NotifyError).retryAfterMs ?? 0);
+      const next = now + Math.max(backoffMs(attempts, this.opts.retryBaseMs), (err as NotifyError).retryAfterMs ?? 0);
       if (next - e.createdAt > (this.opts.maxAgeMs ?? 86_400_000)) {
         this.store.markFailed(e.id, now, attempts, `expired: ${message}`);
         this.opts.onResult?.(e.notifier, 'expired');

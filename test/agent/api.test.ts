@@ -1,0 +1,127 @@
+import { Writable } from 'node:stream';
+import { Agent } from '../../agent/agent';
+import { createLogger } from '../../agent/logger';
+import { Metrics } from '../../agent/metrics';
+import { AgentServer } from '../../agent/server';
+import { Store } from '../../agent/store/store';
+import { tempDir } from '../helpers/daemon';
+import { checkConfig, makeConfig } from '../helpers/fake-checks';
+
+let dir: ReturnType<typeof tempDir>;
+let store: Store;
+let agent: Agent;
+let server: AgentServer;
+let base: string;
+let value = 5;
+
+beforeAll(async () => {
+  dir = tempDir();
+  store = Store.open(dir.dir);
+  const log = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) as never });
+  agent = await Agent.create(
+    makeConfig([checkConfig('api', async () => ({ values: { value }, message: `value ${value}` }), { schedule: { kind: 'every', everyMs: 3_600_000 } })], {
+      api: { token: 'admin-secret-1', readToken: 'reader-2', metrics: { auth: 'none' } },
+    }),
+    { log, metrics: new Metrics({ version: 't', defaultMetrics: false }), store, initialSpreadMs: 3_600_000 },
+  );
+  server = new AgentServer(agent, log);
+  base = `http://127.0.0.1:${(await server.listen('127.0.0.1', 0)).port}`;
+  agent.start();
+  for (let i = 0; i < 3; i++) await agent.runNow('api');
+});
+afterAll(async () => {
+  await server.close();
+  await agent.stop();
+  store.close();
+  dir.cleanup();
+});
+
+async function call(path: string, init: RequestInit & { token?: string } = {}) {
+  const headers: Record<string, string> = { ...(init.headers as Record<string, string>) };
+  if (init.token) headers.Authorization = `Bearer ${init.token}`;
+  const res = await fetch(`${base}${path}`, { ...init, headers });
+  return { status: res.status, json: (await res.json()) as any };
+}
+const admin = { token: 'admin-secret-1' };
+const reader = { token: 'reader-2' };
+const post = (path: string, body: unknown, token = 'admin-secret-1') =>
+  call(path, { method: 'POST', token, headers: { 'Content-Type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+test('incidents are listed and shown with their timeline; reading needs the read token', async () => {
+  expect((await call('/api/v1/incidents')).status).toBe(401);
+  const list = await call('/api/v1/incidents?state=open', reader);
+  expect(list.status).toBe(200);
+  expect(list.json.incidents).toEqual([expect.objectContaining({ id: 1, check: 'api', severity: 'critical', state: 'open', summary: 'value 5 (value > 1)' })]);
+  const one = await call('/api/v1/incidents/1', reader);
+  expect(one.json).toMatchObject({ id: 1, key: 'test-agent/api', evidence: expect.any(Array), timeline: expect.arrayContaining([expect.objectContaining({ kind: 'opened' })]) });
+  expect((await call('/api/v1/incidents/42', reader)).json).toEqual({ error: 'no incident 42' });
+  expect((await call('/api/v1/incidents/x', reader)).status).toBe(400);
+  expect((await call('/api/v1/incidents?state=closed', reader)).json.error).toMatch(/state must be open, acknowledged or resolved/);
+});
+
+test('ack needs the admin token: 401 without or with the read token', async () => {
+  expect((await post('/api/v1/incidents/1/ack', {}, '')).status).toBe(401);
+  expect((await post('/api/v1/incidents/1/ack', {}, 'reader-2')).status).toBe(401);
+  const ok = await post('/api/v1/incidents/1/ack', { by: 'alice', comment: 'on it' });
+  expect(ok).toMatchObject({ status: 200, json: { id: 1, state: 'acknowledged', acknowledgedBy: 'alice' } });
+  expect((await post('/api/v1/incidents/1/ack', {})).status).toBe(409);
+});
+
+test('bad JSON and unknown fields are 400 with a JSON error', async () => {
+  const bad = await post('/api/v1/incidents/1/resolve', '{"by": ');
+  expect(bad.status).toBe(400);
+  expect(bad.json.error).toMatch(/^invalid JSON body/);
+  const unknown = await post('/api/v1/incidents/1/resolve', { by: 'a', reason: 'x' });
+  expect(unknown.status).toBe(400);
+  expect(unknown.json.error).toMatch(/Unrecognized key/);
+});
+
+test('resolve by hand', async () => {
+  expect((await post('/api/v1/incidents/1/resolve', { by: 'alice', comment: 'restarted it' })).json).toMatchObject({ state: 'resolved', resolvedBy: 'alice' });
+  expect((await post('/api/v1/incidents/1/resolve', {})).status).toBe(409);
+});
+
+test('silences: create, list, delete; validation errors are 400', async () => {
+  const created = await post('/api/v1/silences', { check: 'api', for: '2h', comment: 'deploy', createdBy: 'bob' });
+  expect(created.status).toBe(201);
+  expect(created.json).toMatchObject({ checks: ['api'], comment: 'deploy', createdBy: 'bob' });
+  expect(Date.parse(created.json.endsAt) - Date.parse(created.json.startsAt)).toBe(2 * 3_600_000);
+  expect((await call('/api/v1/silences', reader)).json.silences.map((s: any) => s.id)).toEqual([created.json.id]);
+  // While silenced, failures open nothing.
+  for (let i = 0; i < 3; i++) await agent.runNow('api');
+  expect((await call('/api/v1/incidents?state=open', reader)).json.incidents).toEqual([]);
+  expect((await call(`/api/v1/silences/${created.json.id}`, { method: 'DELETE', ...admin })).json).toEqual({ status: 'expired', id: created.json.id });
+  expect((await call(`/api/v1/silences/${created.json.id}`, { method: 'DELETE', ...admin })).status).toBe(404);
+  expect((await call('/api/v1/silences', reader)).json.silences).toEqual([]);
+  const missing = await post('/api/v1/silences', { check: 'api', for: '2h' });
+  expect(missing).toMatchObject({ status: 400, json: { error: expect.stringMatching(/comment/) } });
+  expect((await post('/api/v1/silences', { check: 'api', comment: 'x' })).json.error).toMatch(/give for/);
+  expect((await post('/api/v1/silences', { check: 'api', for: 'soon', comment: 'x' })).json.error).toMatch(/^for: expected a duration/);
+});
+
+test('KPIs', async () => {
+  const k = await call('/api/v1/kpis', reader);
+  expect(k.status).toBe(200);
+  expect(k.json.windows['7d']).toMatchObject({ incidents: 1, mttaSeconds: expect.any(Number), mttrSeconds: expect.any(Number) });
+  expect(k.json.checks.api.availability7d).toBe(0);
+});
+
+test('the incident metrics are exported', async () => {
+  const text = (await agent.metrics.expose()).body.toString();
+  expect(text).toMatch(/^keepwatch_incidents_opened_total\{severity="critical"\} 1$/m);
+  expect(text).toMatch(/^keepwatch_incident_ack_seconds_count\{severity="critical"\} 1$/m);
+  expect(text).toMatch(/^keepwatch_incident_resolve_seconds_count\{severity="critical"\} 1$/m);
+  expect(text).toMatch(/^# TYPE keepwatch_incidents_open gauge$/m);
+});
+
+test('without a store the incident API says so', async () => {
+  const log = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) as never });
+  const plain = await Agent.create(makeConfig([]), { log, metrics: new Metrics({ version: 't', defaultMetrics: false }) });
+  const s = new AgentServer(plain, log);
+  const port = (await s.listen('127.0.0.1', 0)).port;
+  const res = await fetch(`http://127.0.0.1:${port}/api/v1/incidents`);
+  expect(res.status).toBe(503);
+  expect(((await res.json()) as any).error).toMatch(/not enabled/);
+  await s.close();
+  await plain.stop();
+});

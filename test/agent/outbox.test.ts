@@ -1,0 +1,158 @@
+import { Writable } from 'node:stream';
+import { createLogger } from '../../agent/logger';
+import { parseRetryAfter } from '../../agent/notifiers/http';
+import { backoffMs, OutboxWorker, type NotifierInstance } from '../../agent/notifiers/outbox';
+import { webhookNotifier } from '../../agent/notifiers/webhook';
+import { Store } from '../../agent/store/store';
+import { tempDir } from '../helpers/daemon';
+import { sleep } from '../helpers/fake-checks';
+import { startHttp, type TestServer } from '../helpers/servers';
+
+let dir: ReturnType<typeof tempDir>;
+let store: Store;
+let receiver: TestServer;
+let received: Array<{ at: number; body: any }>;
+let answers: number[];
+const results: string[] = [];
+const log = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) as never });
+
+beforeEach(async () => {
+  dir = tempDir();
+  store = Store.open(dir.dir);
+  received = [];
+  answers = [];
+  results.length = 0;
+  receiver = await startHttp((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const status = answers.shift() ?? 200;
+      if (status === 200) received.push({ at: Date.now(), body: JSON.parse(body) });
+      res.writeHead(status, status === 429 ? { 'Retry-After': '1' } : {}).end(status === 400 ? 'bad payload: missing routing key' : '');
+    });
+  });
+});
+afterEach(async () => {
+  store.close();
+  await receiver.close();
+  dir.cleanup();
+});
+
+function worker(opts: Partial<ConstructorParameters<typeof OutboxWorker>[1]> = {}) {
+  const hook: NotifierInstance = { name: 'hook', def: webhookNotifier, spec: { url: `${receiver.url}/hook`, headers: {} } };
+  return new OutboxWorker(store, {
+    notifiers: () => new Map([['hook', hook]]),
+    log,
+    retryBaseMs: 50,
+    onResult: (n, r) => results.push(`${n}:${r}`),
+    ...opts,
+  });
+}
+
+function enqueue(incidentId: number, seq: number, event = 'trigger', at = Date.now()) {
+  store.enqueue({ key: `a:${incidentId}:${seq}`, notifier: 'hook', incidentId, event: event as never, payload: JSON.stringify({ event, key: `a:${incidentId}:${seq}` }), createdAt: at, notBefore: at });
+}
+
+async function until(cond: () => boolean, ms = 5000) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await sleep(20);
+  }
+}
+
+test('delivers every queued event once, in order per incident', async () => {
+  enqueue(1, 1, 'trigger');
+  enqueue(2, 1, 'trigger');
+  enqueue(1, 2, 'resolve');
+  const w = worker();
+  w.start();
+  await until(() => received.length === 3);
+  await w.stop();
+  const keys = received.map((r) => r.body.key);
+  expect(keys.indexOf('a:1:1')).toBeLessThan(keys.indexOf('a:1:2'));
+  expect(store.pendingNotifications()).toBe(0);
+  expect(store.notificationsOf(1).map((n) => [n.attempts, !!n.deliveredAt])).toEqual([[1, true], [1, true]]);
+});
+
+test('a receiver down for a while gets everything once, in order, when it is back', async () => {
+  answers = [500, 502, 503];
+  enqueue(1, 1, 'trigger');
+  enqueue(1, 2, 'acknowledge');
+  const w = worker();
+  w.start();
+  await until(() => received.length === 2);
+  await w.stop();
+  expect(received.map((r) => r.body.key)).toEqual(['a:1:1', 'a:1:2']);
+  expect(results.filter((r) => r === 'hook:retry')).toHaveLength(3);
+  expect(store.notificationsOf(1)[0]).toMatchObject({ attempts: 4 });
+});
+
+test('429 waits as long as Retry-After says', async () => {
+  answers = [429];
+  enqueue(1, 1);
+  const w = worker();
+  const t0 = Date.now();
+  w.start();
+  await until(() => received.length === 1);
+  await w.stop();
+  expect(received[0].at - t0).toBeGreaterThanOrEqual(950);
+});
+
+test('another 4xx is not retried; the error keeps the response body', async () => {
+  answers = [400];
+  enqueue(1, 1);
+  const w = worker();
+  w.start();
+  await until(() => results.length === 1);
+  await sleep(200);
+  await w.stop();
+  expect(results).toEqual(['hook:failed']);
+  expect(store.notificationsOf(1)[0]).toMatchObject({ attempts: 1, lastError: 'HTTP 400: bad payload: missing routing key' });
+  expect(received).toEqual([]);
+});
+
+test('gives up after the maximum age and says so', async () => {
+  answers = [500, 500, 500, 500, 500, 500];
+  enqueue(1, 1, 'trigger', Date.now());
+  const w = worker({ maxAgeMs: 300 });
+  w.start();
+  await until(() => results.includes('hook:expired'));
+  await w.stop();
+  expect(store.notificationsOf(1)[0].lastError).toMatch(/^expired: HTTP 500/);
+});
+
+test('pending notifications survive a restart and are delivered once after it', async () => {
+  await receiver.close();
+  enqueue(1, 1);
+  const first = worker({ retryBaseMs: 100_000 });
+  first.start();
+  await until(() => results.includes('hook:retry'));
+  await first.stop();
+  store.close();
+  receiver = await startHttp((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => (received.push({ at: Date.now(), body: JSON.parse(body) }), res.writeHead(200).end()));
+  });
+  store = Store.open(dir.dir);
+  // The retry was scheduled far ahead; a restarted agent keeps that schedule, so move it up.
+  store.db.prepare('UPDATE outbox SET next_attempt_at = 0').run();
+  const second = worker();
+  second.start();
+  await until(() => received.length === 1);
+  await sleep(200);
+  await second.stop();
+  expect(received).toHaveLength(1);
+});
+
+test('backoff doubles from 1 s to at most 5 min, with jitter; Retry-After parses seconds and dates', () => {
+  expect(backoffMs(1, 1000, () => 0.5)).toBe(1000);
+  expect(backoffMs(2, 1000, () => 0.5)).toBe(2000);
+  expect(backoffMs(20, 1000, () => 0.5)).toBe(300_000);
+  expect(backoffMs(1, 1000, () => 0)).toBe(800);
+  expect(backoffMs(1, 1000, () => 1)).toBe(1200);
+  expect(parseRetryAfter('30')).toBe(30_000);
+  expect(parseRetryAfter('Fri, 27 Nov 2026 10:00:10 GMT', Date.parse('2026-11-27T10:00:00Z'))).toBe(10_000);
+  expect(parseRetryAfter('soon')).toBeUndefined();
+});
