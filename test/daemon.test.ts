@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { eventually, startDaemon, tempDir, type Daemon } from './helpers/daemon';
+import { eventually, runCli, startDaemon, tempDir, type Daemon } from './helpers/daemon';
+import { sleep } from './helpers/fake-checks';
 import { closedPort, startHttp, type TestServer } from './helpers/servers';
 
 jest.setTimeout(60_000);
@@ -113,3 +114,81 @@ test('with no config at all it runs the embedded default and reports every check
     dir.cleanup();
   }
 });
+
+describe('incidents across a crash', () => {
+  test('killed with SIGKILL while an incident is open and restarted: same incident, no second page; CLI drives it', async () => {
+    const dir = tempDir();
+    const events: Array<{ event: string; id: number }> = [];
+    const receiver = await startHttp((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        const e = JSON.parse(body);
+        events.push({ event: e.event, id: e.incident.id });
+        res.writeHead(202).end();
+      });
+    });
+    const port = await closedPort();
+    const file = path.join(dir.dir, 'keepwatch.yaml');
+    fs.writeFileSync(file, [
+      `agent: { name: crashy, listen: "127.0.0.1:0", dataDir: "${dir.dir}/data" }`,
+      'api: { token: "${KEEPWATCH_TOKEN}" }',
+      `notifiers: [{ name: hook, type: webhook, url: "${receiver.url}/hook" }]`,
+      `checks: [{ name: svc, type: tcp, port: ${port}, every: 1s, openAfter: 2, resolveAfter: 2 }]`,
+    ].join('\n'));
+    const env = { KEEPWATCH_TOKEN: 'crash-test-token' };
+    let d = await startDaemon(['--config', file], { env });
+    let server: TestServer | undefined;
+    try {
+      await eventually(async () => events.length === 1, 15_000, 'the trigger');
+      expect(events).toEqual([{ event: 'trigger', id: 1 }]);
+      // Kill it once the delivery is on record. (Killed between the receiver's answer and
+      // that record, it would send the trigger again with the same key, for the receiver to fold.)
+      const delivered = async () => {
+        const res = await fetch(`${d.base}/api/v1/incidents/1`);
+        const inc = (await res.json()) as { notifications: Array<{ state: string }> };
+        return inc.notifications.length === 1 && inc.notifications[0].state === 'delivered';
+      };
+      await eventually(delivered, 5000, 'the delivery to be recorded');
+      expect(await d.stop('SIGKILL')).toBe(null);
+
+      d = await startDaemon(['--config', file], { env });
+      await d.waitForLog(/"check":"svc".*"msg":"check critical"/);
+      await sleep(3500); // several more failing results after the restart
+      expect(events).toEqual([{ event: 'trigger', id: 1 }]);
+      const url = ['--url', d.base];
+      const list = await runCli(['incidents', 'list', ...url], { env });
+      expect(list.stdout).toMatch(/^1\s+open\s+critical\s+svc\s+default\s/m);
+
+      const ack = await runCli(['incidents', 'ack', '1', '--by', 'alice', '--comment', 'looking', ...url], { env });
+      expect(ack).toMatchObject({ code: 0, stdout: 'incident 1 acknowledged\n' });
+      expect((await runCli(['incidents', 'ack', '1', ...url], { env: {} })).stderr).toMatch(/HTTP 401: .*\(set KEEPWATCH_TOKEN\)/);
+      const shown = await runCli(['incidents', 'show', '1', ...url], { env });
+      expect(shown.stdout).toMatch(/^incident 1: critical acknowledged — svc \(tcp\)$/m);
+      expect(shown.stdout).toMatch(/acknowledged by alice: looking/);
+
+      const silence = await runCli(['silence', '--check', 'svc', '--for', '30m', '--comment', 'testing', ...url], { env });
+      expect(silence.stdout).toMatch(/^silence [0-9a-f-]+: svc until /);
+      const id = /^silence ([0-9a-f-]+):/.exec(silence.stdout)![1];
+      expect((await runCli(['silence', 'list', ...url], { env })).stdout).toContain(id);
+      expect((await runCli(['silence', 'delete', id, ...url], { env })).stdout).toBe(`silence ${id} expired\n`);
+
+      server = await listenOn(port);
+      await eventually(async () => events.length === 3, 15_000, 'the resolve');
+      expect(events).toEqual([{ event: 'trigger', id: 1 }, { event: 'acknowledge', id: 1 }, { event: 'resolve', id: 1 }]);
+    } finally {
+      await d.stop('SIGKILL');
+      await server?.close();
+      await receiver.close();
+      dir.cleanup();
+    }
+  });
+});
+
+/** A TCP server on a given port of 127.0.0.1. */
+async function listenOn(port: number): Promise<TestServer> {
+  const net = await import('node:net');
+  const srv = net.createServer((s) => s.end());
+  await new Promise<void>((resolve) => srv.listen(port, '127.0.0.1', resolve));
+  return { port, url: `tcp://127.0.0.1:${port}`, close: () => new Promise((r) => srv.close(() => r())) };
+}

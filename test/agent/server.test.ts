@@ -13,21 +13,24 @@ interface Started {
   stop(): Promise<void>;
 }
 
+const hourly = { kind: 'every', everyMs: 3_600_000 } as const;
+
 async function start(api: Config['api'], reloadTo?: () => Config): Promise<Started> {
   const log = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) as never });
   const metrics = new Metrics({ version: 'test' });
   const config = makeConfig(
     [
-      checkConfig('web', async () => ({ values: { value: 0 }, message: 'fine' }), { labels: { team: 'web' } }),
+      checkConfig('web', async () => ({ values: { value: 0 }, message: 'fine' }), { labels: { team: 'web' }, schedule: hourly }),
       checkConfig('slow', async ({ signal }) => {
         await sleep(300, signal);
         return { values: { value: 0 }, message: 'slow but fine' };
-      }),
-      checkConfig('disk:/boot', async () => ({ values: { value: 0 }, message: 'boot' })),
+      }, { schedule: hourly }),
+      checkConfig('disk:/boot', async () => ({ values: { value: 0 }, message: 'boot' }), { schedule: hourly }),
     ],
     { api },
   );
-  const agent = await Agent.create(config, { log, metrics, loadConfig: reloadTo, initialSpreadMs: 60_000 });
+  // Hourly checks whose first run is an hour away: only the tests run them.
+  const agent = await Agent.create(config, { log, metrics, loadConfig: reloadTo, initialSpreadMs: 3_600_000 });
   const server = new AgentServer(agent, log);
   const addr = await server.listen('127.0.0.1', 0);
   agent.start();
