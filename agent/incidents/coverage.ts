@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { z } from 'zod';
 
 /*
@@ -46,9 +47,25 @@ function formatter(tz: string): Intl.DateTimeFormat {
   return f;
 }
 
-/** The host's IANA time zone (UTC when the runtime does not know it). */
+let hostZone: string | undefined;
+
+/**
+ * The host's IANA time zone (UTC when it cannot be told). $TZ or the /etc/localtime link
+ * answer without Intl: merely starting Intl's time zone support maps some 6 MB of ICU data,
+ * which an agent that never evaluates a timeframe should not pay for.
+ */
 export function hostTimeZone(): string {
-  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  if (hostZone) return hostZone;
+  const fromEnv = process.env.TZ?.replace(/^:/, '');
+  if (fromEnv && !fromEnv.startsWith('/')) return (hostZone = fromEnv);
+  try {
+    const link = fs.readlinkSync('/etc/localtime');
+    const m = /zoneinfo\/(.+)$/.exec(link);
+    if (m) return (hostZone = m[1]);
+  } catch {
+    // No link (not Linux, or a copied file): ask Intl.
+  }
+  return (hostZone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC');
 }
 
 /** Whether `tz` is a time zone this runtime's Intl knows (an IANA name such as `Europe/Berlin`, or `UTC`). */

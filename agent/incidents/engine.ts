@@ -46,6 +46,9 @@ export interface EngineDeps {
   snapshots?: boolean;
 }
 
+/** How often changed check states are written when nothing else is (ms). */
+const STATE_FLUSH_MS = 5000;
+
 /** How many results are kept per check as an incident's evidence. */
 const EVIDENCE = 5;
 
@@ -65,6 +68,9 @@ export class IncidentEngine {
   private readonly open = new Map<string, Incident>();
   private readonly recent = new Map<string, CheckResult[]>();
   private readonly lastStatus = new Map<string, Status>();
+  /** Checks whose state changed since it was last written. */
+  private readonly dirty = new Set<string>();
+  private lastStateFlush = 0;
   private readonly availability = new Map<string, { hour: number; ok: number; total: number }>();
   private readonly pending = new Set<Promise<unknown>>();
   private readonly abort = new AbortController();
@@ -107,6 +113,7 @@ export class IncidentEngine {
     const t = setTimeout(() => this.abort.abort(new Error('agent stopping')), 5000);
     await Promise.allSettled([...this.pending]);
     clearTimeout(t);
+    this.flushStates();
     this.flushAvailability();
   }
 
@@ -135,13 +142,21 @@ export class IncidentEngine {
 
     const json = JSON.stringify(state);
     const stateChanged = json !== this.stateJson.get(check.name);
-    if (!stateChanged && !decisions.length && !incident) {
+    if (!decisions.length && !incident) {
+      // Nothing happens to an incident: the new state is saved with the next batch (a few
+      // seconds), not in a transaction per result. A crash loses at most those seconds of
+      // counting, which can only delay an incident, never open or page one twice.
       this.states.set(check.name, state);
+      if (stateChanged) {
+        this.stateJson.set(check.name, json);
+        this.dirty.add(check.name);
+      }
       return;
     }
     let opened: Incident | undefined;
     this.store.transaction(() => {
       if (stateChanged) this.store.saveCheckState(check.name, state, now);
+      this.dirty.delete(check.name);
       let inc = incident;
       if (inc && (result.message !== inc.summary || JSON.stringify(result.values) !== JSON.stringify(inc.values))) {
         inc.summary = result.message;
@@ -346,6 +361,7 @@ export class IncidentEngine {
       });
     }
     if (queued) this.deps.onEnqueue?.();
+    if (now - this.lastStateFlush >= STATE_FLUSH_MS) this.flushStates();
     if (now - this.lastFlush >= 60_000) this.flushAvailability();
     this.deps.metrics.setMaintenance(this.cfg.maintenance.map((w) => ({ name: w.name, active: activeRange(w, now) !== undefined })));
   }
@@ -585,6 +601,20 @@ export class IncidentEngine {
     if (a.total) this.store.addAvailability([{ check, hour: a.hour, ok: a.ok, total: a.total }]);
     a.ok = 0;
     a.total = 0;
+  }
+
+  /** Writes the check states that changed since the last flush, in one transaction. */
+  flushStates(): void {
+    this.lastStateFlush = this.now();
+    if (!this.dirty.size) return;
+    const now = this.now();
+    this.store.transaction(() => {
+      for (const name of this.dirty) {
+        const s = this.states.get(name);
+        if (s) this.store.saveCheckState(name, s, now);
+      }
+    });
+    this.dirty.clear();
   }
 
   /** Writes the availability counted since the last flush. */

@@ -2,7 +2,7 @@ import { constants as fsConstants, type StatsFs } from 'node:fs';
 import { open, readdir, readFile, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import si from 'systeminformation';
+import { mem } from 'systeminformation/lib/memory';
 import { z } from 'zod';
 import { formatBytes, isSecretName, isValidRegex, round } from '../../checks/types';
 
@@ -416,7 +416,7 @@ async function diskUsage(): Promise<DiskUsage[]> {
 }
 
 async function memoryUsage(): Promise<MemoryUsage> {
-  const m = await si.mem();
+  const m = await mem();
   // Total minus *available*, not minus free: page cache is handed back on demand.
   const used = Math.max(0, m.total - m.available);
   return {

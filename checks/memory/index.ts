@@ -1,4 +1,4 @@
-import si from 'systeminformation';
+import { mem } from 'systeminformation/lib/memory';
 import { z } from 'zod';
 import { defineCheck, formatBytes, round, type FieldSpec } from '../types';
 
@@ -21,7 +21,7 @@ export const memoryCheck = defineCheck({
   fields,
   defaults: { warn: ['usedPercent > 85'], crit: ['usedPercent > 95'] },
   async run() {
-    const m = await si.mem();
+    const m = await mem();
     // "Used" is total minus *available*, not minus free: Linux fills free memory with page
     // cache that it hands back on demand, so total - free reads near 100% on a healthy host.
     const usedBytes = Math.max(0, m.total - m.available);

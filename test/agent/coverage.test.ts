@@ -4,11 +4,13 @@ import {
   compileCoverage,
   coverageSchema,
   isActive,
+  isTimeZone,
   nextChange,
   PRESETS,
   timeframeSchema,
   timeframeSpecSchema,
   type Timeframe,
+  tzOffset,
   wallToInstant,
   zonedTime,
 } from '../../agent/incidents/coverage';
@@ -123,7 +125,10 @@ describe('presets', () => {
     expect([...plain.keys()]).toEqual(['24x7', '24x5', '12x5', '8x5']);
     expect(plain.get('8x5')!.specs[0].timezone).toBe('Europe/Berlin');
     expect(timeframes({}, 'America/New_York').get('8x5')!.specs[0].timezone).toBe('America/New_York');
-    expect(compileCoverage(undefined).get('8x5')!.specs[0].timezone).toBe(Intl.DateTimeFormat().resolvedOptions().timeZone);
+    // The host zone, as /etc/localtime names it (Etc/UTC where Intl would say UTC): the same clock.
+    const host = compileCoverage(undefined).get('8x5')!.specs[0].timezone;
+    expect(isTimeZone(host)).toBe(true);
+    expect(tzOffset(Date.now(), host)).toBe(tzOffset(Date.now(), Intl.DateTimeFormat().resolvedOptions().timeZone));
     const mine = timeframes({ '8x5': { days: 'mon-fri', hours: '08:00-16:00' } });
     expect(isActive(mine.get('8x5')!, at('2026-01-19T08:30:00+01:00'))).toBe(true);
     expect(isActive(plain.get('8x5')!, at('2026-01-19T08:30:00+01:00'))).toBe(false);
@@ -387,5 +392,22 @@ describe('cost', () => {
       addActive(business, t, 4 * H);
     }
     expect(performance.now() - start).toBeLessThan(1000);
+  });
+});
+
+describe('hostTimeZone', () => {
+  test('reads the zone from /etc/localtime (or TZ) without starting Intl', () => {
+    jest.isolateModules(() => {
+      const saved = process.env.TZ;
+      process.env.TZ = 'Asia/Tokyo';
+      try {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { hostTimeZone: fresh } = require('../../agent/incidents/coverage');
+        expect(fresh()).toBe('Asia/Tokyo');
+      } finally {
+        if (saved === undefined) delete process.env.TZ;
+        else process.env.TZ = saved;
+      }
+    });
   });
 });

@@ -73,12 +73,28 @@ describe('lifecycle in the store', () => {
     h.restart();
     h.feed('api', [C]);
     expect(h.store.listIncidents()).toHaveLength(1); // the two failures before the restart counted
-    h.restart();
+    h.restart('crash');
     h.feed('api', [C, C, C]);
     expect(h.store.listIncidents()).toHaveLength(1);
     expect(h.outbox()).toEqual([['trigger', 'hook']]);
     h.feed('api', [O, O]);
     expect(h.outbox()).toEqual([['trigger', 'hook'], ['resolve', 'hook']]);
+  });
+
+  test('a crash loses at most the unflushed counting: it delays an incident, never doubles one', () => {
+    h = engineHarness(base);
+    h.feed('api', [C, C]);
+    h.restart('crash'); // the two failures were not flushed yet
+    h.feed('api', [C, C]);
+    expect(h.store.listIncidents()).toEqual([]);
+    h.feed('api', [C]);
+    expect(h.store.listIncidents()).toHaveLength(1);
+    h.advance(5000); // the timer flushes changed states every 5 s
+    h.feed('api', [O]);
+    h.advance(5000);
+    h.restart('crash');
+    h.feed('api', [O]); // the first ok was flushed: this second one resolves
+    expect(h.store.getIncident(1)?.state).toBe('resolved');
   });
 });
 

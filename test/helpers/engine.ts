@@ -70,8 +70,9 @@ export function engineHarness(yaml: string, start = Date.parse('2026-11-27T10:00
     timeline(id: number) {
       return h.store.timeline(id).map((t) => t.kind);
     },
-    /** Simulates a restart: a new store handle and engine over the same files. */
-    restart() {
+    /** A clean restart (the engine flushes what it holds), or a crash (it does not). */
+    restart(kind: 'clean' | 'crash' = 'clean') {
+      if (kind === 'clean') h.engine.flushStates();
       store.close();
       store = h.store = Store.open(dir.dir);
       h.engine = make();
