@@ -88,6 +88,14 @@ describe('the daemon as a child process', () => {
     daemon = undefined;
   });
 
+  test('refuses to start on a corrupt store, saying what to do', async () => {
+    const file = path.join(dir.dir, 'store.yaml');
+    fs.mkdirSync(path.join(dir.dir, 'bad-data'), { recursive: true });
+    fs.writeFileSync(path.join(dir.dir, 'bad-data', 'keepwatch.db'), 'not a database '.repeat(500));
+    fs.writeFileSync(file, `agent: { listen: "127.0.0.1:0", dataDir: "${dir.dir}/bad-data" }\n`);
+    await expect(startDaemon(['--config', file])).rejects.toThrow(/keepwatch\.db: not a keepwatch store, or corrupt \(move the file aside to start with an empty store\)/);
+  });
+
   test('refuses to start on an invalid config, with located errors', async () => {
     const file = path.join(dir.dir, 'bad.yaml');
     fs.writeFileSync(file, 'agent:\n  listen: nowhere\n');

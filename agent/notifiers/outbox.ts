@@ -115,7 +115,10 @@ export class OutboxWorker {
     const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.opts.timeoutMs ?? 30_000)]);
     try {
       await notifier.def.send(JSON.parse(e.payload) as IncidentEvent, notifier.spec, { signal });
-      this.store.markDelivered(e.id, this.now(), attempts);
+      this.store.transaction(() => {
+        this.store.markDelivered(e.id, this.now(), attempts);
+        this.store.addTimeline(e.incidentId, this.now(), 'notified', `${e.event} delivered to ${e.notifier}${attempts > 1 ? ` (attempt ${attempts})` : ''}`);
+      });
       this.opts.onResult?.(e.notifier, 'delivered');
       this.opts.log.info({ notifier: e.notifier, event: e.event, incident: e.incidentId, key: e.key, attempts }, 'notification delivered');
     } catch (err) {
@@ -123,14 +126,20 @@ export class OutboxWorker {
       const retryable = err instanceof NotifyError ? err.retryable : true;
       const message = (err as Error).message ?? String(err);
       if (!retryable) {
-        this.store.markFailed(e.id, now, attempts, message);
+        this.store.transaction(() => {
+          this.store.markFailed(e.id, now, attempts, message);
+          this.store.addTimeline(e.incidentId, now, 'notify_failed', `${e.event} to ${e.notifier} refused: ${message}`);
+        });
         this.opts.onResult?.(e.notifier, 'failed');
         this.opts.log.error({ notifier: e.notifier, event: e.event, incident: e.incidentId, error: message }, 'notification refused; not retrying');
         return;
       }
       const next = now + Math.max(backoffMs(attempts, this.opts.retryBaseMs), (err as NotifyError).retryAfterMs ?? 0);
       if (next - e.createdAt > (this.opts.maxAgeMs ?? 86_400_000)) {
-        this.store.markFailed(e.id, now, attempts, `expired: ${message}`);
+        this.store.transaction(() => {
+          this.store.markFailed(e.id, now, attempts, `expired: ${message}`);
+          this.store.addTimeline(e.incidentId, now, 'notify_failed', `${e.event} to ${e.notifier} given up after ${attempts} attempts: ${message}`);
+        });
         this.opts.onResult?.(e.notifier, 'expired');
         this.opts.log.error({ notifier: e.notifier, event: e.event, incident: e.incidentId, attempts, error: message }, 'notification expired undelivered');
         return;

@@ -50,6 +50,13 @@ function worker(opts: Partial<ConstructorParameters<typeof OutboxWorker>[1]> = {
 }
 
 function enqueue(incidentId: number, seq: number, event = 'trigger', at = Date.now()) {
+  while (!store.getIncident(incidentId)) {
+    store.insertIncident({
+      key: `a/check-${incidentId}`, agent: 'a', check: `check-${incidentId}`, type: 'http', severity: 'critical', state: 'open', tierIndex: 0,
+      summary: 's', labels: {}, values: {}, flapping: false, openedAt: at, seq: 0, evidence: [], repeats: 0, coverage: '24x7',
+      respondBreached: false, resolveBreached: false,
+    });
+  }
   store.enqueue({ key: `a:${incidentId}:${seq}`, notifier: 'hook', incidentId, event: event as never, payload: JSON.stringify({ event, key: `a:${incidentId}:${seq}` }), createdAt: at, notBefore: at });
 }
 
@@ -73,6 +80,7 @@ test('delivers every queued event once, in order per incident', async () => {
   expect(keys.indexOf('a:1:1')).toBeLessThan(keys.indexOf('a:1:2'));
   expect(store.pendingNotifications()).toBe(0);
   expect(store.notificationsOf(1).map((n) => [n.attempts, !!n.deliveredAt])).toEqual([[1, true], [1, true]]);
+  expect(store.timeline(1).map((t) => t.message)).toEqual(['trigger delivered to hook', 'resolve delivered to hook']);
 });
 
 test('a receiver down for a while gets everything once, in order, when it is back', async () => {
@@ -109,6 +117,7 @@ test('another 4xx is not retried; the error keeps the response body', async () =
   await w.stop();
   expect(results).toEqual(['hook:failed']);
   expect(store.notificationsOf(1)[0]).toMatchObject({ attempts: 1, lastError: 'HTTP 400: bad payload: missing routing key' });
+  expect(store.timeline(1).map((t) => t.message)).toEqual(['trigger to hook refused: HTTP 400: bad payload: missing routing key']);
   expect(received).toEqual([]);
 });
 
