@@ -238,15 +238,22 @@ export class Agent {
     this.record(current, result);
   }
 
-  /** Runs a check now for the incident engine (after a remediation), waiting out a run in flight. */
+  /**
+   * Runs a check now for the incident engine (after a remediation), waiting out a run in
+   * flight; the result of that very run, or undefined when it was not recorded (stop, reload).
+   */
   private async rerun(name: string): Promise<CheckResult | undefined> {
     for (let i = 0; i < 2; i++) {
       if (!this.checks.has(name)) return undefined;
+      const before = this.results.get(name);
       const { started, done } = this.scheduler.runNow(name);
       await done;
-      if (started) return this.results.get(name);
+      if (started) {
+        const after = this.results.get(name);
+        return after !== before ? after : undefined;
+      }
     }
-    return this.results.get(name);
+    return undefined;
   }
 
   private record(check: CheckConfig, result: CheckResult): void {
@@ -266,14 +273,15 @@ export class Agent {
       values: result.values,
     });
     const streak = this.streaks.get(check.name) ?? { nonOk: 0, ok: 0, failing: false };
+    const { openAfter, resolveAfter } = this.thresholds(check);
     if (result.status === Status.Ok) {
       streak.ok++;
       streak.nonOk = 0;
-      if (streak.ok >= this.config.incidents.resolveAfter) streak.failing = false;
+      if (streak.ok >= resolveAfter) streak.failing = false;
     } else {
       streak.nonOk++;
       streak.ok = 0;
-      if (streak.nonOk >= this.config.incidents.openAfter) streak.failing = true;
+      if (streak.nonOk >= openAfter) streak.failing = true;
     }
     this.streaks.set(check.name, streak);
     if (!prev || prev.status !== result.status) {
@@ -285,13 +293,19 @@ export class Agent {
     }
   }
 
+  /** A check's own thresholds, else the global ones. */
+  private thresholds(check: CheckConfig): { openAfter: number; resolveAfter: number } {
+    return { openAfter: check.openAfter ?? this.config.incidents.openAfter, resolveAfter: check.resolveAfter ?? this.config.incidents.resolveAfter };
+  }
+
   /** retryEvery applies while a failure or a recovery is not yet confirmed. */
   private pace(name: string): number | undefined {
     const check = this.checks.get(name);
     const streak = this.streaks.get(name);
     if (!check?.retryEveryMs || !streak) return undefined;
-    const confirmingFailure = streak.nonOk > 0 && streak.nonOk < this.config.incidents.openAfter;
-    const confirmingRecovery = streak.failing && streak.ok > 0 && streak.ok < this.config.incidents.resolveAfter;
+    const { openAfter, resolveAfter } = this.thresholds(check);
+    const confirmingFailure = streak.nonOk > 0 && streak.nonOk < openAfter;
+    const confirmingRecovery = streak.failing && streak.ok > 0 && streak.ok < resolveAfter;
     return confirmingFailure || confirmingRecovery ? check.retryEveryMs : undefined;
   }
 
@@ -333,6 +347,7 @@ export function engineConfig(config: Config, checks: ReadonlyMap<string, CheckCo
   return {
     agent: config.agent.name,
     policy: { openAfter: i.openAfter, resolveAfter: i.resolveAfter, unknownIs: i.unknownIs, flapping: i.flapping },
+    retentionMs: i.retention,
     tiers: config.escalation,
     sla: config.sla,
     coverage: config.coverage,

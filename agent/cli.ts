@@ -198,6 +198,7 @@ async function api(url: string, method: string, path: string, body?: unknown): P
   let res: Response;
   try {
     res = await fetch(new URL(path, url), {
+      signal: AbortSignal.timeout(30_000),
       method,
       headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -214,6 +215,15 @@ async function api(url: string, method: string, path: string, body?: unknown): P
   }
   if (!res.ok) fail(`${method} ${path}: HTTP ${res.status}: ${json.error ?? text}${res.status === 401 || res.status === 403 ? ' (set KEEPWATCH_TOKEN)' : ''}`);
   return json;
+}
+
+/** Who runs the CLI, for ack/resolve/silence records (containers may have no passwd entry). */
+function whoami(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return process.env.USER ?? 'cli';
+  }
 }
 
 function fail(message: string): never {
@@ -254,7 +264,7 @@ async function incidentsCommand(argv: { action: string; id?: number; url: string
     ];
     return print(lines.join('\n'), i);
   }
-  const i = await api(argv.url, 'POST', `/api/v1/incidents/${argv.id}/${argv.action}`, { by: argv.by ?? os.userInfo().username, comment: argv.comment });
+  const i = await api(argv.url, 'POST', `/api/v1/incidents/${argv.id}/${argv.action}`, { by: argv.by ?? whoami(), comment: argv.comment });
   print(`incident ${i.id} ${i.state}`, i);
 }
 
@@ -273,13 +283,15 @@ async function silenceCommand(argv: { action: string; id?: string; url: string; 
   }
   if (!argv.check?.length) fail('silence needs --check NAME (a name or glob; repeat for several)');
   if (!argv.comment) fail('silence needs --comment saying why');
-  const labels = Object.fromEntries((argv.label ?? []).map((l) => l.split('=', 2)));
+  const labels = Object.fromEntries((argv.label ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const bad = (argv.label ?? []).find((l) => l.indexOf('=') < 1);
+  if (bad) fail(`--label ${bad}: expected name=value`);
   const s = await api(argv.url, 'POST', '/api/v1/silences', {
     checks: argv.check,
     labels,
     for: argv.for ?? '1h',
     comment: argv.comment,
-    createdBy: argv.by ?? os.userInfo().username,
+    createdBy: argv.by ?? whoami(),
   });
   print(`silence ${s.id}: ${s.checks.join(', ')} until ${when(s.endsAt)}`, s);
 }

@@ -1,4 +1,7 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { scrub } from './secrets';
+
+export { setSecrets } from './secrets';
 
 export type { Logger } from 'pino';
 
@@ -10,28 +13,6 @@ const REDACT_PATHS = [
 ];
 
 const REDACTED = '[REDACTED]';
-
-/**
- * Secret values currently known (from the loaded config). Every log line is scrubbed of them
- * just before it is written, so a token can't leak through an error message or a URL either.
- */
-const secrets = { list: [] as string[] };
-
-/** Tells the logger which values to scrub; called whenever a config is loaded. */
-export function setSecrets(values: Iterable<string>): void {
-  // Longest first, so a secret that contains another is replaced whole. Very short values
-  // would scrub ordinary words, and JSON-escaping is applied so quotes in secrets still match.
-  secrets.list = [...new Set(values)]
-    .filter((v) => v.length >= 4)
-    .flatMap((v) => [v, JSON.stringify(v).slice(1, -1)])
-    .sort((a, b) => b.length - a.length);
-}
-
-function scrub(line: string): string {
-  let out = line;
-  for (const s of secrets.list) if (out.includes(s)) out = out.split(s).join(REDACTED);
-  return out;
-}
 
 export interface LoggerOptions {
   level?: string;

@@ -244,7 +244,7 @@ export class Metrics {
     });
     this.remediations = new Counter({
       name: 'keepwatch_remediations_total',
-      help: 'L1 remediations: fixed (the check passed after it), failed, or skipped (rate limit, cool-down).',
+      help: 'L1 remediations: fixed (the check passed after it), failed, skipped (rate limit, cool-down), or moot (the incident ended meanwhile).',
       labelNames: ['check', 'result'],
       registers,
     });
@@ -334,7 +334,7 @@ export class Metrics {
     this.slaBreaches.inc({ severity, kind });
   }
 
-  remediation(check: string, result: 'fixed' | 'failed' | 'skipped'): void {
+  remediation(check: string, result: 'fixed' | 'failed' | 'skipped' | 'moot'): void {
     this.remediations.inc({ check, result });
   }
 

@@ -8,8 +8,7 @@ import { ConfigError, type ConfigProblem } from '../errors';
 import { ConditionError, parseCondition, type Condition, type Rules } from '../evaluate';
 import { didYouMean } from '../suggest';
 import { compileCoverage, type Timeframe } from '../incidents/coverage';
-import type { SlaTarget } from '../incidents/engine';
-import type { Tier } from '../incidents/escalation';
+import type { SlaTarget, Tier } from '../incidents/escalation';
 import type { Severity } from '../incidents/lifecycle';
 import { compileMaintenance, type MaintenanceWindow } from '../incidents/maintenance';
 import type { RemediateConfig } from '../incidents/remediate';
@@ -120,8 +119,8 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions = {
   });
   const notifiers = new Map<string, NotifierInstance>();
   validateTyped(raw, 'notifiers', 'notifier', [...notifierRegistry.keys()], notifierSchema, locate, (data) => {
-    const { name, type, coverage, ...spec } = data as { name: string; type: string; coverage?: string };
-    notifiers.set(name, { name, def: notifierRegistry.get(type)!, spec, coverage });
+    const { name, type, coverage, pageAnyway, ...spec } = data as { name: string; type: string; coverage?: string; pageAnyway: Severity[] };
+    notifiers.set(name, { name, def: notifierRegistry.get(type)!, spec, coverage, pageAnyway });
   });
 
   let coverage = new Map<string, Timeframe>();

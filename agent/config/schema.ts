@@ -124,6 +124,7 @@ const incidentsSchema = z
       .prefault({})
       .refine((f) => f.low < f.high, { message: 'low must be below high' }),
     snapshots: z.boolean().default(true).describe('Take a diagnostic snapshot (top processes, disks, memory, load, log lines) when an incident opens.'),
+    retention: duration({ min: 86_400_000 }).default(90 * 86_400_000).describe('Keep resolved incidents (with timelines) this long; older ones are pruned.'),
   })
   .prefault({})
   .describe('How check results become incidents.');
@@ -162,6 +163,7 @@ export const commonNotifierShape = {
   name: z.string().regex(CHECK_NAME_RE, { message: 'notifier names are letters, digits and _ . -' }).describe('Name that escalation tiers refer to.'),
   type: z.string().describe('The notifier type.'),
   coverage: z.string().optional().describe('Deliveries wait while this coverage timeframe is closed.'),
+  pageAnyway: z.array(severity).default([]).describe('Severities whose pages go outside the coverage anyway.'),
 };
 
 /** The top-level config; `checks` and `notifiers` entries are validated one by one against their type's schema. */

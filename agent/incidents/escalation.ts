@@ -1,5 +1,11 @@
 import type { Severity } from './lifecycle';
 
+/** SLA targets of one severity, counted in the incident's coverage hours (ms). */
+export interface SlaTarget {
+  respondMs?: number;
+  resolveMs?: number;
+}
+
 /** One escalation tier, compiled from config. */
 export interface Tier {
   name: string;
@@ -64,26 +70,4 @@ export function dueStep(tiers: readonly Tier[], inc: EscalationView, now: number
     return { kind: 'repeat', tierIndex: inc.tierIndex, repeat: inc.repeats + 1 };
   }
   return undefined;
-}
-
-/** When the next escalation step falls due, for timers (Infinity when nothing is pending). */
-export function nextStepAt(tiers: readonly Tier[], inc: EscalationView): number {
-  if (inc.acked) return Infinity;
-  let at = Infinity;
-  const next = nextTier(tiers, inc.tierIndex, inc.labels);
-  if (next >= 0) at = inc.openedAt + tiers[next].afterMs;
-  const current = tiers[inc.tierIndex];
-  if (current?.repeat && inc.repeats < current.repeat.max && inc.escalatedAt !== undefined) {
-    at = Math.min(at, inc.escalatedAt + current.repeat.everyMs);
-  }
-  return at;
-}
-
-/** Every notifier of every tier reached so far (who has heard of the incident). */
-export function notifiedSoFar(tiers: readonly Tier[], inc: Pick<EscalationView, 'tierIndex' | 'labels'>): string[] {
-  const out = new Set<string>();
-  for (let i = 0; i <= inc.tierIndex && i < tiers.length; i++) {
-    if (tierMatches(tiers[i], inc.labels)) for (const n of tiers[i].notify) out.add(n);
-  }
-  return [...out];
 }

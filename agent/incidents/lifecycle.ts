@@ -113,8 +113,9 @@ export function advance(
     // A flapping check's recoveries are not believed until it settles.
     if (!state.flapping && state.good >= policy.resolveAfter && !severity) decisions.push({ kind: 'resolve' });
   } else if (!suppressed) {
-    if (state.flapping && flapChanged) {
-      // Flapping with no incident: open one, marked flapping, at the worst severity seen.
+    if (state.flapping) {
+      // Flapping with no incident (it started flapping now, or while suppressed): open one,
+      // marked flapping, at the worst severity seen.
       decisions.push({ kind: 'open', severity: worstOf(state.history, policy) ?? 'warning', flapping: true });
     } else if (!state.flapping && severity && state.bad >= policy.openAfter) {
       decisions.push({ kind: 'open', severity, flapping: false });

@@ -171,6 +171,15 @@ interface Compiled {
 
 const compiledCache = new WeakMap<MaintenanceWindow, Compiled>();
 
+/**
+ * The name a check was configured with: an expanded check (`disk:/boot`) belongs to its
+ * entry (`disk`). Check names cannot contain a colon, so the part before it is the entry.
+ */
+export function baseName(name: string): string {
+  const i = name.indexOf(':');
+  return i < 0 ? name : name.slice(0, i);
+}
+
 /** A check-name glob: `*` any run of characters, `?` one; everything else literal. */
 export function globToRegExp(g: string): RegExp {
   const body = g.replace(/[.+^${}()|[\]\\-]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
@@ -395,7 +404,9 @@ export function nextStart(w: MaintenanceWindow, t: number): number | undefined {
 
 /** Whether window `w` covers the check: its name matches one of the globs and it carries every label of the window. */
 export function appliesTo(w: MaintenanceWindow, checkName: string, labels: Readonly<Record<string, string>> = {}): boolean {
-  if (!compiled(w).globs.some((re) => re.test(checkName))) return false;
+  // An expanded check (disk:/boot) is in scope by its own name or its entry's (disk).
+  const base = baseName(checkName);
+  if (!compiled(w).globs.some((re) => re.test(checkName) || re.test(base))) return false;
   return Object.entries(w.labels).every(([k, v]) => labels[k] === v);
 }
 

@@ -269,6 +269,16 @@ type Outcome = Omit<ActionResult, 'kind' | 'description' | 'durationMs'>;
  * started. Settles when the program itself exits: a command that starts a daemon is done
  * when it returns, even though the daemon still holds the inherited stdout and stderr.
  */
+/**
+ * The environment a remediation command starts with: enough to find programs and speak the
+ * locale, and nothing else. The agent's own environment holds its tokens and notifier keys,
+ * which a fix script has no business reading (or printing into the timeline).
+ */
+export function baseEnv(): Record<string, string> {
+  const keep = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USER', 'LOGNAME', 'SHELL', 'TMPDIR'];
+  return Object.fromEntries(keep.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k] as string]));
+}
+
 function runCommand(argv: string[], env: Record<string, string>, timeoutMs: number, signal?: AbortSignal): Promise<Outcome> {
   const secrets = Object.entries(env).filter(([k]) => isSecretName(k)).map(([, v]) => v);
   const out = new TailBuffer(OUTPUT_LIMIT + Math.max(0, ...secrets.map((s) => Buffer.byteLength(s))));
@@ -279,7 +289,7 @@ function runCommand(argv: string[], env: Record<string, string>, timeoutMs: numb
         shell: false,
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, ...env },
+        env: { ...baseEnv(), ...env },
       });
     } catch (err) {
       resolve({ ok: false, exitCode: null, output: '', outputTruncated: false, error: spawnError(argv[0], err) });

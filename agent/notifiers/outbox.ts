@@ -7,8 +7,10 @@ export interface NotifierInstance {
   name: string;
   def: NotifierDefinition<any>;
   spec: Record<string, unknown>;
-  /** Deliveries wait while this coverage timeframe is closed. */
+  /** Deliveries wait while this coverage timeframe is closed … */
   coverage?: string;
+  /** … except pages of these severities. */
+  pageAnyway?: readonly ('warning' | 'critical')[];
 }
 
 export interface OutboxOptions {
@@ -45,7 +47,6 @@ export class OutboxWorker {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private readonly inflight = new Map<number, Promise<void>>();
-  private readonly chains = new Set<string>();
   private readonly now: () => number;
   private readonly abort = new AbortController();
 
@@ -77,30 +78,37 @@ export class OutboxWorker {
   private drain(): void {
     this.timer = undefined;
     if (!this.running) return;
-    const now = this.now();
-    const limit = this.opts.concurrency ?? 8;
-    for (const e of this.store.dueNotifications(now, 200)) {
-      if (this.inflight.size >= limit) break;
-      const chain = `${e.incidentId}/${e.notifier}`;
-      if (this.inflight.has(e.id) || this.chains.has(chain) || this.store.hasEarlierPending(e)) continue;
-      this.chains.add(chain);
-      const p = this.deliver(e).finally(() => {
-        this.inflight.delete(e.id);
-        this.chains.delete(chain);
-        this.schedule();
-      });
-      this.inflight.set(e.id, p);
+    try {
+      const now = this.now();
+      const limit = this.opts.concurrency ?? 8;
+      for (const e of this.store.dueNotifications(now, 200)) {
+        if (this.inflight.size >= limit) break;
+        if (this.inflight.has(e.id)) continue;
+        const p = this.deliver(e).finally(() => {
+          this.inflight.delete(e.id);
+          this.kick();
+        });
+        this.inflight.set(e.id, p);
+      }
+      this.opts.onQueue?.(this.store.pendingNotifications());
+      this.schedule();
+    } catch (err) {
+      // The store failing must not stop deliveries for good: try again in a while.
+      this.opts.log.error({ err }, 'outbox: cannot read pending notifications; retrying in 5 s');
+      this.timer = setTimeout(() => this.drain(), 5000);
+      this.timer.unref?.();
     }
-    this.opts.onQueue?.(this.store.pendingNotifications());
-    this.schedule();
   }
 
+  /** Arms the timer for the next chain head that is not in flight (a finished delivery kicks anyway). */
   private schedule(): void {
     if (!this.running || this.timer) return;
-    const next = this.store.nextNotificationAt();
+    const limit = this.opts.concurrency ?? 8;
+    const next = this.store.nextNotificationAt([...this.inflight.keys()]);
     if (next === Infinity) return;
-    const delay = Math.min(Math.max(0, next - this.now()), 60_000);
-    this.timer = setTimeout(() => this.drain(), delay);
+    const delay = next - this.now();
+    if (delay <= 0 && this.inflight.size >= limit) return; // busy: the next finished delivery drains
+    this.timer = setTimeout(() => this.drain(), Math.min(Math.max(0, delay), 60_000));
     this.timer.unref?.();
   }
 
@@ -113,40 +121,60 @@ export class OutboxWorker {
       return;
     }
     const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.opts.timeoutMs ?? 30_000)]);
+    let error: unknown;
+    let sent = false;
     try {
       await notifier.def.send(JSON.parse(e.payload) as IncidentEvent, notifier.spec, { signal });
-      this.store.transaction(() => {
-        this.store.markDelivered(e.id, this.now(), attempts);
-        this.store.addTimeline(e.incidentId, this.now(), 'notified', `${e.event} delivered to ${e.notifier}${attempts > 1 ? ` (attempt ${attempts})` : ''}`);
-      });
-      this.opts.onResult?.(e.notifier, 'delivered');
-      this.opts.log.info({ notifier: e.notifier, event: e.event, incident: e.incidentId, key: e.key, attempts }, 'notification delivered');
+      sent = true;
     } catch (err) {
-      const now = this.now();
-      const retryable = err instanceof NotifyError ? err.retryable : true;
-      const message = (err as Error).message ?? String(err);
-      if (!retryable) {
-        this.store.transaction(() => {
-          this.store.markFailed(e.id, now, attempts, message);
-          this.store.addTimeline(e.incidentId, now, 'notify_failed', `${e.event} to ${e.notifier} refused: ${message}`);
-        });
-        this.opts.onResult?.(e.notifier, 'failed');
-        this.opts.log.error({ notifier: e.notifier, event: e.event, incident: e.incidentId, error: message }, 'notification refused; not retrying');
-        return;
-      }
-      const next = now + Math.max(backoffMs(attempts, this.opts.retryBaseMs), (err as NotifyError).retryAfterMs ?? 0);
-      if (next - e.createdAt > (this.opts.maxAgeMs ?? 86_400_000)) {
-        this.store.transaction(() => {
-          this.store.markFailed(e.id, now, attempts, `expired: ${message}`);
-          this.store.addTimeline(e.incidentId, now, 'notify_failed', `${e.event} to ${e.notifier} given up after ${attempts} attempts: ${message}`);
-        });
-        this.opts.onResult?.(e.notifier, 'expired');
-        this.opts.log.error({ notifier: e.notifier, event: e.event, incident: e.incidentId, attempts, error: message }, 'notification expired undelivered');
-        return;
-      }
-      this.store.markRetry(e.id, attempts, next, message);
-      this.opts.onResult?.(e.notifier, 'retry');
-      this.opts.log.warn({ notifier: e.notifier, event: e.event, incident: e.incidentId, attempts, retryInMs: next - now, error: message }, 'notification failed; will retry');
+      error = err;
     }
+    try {
+      if (sent) this.delivered(e, attempts);
+      else this.failed(e, attempts, error);
+    } catch (err) {
+      // Recording failed, not the delivery: a sent notification must never be sent again
+      // because of it, so the entry is left as it is (the next drain finds it delivered or not).
+      this.opts.log.error({ err, notifier: e.notifier, incident: e.incidentId, sent }, 'outbox: cannot record a delivery attempt');
+    }
+  }
+
+  private delivered(e: OutboxEntry, attempts: number): void {
+    this.store.transaction(() => {
+      this.store.markDelivered(e.id, this.now(), attempts);
+      this.store.addTimeline(e.incidentId, this.now(), 'notified', `${e.event} delivered to ${e.notifier}${attempts > 1 ? ` (attempt ${attempts})` : ''}`);
+    });
+    this.opts.onResult?.(e.notifier, 'delivered');
+    this.opts.log.info({ notifier: e.notifier, event: e.event, incident: e.incidentId, key: e.key, attempts }, 'notification delivered');
+  }
+
+  private failed(e: OutboxEntry, attempts: number, err: unknown): void {
+    const now = this.now();
+    const retryable = err instanceof NotifyError ? err.retryable : true;
+    const message = (err as Error)?.message ?? String(err);
+    if (!retryable) {
+      this.store.transaction(() => {
+        this.store.markFailed(e.id, now, attempts, message);
+        this.store.addTimeline(e.incidentId, now, 'notify_failed', `${e.event} to ${e.notifier} refused: ${message}`);
+      });
+      this.opts.onResult?.(e.notifier, 'failed');
+      this.opts.log.error({ notifier: e.notifier, event: e.event, incident: e.incidentId, error: message }, 'notification refused; not retrying');
+      return;
+    }
+    const next = now + Math.max(backoffMs(attempts, this.opts.retryBaseMs), (err as NotifyError).retryAfterMs ?? 0);
+    // The age counts from when the notification could first go out: a page held for a
+    // weekend by its coverage window still gets its full day of retries.
+    if (next - Math.max(e.createdAt, e.notBefore) > (this.opts.maxAgeMs ?? 86_400_000)) {
+      this.store.transaction(() => {
+        this.store.markFailed(e.id, now, attempts, `expired: ${message}`);
+        this.store.addTimeline(e.incidentId, now, 'notify_failed', `${e.event} to ${e.notifier} given up after ${attempts} attempts: ${message}`);
+      });
+      this.opts.onResult?.(e.notifier, 'expired');
+      this.opts.log.error({ notifier: e.notifier, event: e.event, incident: e.incidentId, attempts, error: message }, 'notification expired undelivered');
+      return;
+    }
+    this.store.markRetry(e.id, attempts, next, message);
+    this.opts.onResult?.(e.notifier, 'retry');
+    this.opts.log.warn({ notifier: e.notifier, event: e.event, incident: e.incidentId, attempts, retryInMs: next - now, error: message }, 'notification failed; will retry');
   }
 }

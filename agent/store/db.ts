@@ -106,6 +106,14 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (check_name, hour)
   );
   `,
+  // 2: a random id per store, in idempotency keys: a new store never repeats an old key.
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  INSERT INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(4))));
+  CREATE INDEX availability_by_hour ON availability(hour);
+  CREATE INDEX incidents_resolved ON incidents(resolved_at) WHERE resolved_at IS NOT NULL;
+  CREATE INDEX outbox_by_incident ON outbox(incident_id, notifier);
+  `,
 ];
 
 /** The store's schema version this build writes. */
@@ -129,11 +137,14 @@ export function openDb(dataDir: string): Db {
     throw new StoreError(`cannot open the store ${file}: ${(err as Error).message} (is agent.dataDir writable by this user?)`, { cause: err });
   }
   try {
+    // One agent per store: the exclusive lock is taken at the first read and held until
+    // close, so a second agent on the same dataDir fails at start instead of paging twice.
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.pragma('busy_timeout = 1000');
     db.pragma('journal_mode = WAL');
     // WAL with synchronous=NORMAL survives a process crash (kill -9) without losing a
     // committed transaction; only a power loss can drop the last few.
     db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
     const check = db.pragma('quick_check', { simple: true });
     if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
@@ -142,7 +153,11 @@ export function openDb(dataDir: string): Db {
   } catch (err) {
     db.close();
     if (err instanceof StoreError) throw err;
-    const why = (err as { code?: string }).code === 'SQLITE_NOTADB' ? 'not a keepwatch store, or corrupt' : (err as Error).message;
+    const code = (err as { code?: string }).code;
+    if (code === 'SQLITE_BUSY') {
+      throw new StoreError(`the store ${file} is in use by another keepwatch agent (one agent per agent.dataDir)`, { cause: err });
+    }
+    const why = code === 'SQLITE_NOTADB' ? 'not a keepwatch store, or corrupt' : (err as Error).message;
     throw new StoreError(`cannot use the store ${file}: ${why} (move the file aside to start with an empty store)`, { cause: err });
   }
   return db;

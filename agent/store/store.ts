@@ -1,6 +1,7 @@
 import type { Severity } from '../incidents/lifecycle';
 import type { EventKind } from '../notifiers/types';
 import type { Statement } from 'better-sqlite3';
+import { scrub } from '../secrets';
 import { openDb, type Db } from './db';
 
 export { StoreError } from './db';
@@ -142,11 +143,14 @@ const INCIDENT_COLUMNS: Record<keyof Omit<Incident, 'id' | 'key' | 'agent' | 'ch
   resolveBreached: 'resolve_breached',
 };
 
-function toColumn(v: unknown): unknown {
+/** Columns whose text may carry what a check, a command or a log printed: scrubbed of secrets. */
+const FREE_TEXT = new Set(['summary', 'values', 'evidence', 'snapshot', 'resolution']);
+
+function toColumn(v: unknown, key?: string): unknown {
   if (v === undefined) return null;
   if (typeof v === 'boolean') return v ? 1 : 0;
-  if (v !== null && typeof v === 'object') return JSON.stringify(v);
-  return v;
+  const text = v !== null && typeof v === 'object' ? JSON.stringify(v) : v;
+  return typeof text === 'string' && key && FREE_TEXT.has(key) ? scrub(text) : text;
 }
 
 /**
@@ -156,7 +160,12 @@ function toColumn(v: unknown): unknown {
 export class Store {
   private readonly stmts: Record<string, Statement<unknown[]>> = {};
 
-  private constructor(readonly db: Db, readonly file: string) {}
+  /** A random id of this store, part of every idempotency key. */
+  readonly id: string;
+
+  private constructor(readonly db: Db, readonly file: string) {
+    this.id = (db.prepare("SELECT value FROM meta WHERE key = 'store_id'").get() as Row).value;
+  }
 
   /** Opens the store under `dataDir` (see openDb for the errors it throws). */
   static open(dataDir: string): Store {
@@ -194,7 +203,7 @@ export class Store {
 
   insertIncident(i: Omit<Incident, 'id'>): Incident {
     const cols = ['key', 'agent', 'check_name', 'type', ...Object.values(INCIDENT_COLUMNS)];
-    const values = [i.key, i.agent, i.check, i.type, ...Object.keys(INCIDENT_COLUMNS).map((k) => toColumn(i[k as keyof typeof INCIDENT_COLUMNS]))];
+    const values = [i.key, i.agent, i.check, i.type, ...Object.keys(INCIDENT_COLUMNS).map((k) => toColumn(i[k as keyof typeof INCIDENT_COLUMNS], k))];
     const info = this.stmt(`INSERT INTO incidents (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(...values);
     return { ...i, id: Number(info.lastInsertRowid) };
   }
@@ -204,7 +213,7 @@ export class Store {
     const keys = Object.keys(fields) as (keyof typeof INCIDENT_COLUMNS)[];
     if (!keys.length) return;
     const sql = `UPDATE incidents SET ${keys.map((k) => `${INCIDENT_COLUMNS[k]} = ?`).join(', ')} WHERE id = ?`;
-    this.stmt(sql).run(...keys.map((k) => toColumn(fields[k])), id);
+    this.stmt(sql).run(...keys.map((k) => toColumn(fields[k], k)), id);
   }
 
   getIncident(id: number): Incident | undefined {
@@ -240,7 +249,7 @@ export class Store {
 
   addTimeline(incidentId: number, at: number, kind: string, message: string, data?: unknown): void {
     this.stmt('INSERT INTO timeline (incident_id, n, at, kind, message, data) VALUES (?, (SELECT COALESCE(MAX(n), 0) + 1 FROM timeline WHERE incident_id = ?), ?, ?, ?, ?)')
-      .run(incidentId, incidentId, at, kind, message, data === undefined ? null : JSON.stringify(data));
+      .run(incidentId, incidentId, at, kind, scrub(message), data === undefined ? null : scrub(JSON.stringify(data)));
   }
 
   timeline(incidentId: number): TimelineEntry[] {
@@ -285,27 +294,25 @@ export class Store {
   /** Adds a notification; a second one with the same key and notifier is ignored (idempotent). */
   enqueue(e: Omit<OutboxEntry, 'id' | 'attempts' | 'nextAttemptAt' | 'deliveredAt' | 'failedAt' | 'lastError'>): boolean {
     return this.stmt('INSERT OR IGNORE INTO outbox (key, notifier, incident_id, event, payload, created_at, not_before, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(e.key, e.notifier, e.incidentId, e.event, e.payload, e.createdAt, e.notBefore, e.notBefore).changes > 0;
+      .run(e.key, e.notifier, e.incidentId, e.event, scrub(e.payload), e.createdAt, e.notBefore, e.notBefore).changes > 0;
   }
 
-  /** Notifications due for an attempt, oldest first, in order per incident. */
+  /**
+   * Notifications due for an attempt, oldest first. Only the head of each chain (incident ×
+   * notifier) is offered: delivery is in order, so a later one waits for the earlier.
+   */
   dueNotifications(now: number, limit = 100): OutboxEntry[] {
-    return (this.stmt('SELECT * FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?').all(now, limit) as Row[]).map(toOutbox);
+    return (this.stmt(`SELECT * FROM outbox o WHERE ${PENDING_HEAD} AND o.next_attempt_at <= ? ORDER BY o.id LIMIT ?`).all(now, limit) as Row[]).map(toOutbox);
   }
 
-  /** When the next pending notification falls due (Infinity when none). */
-  nextNotificationAt(): number {
-    const r = this.stmt('SELECT MIN(next_attempt_at) AS at FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL').get() as Row;
+  /** When the next chain head falls due, leaving out the given ids (in flight); Infinity when none. */
+  nextNotificationAt(except: readonly number[] = []): number {
+    const r = this.stmt(`SELECT MIN(o.next_attempt_at) AS at FROM outbox o WHERE ${PENDING_HEAD} AND o.id NOT IN (SELECT value FROM json_each(?))`).get(JSON.stringify(except)) as Row;
     return r.at ?? Infinity;
   }
 
   pendingNotifications(): number {
     return (this.stmt('SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL').get() as Row).n;
-  }
-
-  /** Whether an earlier notification of the same incident to the same notifier is still pending (delivery is in order). */
-  hasEarlierPending(e: OutboxEntry): boolean {
-    return !!this.stmt('SELECT 1 FROM outbox WHERE incident_id = ? AND notifier = ? AND id < ? AND delivered_at IS NULL AND failed_at IS NULL LIMIT 1').get(e.incidentId, e.notifier, e.id);
   }
 
   markDelivered(id: number, at: number, attempts: number): void {
@@ -325,9 +332,50 @@ export class Store {
     return (this.stmt('SELECT * FROM outbox WHERE incident_id = ? ORDER BY id').all(incidentId) as Row[]).map(toOutbox);
   }
 
-  /** Drops an incident's notifications that wait for a coverage window to open (the incident ended first). */
-  cancelDeferred(incidentId: number, now: number): number {
-    return this.stmt('DELETE FROM outbox WHERE incident_id = ? AND delivered_at IS NULL AND failed_at IS NULL AND attempts = 0 AND not_before > ?').run(incidentId, now).changes;
+  /**
+   * Drops an incident's notifications still held back (by a coverage window, a remediation
+   * in progress or a snapshot being taken), of the given events or all.
+   */
+  cancelHeld(incidentId: number, now: number, events?: readonly EventKind[]): number {
+    return this.stmt(`DELETE FROM outbox WHERE incident_id = ? AND ${HELD} AND event IN (SELECT value FROM json_each(?))`)
+      .run(incidentId, now, JSON.stringify(events ?? ALL_EVENTS)).changes;
+  }
+
+  /** Releases an incident's held notifications now (to the given notifiers, or all). */
+  release(incidentId: number, now: number, notifiers?: readonly string[]): number {
+    const sql = `UPDATE outbox SET not_before = ?, next_attempt_at = ? WHERE incident_id = ? AND ${HELD}${notifiers ? ' AND notifier IN (SELECT value FROM json_each(?))' : ''}`;
+    const args: unknown[] = [now, now, incidentId, now];
+    if (notifiers) args.push(JSON.stringify(notifiers));
+    return this.stmt(sql).run(...args).changes;
+  }
+
+  /** Rewrites the payloads of an incident's notifications not attempted yet. */
+  updateUnsentPayloads(incidentId: number, update: (payload: string) => string): void {
+    const rows = this.stmt('SELECT id, payload FROM outbox WHERE incident_id = ? AND delivered_at IS NULL AND failed_at IS NULL AND attempts = 0').all(incidentId) as Row[];
+    const set = this.stmt('UPDATE outbox SET payload = ? WHERE id = ?');
+    for (const r of rows) set.run(scrub(update(r.payload)), r.id);
+  }
+
+  /** The notifiers an incident has notifications for (sent, pending or failed): who has heard of it. */
+  heardBy(incidentId: number): string[] {
+    return (this.stmt('SELECT DISTINCT notifier FROM outbox WHERE incident_id = ? ORDER BY notifier').all(incidentId) as Row[]).map((r) => r.notifier);
+  }
+
+  /**
+   * Deletes what is older than the retention: incidents resolved before `resolvedBefore`
+   * (with their timelines and notifications), availability before `hourBefore`, and
+   * remediation history before `remediationsBefore`.
+   */
+  prune(resolvedBefore: number, hourBefore: number, remediationsBefore: number): { incidents: number } {
+    return this.transaction(() => {
+      const old = "SELECT id FROM incidents WHERE state = 'resolved' AND resolved_at < ?";
+      this.stmt(`DELETE FROM timeline WHERE incident_id IN (${old})`).run(resolvedBefore);
+      this.stmt(`DELETE FROM outbox WHERE incident_id IN (${old})`).run(resolvedBefore);
+      const incidents = this.stmt("DELETE FROM incidents WHERE state = 'resolved' AND resolved_at < ?").run(resolvedBefore).changes;
+      this.stmt('DELETE FROM availability WHERE hour < ?').run(hourBefore);
+      this.stmt('DELETE FROM remediations WHERE at < ?').run(remediationsBefore);
+      return { incidents };
+    });
   }
 
   // Remediation history
@@ -354,6 +402,16 @@ export class Store {
     return new Map(rows.map((r) => [r.check_name, { ok: r.ok, total: r.total }]));
   }
 }
+
+/** A notification not attempted yet whose time has not come (bind: now). */
+const HELD = 'delivered_at IS NULL AND failed_at IS NULL AND attempts = 0 AND not_before > ?';
+
+const ALL_EVENTS: EventKind[] = ['trigger', 'acknowledge', 'resolve', 'escalate', 'flapping', 'sla_breach', 'severity_change'];
+
+/** A pending outbox row with no earlier pending row of its chain (incident × notifier). */
+const PENDING_HEAD = `o.delivered_at IS NULL AND o.failed_at IS NULL AND NOT EXISTS (
+  SELECT 1 FROM outbox p WHERE p.incident_id = o.incident_id AND p.notifier = o.notifier AND p.id < o.id
+  AND p.delivered_at IS NULL AND p.failed_at IS NULL)`;
 
 function toOutbox(r: Row): OutboxEntry {
   return {

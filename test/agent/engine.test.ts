@@ -1,4 +1,5 @@
 import { Status } from '../../agent/evaluate';
+import { silenceMatches } from '../../agent/incidents/engine';
 import { engineHarness } from '../helpers/engine';
 
 const { Ok: O, Warning: W, Critical: C } = Status;
@@ -33,10 +34,11 @@ describe('lifecycle in the store', () => {
     expect(done.resolvedAt! - done.openedAt).toBe(3 * 30_000);
     expect(h.outbox()).toEqual([['trigger', 'hook'], ['resolve', 'hook']]);
     expect(h.timeline(1)).toEqual(['opened', 'escalated', 'notify', 'resolved', 'notify']);
-    // Idempotency keys: agent, incident id and event sequence.
-    expect(h.store.notificationsOf(1).map((n) => n.key)).toEqual(['web-01:1:1', 'web-01:1:2']);
+    // Idempotency keys: agent, store id, incident id and event sequence.
+    expect(h.store.id).toMatch(/^[0-9a-f]{8}$/);
+    expect(h.store.notificationsOf(1).map((n) => n.key)).toEqual([`web-01:${h.store.id}:1:1`, `web-01:${h.store.id}:1:2`]);
     const payload = JSON.parse(h.store.notificationsOf(1)[0].payload);
-    expect(payload).toMatchObject({ event: 'trigger', key: 'web-01:1:1', agent: 'web-01', incident: { id: 1, check: 'api', type: 'http', severity: 'critical', state: 'open', tier: 'default' } });
+    expect(payload).toMatchObject({ event: 'trigger', key: `web-01:${h.store.id}:1:1`, agent: 'web-01', incident: { id: 1, check: 'api', type: 'http', severity: 'critical', state: 'open', tier: 'default' } });
   });
 
   test('a new failure after resolution opens a new incident', () => {
@@ -124,12 +126,13 @@ checks:
     expect(h.outbox()).toEqual([]);
     h.advance(1 * MIN);
     expect(h.store.getIncident(1)?.tier).toBe('L2');
-    expect(h.outbox()).toEqual([['escalate', 'slack']]);
+    // A notifier hearing of the incident for the first time gets a trigger, whatever the step.
+    expect(h.outbox()).toEqual([['trigger', 'slack']]);
     h.advance(10 * MIN);
-    expect(h.outbox()).toEqual([['escalate', 'slack'], ['trigger', 'slack']]);
+    expect(h.outbox()).toEqual([['trigger', 'slack'], ['trigger', 'slack']]);
     h.advance(10 * MIN); // 25 min: second repeat
     h.advance(5 * MIN); // 30 min: L3 (critical), skipping L2-payments
-    expect(h.outbox()).toEqual([['escalate', 'slack'], ['trigger', 'slack'], ['trigger', 'slack'], ['escalate', 'pager']]);
+    expect(h.outbox()).toEqual([['trigger', 'slack'], ['trigger', 'slack'], ['trigger', 'slack'], ['trigger', 'pager']]);
     expect(h.store.getIncident(1)?.tier).toBe('L3');
     expect(h.store.timeline(1).filter((t) => t.kind === 'escalated' || t.kind === 'repeat').map((t) => t.message)).toEqual([
       'reached L1',
@@ -145,7 +148,7 @@ checks:
     h.feed('pay', [W, W, W]);
     h.advance(5 * MIN);
     h.advance(0);
-    expect(h.outbox()).toEqual([['escalate', 'slack'], ['escalate', 'payments-pager']]);
+    expect(h.outbox()).toEqual([['trigger', 'slack'], ['trigger', 'payments-pager']]);
     h.advance(60 * MIN); // warning: L3 (critical only) never matches
     expect(h.outbox().filter(([, n]) => n === 'pager')).toEqual([]);
   });
@@ -157,7 +160,7 @@ checks:
     const acked = h.engine.acknowledge(1, 'alice', 'looking');
     expect(acked).toMatchObject({ state: 'acknowledged', ackedBy: 'alice' });
     h.advance(60 * MIN);
-    expect(h.outbox()).toEqual([['escalate', 'slack'], ['acknowledge', 'slack']]);
+    expect(h.outbox()).toEqual([['trigger', 'slack'], ['acknowledge', 'slack']]);
     expect(h.engine.acknowledge(1, 'bob')).toBe('not-open');
     expect(h.engine.acknowledge(99, 'bob')).toBe('not-found');
     h.feed('api', [O, O]);
@@ -223,7 +226,10 @@ checks:
     // team-chat is bound to business hours: its page waits for Monday 09:00.
     const chat = h.store.notificationsOf(1).filter((n) => n.notifier === 'team-chat');
     expect(chat.map((n) => new Date(n.notBefore).toISOString())).toEqual(['2026-11-30T08:00:00.000Z']);
-    expect(h.store.dueNotifications(h.clock.t).map((n) => n.notifier)).toEqual(['hook', 'hook']);
+    expect(h.store.notificationsOf(1).filter((n) => n.notifier === 'hook').map((n) => [n.event, n.notBefore <= h.clock.t])).toEqual([
+      ['trigger', true],
+      ['sla_breach', true],
+    ]);
   });
 
   test('a page waiting for coverage is dropped if the incident resolves first, and that notifier hears nothing', () => {
@@ -335,4 +341,97 @@ checks:
   expect(k.windows['30d'].incidents).toBe(2);
   // api: 3 critical + 7 ok runs; db: 3 critical + 2 ok.
   expect(k.checks).toEqual({ api: { availability7d: 0.7, availability30d: 0.7 }, db: { availability7d: 0.4, availability30d: 0.4 } });
+});
+
+describe('review cases', () => {
+  const tiered = `
+agent: { name: web-01 }
+notifiers:
+  - { name: hook, type: webhook, url: "http://127.0.0.1:9/hook" }
+  - { name: chat, type: webhook, url: "http://127.0.0.1:9/chat" }
+coverage:
+  business: { days: mon-fri, hours: "09:00-17:00", timezone: Europe/Berlin }
+escalation:
+  - { name: L1, after: 0s, notify: [hook] }
+  - { name: L2, after: 10m, notify: [chat], coverage: business, pageAnyway: [critical] }
+checks:
+  - { name: api, type: http, url: "http://127.0.0.1:9/" }
+`;
+
+  test('keepwatch_incidents_open counts an incident as soon as it opens', async () => {
+    h = engineHarness(base);
+    h.feed('api', [C, C, C]);
+    expect((await h.metrics.expose()).body.toString()).toMatch(/^keepwatch_incidents_open\{severity="critical",tier="default"\} 1$/m);
+    h.feed('api', [O, O]);
+    expect((await h.metrics.expose()).body.toString()).not.toMatch(/^keepwatch_incidents_open\{/m);
+  });
+
+  test('a check that flaps and then settles into failing pages like a new incident', () => {
+    h = engineHarness(base);
+    h.feed('api', [O, C, O, C, O, C, O, C, O, C, O]);
+    expect(h.outbox()).toEqual([['flapping', 'hook']]);
+    h.feed('api', new Array(30).fill(C));
+    expect(h.store.getIncident(1)).toMatchObject({ flapping: false, state: 'open' });
+    expect(h.outbox()).toEqual([['flapping', 'hook'], ['trigger', 'hook']]);
+  });
+
+  test('acknowledging drops pages still waiting for a coverage window', () => {
+    h = engineHarness(tiered, Date.parse('2026-11-28T02:00:00+01:00')); // Saturday night
+    h.feed('api', [W, W, W]);
+    h.advance(10 * MIN);
+    const chat = () => h.store.notificationsOf(1).filter((n) => n.notifier === 'chat');
+    expect(chat().map((n) => [n.event, new Date(n.notBefore).toISOString()])).toEqual([['trigger', '2026-11-30T08:00:00.000Z']]);
+    h.engine.acknowledge(1, 'alice');
+    expect(chat()).toEqual([]);
+    expect(h.outbox()).toEqual([['trigger', 'hook'], ['acknowledge', 'hook']]);
+  });
+
+  test('a rise to a severity the tier pages anyway releases its held page now', () => {
+    h = engineHarness(tiered, Date.parse('2026-11-28T02:00:00+01:00'));
+    h.feed('api', [W, W, W]);
+    h.advance(10 * MIN);
+    h.feed('api', [C]);
+    const chat = h.store.notificationsOf(1).filter((n) => n.notifier === 'chat');
+    expect(chat.map((n) => n.event)).toEqual(['trigger', 'severity_change']);
+    expect(chat.every((n) => n.notBefore <= h.clock.t)).toBe(true);
+  });
+
+  test('a reload that reorders tiers keeps each incident on the tier it reached, by name', () => {
+    h = engineHarness(tiered);
+    h.feed('api', [C, C, C]);
+    h.advance(10 * MIN);
+    expect(h.store.getIncident(1)?.tier).toBe('L2');
+    h.reload(tiered.replace('  - { name: L1, after: 0s, notify: [hook] }\n', '  - { name: L0, after: 0s, notify: [hook] }\n  - { name: L1, after: 0s, notify: [hook] }\n'));
+    h.advance(60 * MIN);
+    expect(h.store.getIncident(1)).toMatchObject({ tier: 'L2', tierIndex: 2 });
+    expect(h.outbox()).toEqual([['trigger', 'hook'], ['trigger', 'chat']]);
+  });
+
+  test('silences and windows for an entry cover its expanded checks', () => {
+    h = engineHarness(base);
+    expect(silenceMatches({ checks: ['disk'], labels: {} }, { name: 'disk:/boot', labels: {} })).toBe(true);
+    expect(silenceMatches({ checks: ['disk:/boot'], labels: {} }, { name: 'disk:/boot', labels: {} })).toBe(true);
+    expect(silenceMatches({ checks: ['disk'], labels: {} }, { name: 'diskette', labels: {} })).toBe(false);
+    expect(silenceMatches({ checks: ['*'], labels: { team: 'a' } }, { name: 'x', labels: { team: 'b' } })).toBe(false);
+  });
+
+  test('the timer survives a store failure and logs it', () => {
+    h = engineHarness(base);
+    h.feed('api', [C, C, C]);
+    h.store.close();
+    expect(() => h.advance(MIN)).not.toThrow();
+    expect(h.logs.join('')).toMatch(/incident (change not stored|timer failed)/);
+  });
+
+  test('the first pages wait for the diagnostic snapshot and carry its summary', async () => {
+    h = engineHarness(base, undefined, { snapshots: true });
+    h.feed('api', [C, C, C]);
+    const [held] = h.store.notificationsOf(1);
+    expect(held.notBefore).toBeGreaterThan(h.clock.t);
+    await h.engine.stop(); // waits for the snapshot task
+    const [sent] = h.store.notificationsOf(1);
+    expect(sent.notBefore).toBeLessThanOrEqual(h.clock.t);
+    expect(JSON.parse(sent.payload).details.snapshot).toMatch(/load .* on \d+ cores/);
+    expect(h.store.getIncident(1)?.snapshot).toMatchObject({ takenAt: expect.any(String) });
+  });
 });

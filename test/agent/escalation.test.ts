@@ -1,4 +1,4 @@
-import { dueStep, nextStepAt, notifiedSoFar, type EscalationView, type Tier } from '../../agent/incidents/escalation';
+import { dueStep, type EscalationView, type Tier } from '../../agent/incidents/escalation';
 
 const m = 60_000;
 const tiers: Tier[] = [
@@ -31,19 +31,12 @@ test('the current tier repeats until acknowledged, at most max times', () => {
   expect(dueStep(tiers, v, 14 * m)).toBeUndefined();
   expect(dueStep(tiers, v, 15 * m)).toEqual({ kind: 'repeat', tierIndex: 1, repeat: 1 });
   expect(dueStep(tiers, { ...v, repeats: 2, escalatedAt: 25 * m }, 60 * m)).toBeUndefined();
-  expect(nextStepAt(tiers, v)).toBe(15 * m);
 });
 
 test('acknowledging stops escalation', () => {
   expect(dueStep(tiers, view({ acked: true }), 60 * m)).toBeUndefined();
-  expect(nextStepAt(tiers, view({ acked: true }))).toBe(Infinity);
 });
 
 test('force moves to the next tier at once', () => {
   expect(dueStep(tiers, view({ tierIndex: 0, escalatedAt: 0 }), 1000, true)).toEqual({ kind: 'escalate', tierIndex: 1, reason: 'forced' });
-});
-
-test('who has heard of an incident: every matching tier reached so far', () => {
-  expect(notifiedSoFar(tiers, { tierIndex: 3, labels: { team: 'payments', severity: 'critical' } })).toEqual(['slack', 'payments-pager', 'pagerduty']);
-  expect(notifiedSoFar(tiers, { tierIndex: 1, labels: { team: 'web' } })).toEqual(['slack']);
 });

@@ -127,6 +127,12 @@ describe('flap detection (Nagios)', () => {
     expect(log.filter((l) => l.d.kind === 'resolve')).toEqual([]);
   });
 
+  test('a check that started flapping inside a window opens its flapping incident when the window ends', () => {
+    const seq = [O, C, O, C, O, C, O, C, O, C, O, C];
+    const { log } = run(seq, policy, (i) => i < 10);
+    expect(log.map((l) => [l.i, l.d])).toEqual([[10, { kind: 'open', severity: 'critical', flapping: true }]]);
+  });
+
   test('flap detection can be turned off', () => {
     const seq = Array.from({ length: 21 }, (_, i) => (i % 2 ? C : O));
     expect(run(seq, { ...policy, flapping: { enabled: false, low: 5, high: 20 } }).log).toEqual([]);

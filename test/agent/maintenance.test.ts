@@ -267,3 +267,11 @@ describe('cost', () => {
     expect(ms).toBeLessThan(250);
   });
 });
+
+describe('expanded checks', () => {
+  test('a window for an entry covers its expanded checks (disk → disk:/boot)', () => {
+    const [w] = compileMaintenance(maintenanceSchema.parse([{ name: 'x', start: '2026-01-01T00:00:00Z', end: '2026-01-02T00:00:00Z', checks: ['disk'] }]));
+    expect(appliesTo(w, 'disk:/boot')).toBe(true);
+    expect(appliesTo(w, 'diskette')).toBe(false);
+  });
+});

@@ -165,3 +165,26 @@ test('backoff doubles from 1 s to at most 5 min, with jitter; Retry-After parses
   expect(parseRetryAfter('Fri, 27 Nov 2026 10:00:10 GMT', Date.parse('2026-11-27T10:00:00Z'))).toBe(10_000);
   expect(parseRetryAfter('soon')).toBeUndefined();
 });
+
+test('a chain whose head waits does not make the worker spin, nor hold back other incidents', async () => {
+  const now = Date.now();
+  // Incident 1: a page held for an hour (a closed coverage window), then a later one behind it.
+  store.insertIncident({
+    key: 'a/held', agent: 'a', check: 'held', type: 'http', severity: 'warning', state: 'open', tierIndex: 0,
+    summary: 's', labels: {}, values: {}, flapping: false, openedAt: now, seq: 0, evidence: [], repeats: 0, coverage: '24x7',
+    respondBreached: false, resolveBreached: false,
+  });
+  store.enqueue({ key: 'a:1:1', notifier: 'hook', incidentId: 1, event: 'trigger', payload: '{"key":"a:1:1"}', createdAt: now, notBefore: now + 3_600_000 });
+  store.enqueue({ key: 'a:1:2', notifier: 'hook', incidentId: 1, event: 'severity_change', payload: '{"key":"a:1:2"}', createdAt: now, notBefore: now });
+  enqueue(2, 1);
+  let reads = 0;
+  const due = store.dueNotifications.bind(store);
+  store.dueNotifications = (...args) => (reads++, due(...args));
+  const w = worker();
+  w.start();
+  await until(() => received.length === 1);
+  await sleep(300);
+  await w.stop();
+  expect(received.map((r) => r.body.key)).toEqual(['a:2:1']);
+  expect(reads).toBeLessThan(10);
+});

@@ -94,7 +94,7 @@ test('L1 remediation that does not fix it escalates to L2 at once', async () => 
   const failed = store.timeline(1).find((t) => t.message === 'L1 remediation failed');
   expect((failed?.data as any).actions[0]).toMatchObject({ ok: false, exitCode: 3, output: expect.stringContaining('no such service') });
   expect(store.timeline(1).map((t) => t.message)).toContain('escalated to L2 at once');
-  expect(store.notificationsOf(1).map((n) => [n.event, n.notifier])).toEqual([['escalate', 'oncall']]);
+  expect(store.notificationsOf(1).map((n) => [n.event, n.notifier])).toEqual([['trigger', 'oncall']]);
 });
 
 test('the rate limit stops a fix that keeps not working', async () => {

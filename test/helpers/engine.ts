@@ -26,7 +26,7 @@ export function result(check: CheckConfig, status: Status, at: number, message =
 }
 
 /** An incident engine on a real store in a temp dir, with a clock the test moves. */
-export function engineHarness(yaml: string, start = Date.parse('2026-11-27T10:00:00Z')) {
+export function engineHarness(yaml: string, start = Date.parse('2026-11-27T10:00:00Z'), opts: { snapshots?: boolean } = {}) {
   const dir = tempDir();
   const config = loadConfigText(yaml, 'kw.yaml', { env: {} });
   const checks = new Map(config.checks.map((c) => [c.name, c]));
@@ -35,7 +35,7 @@ export function engineHarness(yaml: string, start = Date.parse('2026-11-27T10:00
   const metrics = new Metrics({ version: 't', defaultMetrics: false });
   const clock = { t: start };
   let store = Store.open(dir.dir);
-  const make = () => new IncidentEngine(engineConfig(config, checks), { store, log, metrics, now: () => clock.t, snapshots: false });
+  const make = () => new IncidentEngine(engineConfig(config, checks), { store, log, metrics, now: () => clock.t, snapshots: opts.snapshots ?? false });
   const h = {
     dir,
     config,
@@ -63,6 +63,13 @@ export function engineHarness(yaml: string, start = Date.parse('2026-11-27T10:00
       clock.t = Date.parse(iso);
       h.engine.tick();
     },
+    /** Applies another config, as a reload does. */
+    reload(next: string) {
+      const c = loadConfigText(next, 'kw.yaml', { env: {} });
+      checks.clear();
+      for (const x of c.checks) checks.set(x.name, x);
+      h.engine.apply(engineConfig(c, checks));
+    },
     /** Every queued notification: [event, notifier], in order. */
     outbox() {
       return h.store.listIncidents({ limit: 1000 }).reverse().flatMap((i) => h.store.notificationsOf(i.id)).sort((a, b) => a.id - b.id).map((n) => [n.event, n.notifier]);
@@ -79,7 +86,7 @@ export function engineHarness(yaml: string, start = Date.parse('2026-11-27T10:00
     },
     async close() {
       await h.engine.stop();
-      store.close();
+      if (store.db.open) store.close();
       dir.cleanup();
     },
   };

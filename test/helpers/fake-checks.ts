@@ -54,7 +54,7 @@ export function makeConfig(checks: CheckConfig[], over: Partial<Config> = {}): C
     agent: { name: 'test-agent', listen: '127.0.0.1:0', dataDir: './data', concurrency: 4, logLevel: 'warn' },
     api: { metrics: { auth: 'none' } },
     defaults: { every: 30_000, timeout: 10_000 },
-    incidents: { openAfter: 3, resolveAfter: 2, unknownIs: 'warning', flapping: { enabled: true, low: 5, high: 20 }, snapshots: false },
+    incidents: { openAfter: 3, resolveAfter: 2, unknownIs: 'warning', flapping: { enabled: true, low: 5, high: 20 }, snapshots: false, retention: 90 * 86_400_000 },
     checks,
     escalation: [{ name: 'default', afterMs: 0, notify: [], match: {}, pageAnyway: [] }],
     sla: {},
