@@ -60,8 +60,11 @@ function levelOverride(flag?: string): string | undefined {
   return level;
 }
 
-/** Longest a clean stop may take before the process exits anyway (Kubernetes kills at 30 s). */
-const STOP_DEADLINE_MS = 10_000;
+/**
+ * Longest a clean stop may take before the process exits anyway: check timeouts, remediation
+ * and delivery aborts add up, and Kubernetes sends SIGKILL at 30 s.
+ */
+const STOP_DEADLINE_MS = 25_000;
 
 async function runCommand(argv: { config?: string; listen?: string; 'log-level'?: string }): Promise<void> {
   const file = resolveConfigPath(argv.config);

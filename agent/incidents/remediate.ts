@@ -4,6 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { z } from 'zod';
 import { describeNetworkError, duration, formatDuration, isSecretName } from '../../checks/types';
+import { redactArgs, scrub } from '../secrets';
 
 /** Most output kept per action: the tail of stdout+stderr, or of the response body. */
 export const OUTPUT_LIMIT = 4096;
@@ -571,35 +572,13 @@ function finishOutput(out: TailBuffer, secrets: string[]): { output: string; out
   return { output: text, outputTruncated: truncated };
 }
 
-function scrub(text: string, secrets: string[]): string {
-  let out = text;
-  for (const s of [...secrets].sort((a, b) => b.length - a.length)) {
-    if (s.length >= 4 && out.includes(s)) out = out.split(s).join(REDACTED);
-  }
-  return out;
-}
-
 /**
  * The argv as one line, values after secret-looking flags hidden (`--token=…`, `--password x`),
  * arguments with spaces or quotes JSON-quoted, at most 200 characters.
  */
 function describeArgv(argv: readonly string[]): string {
-  const parts: string[] = [];
-  let hideNext = false;
-  for (const arg of argv) {
-    let a = arg;
-    if (hideNext) {
-      a = REDACTED;
-      hideNext = false;
-    } else {
-      const m = /^(--?[A-Za-z0-9_-]+)=(.*)$/s.exec(arg);
-      if (m && isSecretName(m[1])) a = `${m[1]}=${REDACTED}`;
-      else if (/^--?[A-Za-z]/.test(arg) && isSecretName(arg)) hideNext = true;
-      else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(arg) && URL.canParse(arg)) a = describeUrl(arg);
-    }
-    parts.push(/[\s"'\\]/.test(a) || a === '' ? JSON.stringify(a) : a);
-  }
-  const line = parts.join(' ');
+  const parts = redactArgs(argv).map((a) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(a) && URL.canParse(a) ? describeUrl(a) : a));
+  const line = parts.map((a) => (/[\s"'\\]/.test(a) || a === '' ? JSON.stringify(a) : a)).join(' ');
   return line.length > 200 ? `${line.slice(0, 199)}…` : line;
 }
 

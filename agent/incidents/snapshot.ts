@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { mem } from 'systeminformation/lib/memory';
 import { z } from 'zod';
-import { formatBytes, isSecretName, isValidRegex, round } from '../../checks/types';
+import { formatBytes, isValidRegex, round } from '../../checks/types';
+import { PSEUDO_FS_TYPES, SKIPPED_PREFIXES } from '../../checks/disk';
+import { redactArgs } from '../secrets';
 
 /** The pattern used when a `logs:` entry sets no `match`: error, fatal, panic or crit, any case. */
 export const DEFAULT_LOG_MATCH = '(?i)error|fatal|panic|crit';
@@ -330,38 +332,10 @@ async function readProc(pid: number, file: string): Promise<string | undefined> 
 
 /** A command line for display: values after secret-looking flags hidden, at most 200 characters. */
 function describeCommand(args: string[]): string {
-  const parts: string[] = [];
-  let hideNext = false;
-  for (const arg of args) {
-    if (hideNext) {
-      parts.push('[REDACTED]');
-      hideNext = false;
-      continue;
-    }
-    const m = /^(--?[A-Za-z0-9_-]+)=/.exec(arg);
-    if (m && isSecretName(m[1])) parts.push(`${m[1]}=[REDACTED]`);
-    else {
-      if (/^--?[A-Za-z]/.test(arg) && isSecretName(arg)) hideNext = true;
-      // user:password@ in a URL argument (database DSNs).
-      parts.push(arg.replace(/(\/\/[^/:@\s]+):[^/@\s]+@/g, '$1:[REDACTED]@'));
-    }
-  }
   // Arguments may hold newlines (node -e scripts); a command is shown on one line.
-  const line = parts.join(' ').replace(/[\x00-\x1f\x7f]+/g, ' ');
+  const line = redactArgs(args).join(' ').replace(/[\x00-\x1f\x7f]+/g, ' ');
   return line.length > COMMAND_CHARS ? `${line.slice(0, COMMAND_CHARS - 1)}…` : line;
 }
-
-/**
- * Filesystem types that hold no user data: kernel interfaces, RAM-backed scratch, container
- * layers and read-only images (the disk check's list).
- */
-const PSEUDO_FS_TYPES = new Set([
-  'autofs', 'binfmt_misc', 'bpf', 'cgroup', 'cgroup2', 'configfs', 'debugfs', 'devpts', 'devtmpfs', 'fusectl',
-  'hugetlbfs', 'iso9660', 'mqueue', 'nsfs', 'overlay', 'proc', 'procfs', 'pstore', 'rpc_pipefs', 'securityfs',
-  'selinuxfs', 'squashfs', 'erofs', 'sysfs', 'tracefs', 'tmpfs', 'ramfs', 'nfsd',
-  'fuse.lxcfs', 'fuse.gvfsd-fuse', 'fuse.portal',
-]);
-const SKIPPED_PREFIXES = ['/proc', '/sys', '/dev', '/run/credentials', '/var/lib/docker', '/var/lib/containers/storage'];
 
 /** statfs calls that have not returned (a dead network mount): not asked again until they do. */
 const pendingStatfs = new Set<string>();

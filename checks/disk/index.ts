@@ -9,7 +9,7 @@ import { defineCheck, formatBytes, round, targetDown, type Expansion, type Field
  * container layers and read-only images that are full by design. node_exporter's default
  * list plus tmpfs, ramfs and nfsd, and the FUSE helpers that report a size of zero.
  */
-const PSEUDO_FS_TYPES = new Set([
+export const PSEUDO_FS_TYPES: ReadonlySet<string> = new Set([
   'autofs', 'binfmt_misc', 'bpf', 'cgroup', 'cgroup2', 'configfs', 'debugfs', 'devpts', 'devtmpfs', 'fusectl',
   'hugetlbfs', 'iso9660', 'mqueue', 'nsfs', 'overlay', 'proc', 'procfs', 'pstore', 'rpc_pipefs', 'securityfs',
   'selinuxfs', 'squashfs', 'erofs', 'sysfs', 'tracefs', 'tmpfs', 'ramfs', 'nfsd',
@@ -17,7 +17,7 @@ const PSEUDO_FS_TYPES = new Set([
 ]);
 
 /** Mount points under these hold kernel interfaces, secrets or container internals, never a disk to watch. */
-const SKIPPED_PREFIXES = ['/proc', '/sys', '/dev', '/run/credentials', '/var/lib/docker', '/var/lib/containers/storage'];
+export const SKIPPED_PREFIXES: readonly string[] = ['/proc', '/sys', '/dev', '/run/credentials', '/var/lib/docker', '/var/lib/containers/storage'];
 
 const fsTypes = z.array(z.string().min(1)).min(1);
 
