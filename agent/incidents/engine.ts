@@ -180,10 +180,16 @@ export class IncidentEngine {
   onResult(check: CheckConfig, result: CheckResult): void {
     const now = this.now();
     this.countAvailability(check.name, result, now);
-    const ring = this.recent.get(check.name) ?? [];
-    ring.push(result);
-    while (ring.length > Math.max(EVIDENCE, this.policyFor(check).openAfter)) ring.shift();
-    this.recent.set(check.name, ring);
+    // Evidence is the run of results that opens an incident: a healthy check keeps none (with
+    // a thousand checks, old results kept alive cost megabytes and garbage-collector work).
+    if (result.status === Status.Ok && !this.open.has(check.name)) {
+      this.recent.delete(check.name);
+    } else {
+      const ring = this.recent.get(check.name) ?? [];
+      ring.push(result);
+      while (ring.length > Math.max(EVIDENCE, this.policyFor(check).openAfter)) ring.shift();
+      this.recent.set(check.name, ring);
+    }
     this.lastStatus.set(check.name, result.status);
 
     const policy = this.policyFor(check);
