@@ -1,5 +1,7 @@
 import { setMaxListeners } from 'node:events';
+import os from 'node:os';
 import { expandChecks, type CheckConfig, type Config } from './config/load';
+import { parseListen } from './config/schema';
 import { ConfigError, formatProblem } from './errors';
 import { Status } from './evaluate';
 import { setSecrets, type Logger } from './logger';
@@ -104,6 +106,7 @@ export class Agent {
         now: deps.now,
         onResult: (n, r) => deps.metrics.notification(n, r),
         onQueue: (n) => deps.metrics.setNotificationQueue(n),
+        maxAgeMs: config.notifications.maxAge,
       });
       const engine = new IncidentEngine(engineConfig(config, new Map()), {
         store,
@@ -112,6 +115,7 @@ export class Agent {
         now: deps.now,
         runNow: (name) => agent.rerun(name),
         onEnqueue: () => outbox.kick(),
+        resend: (name, event) => outbox.resend(name, event),
         snapshots: config.incidents.snapshots,
       });
       Object.assign(agent, { incidents: engine, outbox });
@@ -348,6 +352,10 @@ export function engineConfig(config: Config, checks: ReadonlyMap<string, CheckCo
     agent: config.agent.name,
     policy: { openAfter: i.openAfter, resolveAfter: i.resolveAfter, unknownIs: i.unknownIs, flapping: i.flapping },
     retentionMs: i.retention,
+    links: {
+      agent: config.notifications.links.agent ?? `http://${os.hostname()}:${parseListen(config.agent.listen).port}`,
+      grafana: config.notifications.links.grafana,
+    },
     tiers: config.escalation,
     sla: config.sla,
     coverage: config.coverage,

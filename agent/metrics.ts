@@ -250,7 +250,7 @@ export class Metrics {
     });
     this.notifications = new Counter({
       name: 'keepwatch_notifications_total',
-      help: 'Notification delivery attempts by notifier and result: delivered, retry, failed (refused), expired (gave up).',
+      help: 'Notification delivery attempts by notifier and result: delivered, retry, failed (refused), expired (gave up); resent / resend_failed for periodic re-sends (Alertmanager).',
       labelNames: ['notifier', 'result'],
       registers,
     });
@@ -338,7 +338,7 @@ export class Metrics {
     this.remediations.inc({ check, result });
   }
 
-  notification(notifier: string, result: 'delivered' | 'retry' | 'failed' | 'expired'): void {
+  notification(notifier: string, result: 'delivered' | 'retry' | 'failed' | 'expired' | 'resent' | 'resend_failed'): void {
     this.notifications.inc({ notifier, result });
   }
 

@@ -15,6 +15,7 @@ import type { RemediateConfig } from '../incidents/remediate';
 import type { LogSpec } from '../incidents/snapshot';
 import { notifierRegistry } from '../notifiers';
 import type { NotifierInstance } from '../notifiers/outbox';
+import { DEFAULT_TEMPLATES, type Templates } from '../notifiers/render';
 import { checkSchema, commonCheckShape, notifierSchema, topSchema, type TopConfig } from './schema';
 
 /** When a check runs: a fixed interval, or a cron expression. */
@@ -59,6 +60,7 @@ export interface Config {
   coverage: ReadonlyMap<string, Timeframe>;
   maintenance: readonly MaintenanceWindow[];
   notifiers: ReadonlyMap<string, NotifierInstance>;
+  notifications: TopConfig['notifications'];
   /** Secret values found in the config, to be scrubbed from every log line. */
   secrets: readonly string[];
 }
@@ -119,8 +121,9 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions = {
   });
   const notifiers = new Map<string, NotifierInstance>();
   validateTyped(raw, 'notifiers', 'notifier', [...notifierRegistry.keys()], notifierSchema, locate, (data) => {
-    const { name, type, coverage, pageAnyway, ...spec } = data as { name: string; type: string; coverage?: string; pageAnyway: Severity[] };
-    notifiers.set(name, { name, def: notifierRegistry.get(type)!, spec, coverage, pageAnyway });
+    const { name, type, coverage, pageAnyway, templates, ...spec } = data as { name: string; type: string; coverage?: string; pageAnyway: Severity[]; templates?: Partial<Templates> };
+    const global = top.success ? top.data.notifications.templates : undefined;
+    notifiers.set(name, { name, def: notifierRegistry.get(type)!, spec, coverage, pageAnyway, templates: { ...DEFAULT_TEMPLATES, ...global, ...templates } });
   });
 
   let coverage = new Map<string, Timeframe>();
@@ -144,6 +147,7 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions = {
     coverage,
     maintenance: compileMaintenance(top.data.maintenance),
     notifiers,
+    notifications: top.data.notifications,
     secrets: [...secrets],
   };
   return deepFreeze(config);

@@ -7,6 +7,7 @@ import { maintenanceSchema } from '../incidents/maintenance';
 import { remediateSchema } from '../incidents/remediate';
 import { logsSchema } from '../incidents/snapshot';
 import { notifierRegistry } from '../notifiers';
+import { templateProblem } from '../notifiers/render';
 
 /** Check names: letters, digits and `_ . -`, so they are safe in URLs, metric labels and file names. */
 export const CHECK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -158,12 +159,40 @@ const slaSchema = z
   .prefault({})
   .describe('SLA targets per severity; clocks run only inside the check\'s coverage timeframe.');
 
+const template = z.string().min(1).superRefine((t, ctx) => {
+  const problem = templateProblem(t);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+const templatesSchema = z
+  .strictObject({
+    title: template.optional().describe('One line: `{{EVENT}} {{severity}}: {{check}}` by default. Fields: EVENT, event, agent, check, type, severity, state, tier, summary, openedAt, respondDue, resolveDue, acknowledgedBy, resolvedBy, values.X, labels.X, links.incident, links.grafana, snapshot; {{#field}}…{{/field}} only when the field is set.'),
+    text: template.optional().describe('The body: summary, tier, respond deadline and links by default.'),
+  })
+  .describe('Message templates.');
+
+const notificationsSchema = z
+  .strictObject({
+    maxAge: duration({ min: 60_000 }).default(86_400_000).describe('Give up on a notification this long after it could first go (counted as expired).'),
+    templates: templatesSchema.optional(),
+    links: z
+      .strictObject({
+        agent: z.string().refine((u) => /^https?:\/\//i.test(u) && URL.canParse(u), { message: 'expected an http:// or https:// URL' }).optional()
+          .describe('How people reach this agent\'s API (default http://<host name>:<listen port>); incidents link to <agent>/api/v1/incidents/ID.'),
+        grafana: template.refine((u) => /^https?:\/\//i.test(u), { message: 'expected an http:// or https:// URL template' }).optional().describe('A Grafana URL template for the check, e.g. "https://grafana.example/d/keepwatch-check?var-check={{check}}".'),
+      })
+      .prefault({}),
+  })
+  .prefault({})
+  .describe('How notifications are delivered and what they say.');
+
 /** Keys every notifier has, whatever its type. */
 export const commonNotifierShape = {
   name: z.string().regex(CHECK_NAME_RE, { message: 'notifier names are letters, digits and _ . -' }).describe('Name that escalation tiers refer to.'),
   type: z.string().describe('The notifier type.'),
   coverage: z.string().optional().describe('Deliveries wait while this coverage timeframe is closed.'),
   pageAnyway: z.array(severity).default([]).describe('Severities whose pages go outside the coverage anyway.'),
+  templates: templatesSchema.optional(),
 };
 
 /** The top-level config; `checks` and `notifiers` entries are validated one by one against their type's schema. */
@@ -178,6 +207,7 @@ export const topSchema = z.strictObject({
   coverage: coverageSchema.prefault({}).describe('Named service timeframes; presets 24x7, 24x5, 12x5 and 8x5 always exist.'),
   maintenance: maintenanceSchema.default([]).describe('Maintenance windows: checks run, but no incident opens or pages.'),
   notifiers: z.array(z.looseObject({})).default([]).describe('Where notifications go.'),
+  notifications: notificationsSchema,
 });
 
 export type TopConfig = z.output<typeof topSchema>;

@@ -3,6 +3,7 @@ import { Status } from '../evaluate';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { NotifierInstance } from '../notifiers/outbox';
+import { render } from '../notifiers/render';
 import type { EventKind, IncidentEvent } from '../notifiers/types';
 import type { CheckResult } from '../runner';
 import type { Incident, OutboxEntry, Silence, Store, TimelineEntry } from '../store/store';
@@ -25,6 +26,8 @@ export interface EngineConfig {
   notifiers: ReadonlyMap<string, NotifierInstance>;
   /** Resolved incidents are kept this long, then pruned with their timelines (ms). */
   retentionMs: number;
+  /** Base URL of this agent's API, and a Grafana URL template, for links in notifications. */
+  links: { agent: string; grafana?: string };
   /** The checks that run (expanded), by name. */
   checks: ReadonlyMap<string, CheckConfig>;
 }
@@ -38,6 +41,8 @@ export interface EngineDeps {
   runNow?(check: string): Promise<CheckResult | undefined>;
   /** Something was queued in the outbox. */
   onEnqueue?(): void;
+  /** Sends an event straight to a notifier (periodic re-sends of open incidents). */
+  resend?(notifier: string, event: IncidentEvent): void;
   /** Take a diagnostic snapshot when an incident opens (default true). */
   snapshots?: boolean;
 }
@@ -82,6 +87,8 @@ export class IncidentEngine {
   private readonly pending = new Set<Promise<unknown>>();
   /** Incidents whose L1 remediation runs now: their escalation waits for it. */
   private readonly remediating = new Map<number, AbortController>();
+  /** When each open incident was last re-sent to each lease-keeping notifier. */
+  private readonly lastResend = new Map<string, number>();
   private readonly abort = new AbortController();
   private stopping = false;
   private silences: Silence[] = [];
@@ -513,6 +520,7 @@ export class IncidentEngine {
         }
       }
       if (queued) this.deps.onEnqueue?.();
+      this.resendOpen(now);
       if (now - this.lastStateFlush >= STATE_FLUSH_MS) this.flushStates();
       if (now - this.lastFlush >= 60_000) this.flushAvailability();
       if (now - this.lastPrune >= 3_600_000) this.prune(now);
@@ -520,6 +528,33 @@ export class IncidentEngine {
     } catch (err) {
       this.log.error({ err }, 'incident timer failed; it runs again in a second');
     }
+  }
+
+  /**
+   * Re-sends open incidents to the notifiers that keep state by lease (Alertmanager), every
+   * `resendEveryMs`, to those that have received the incident (a page still held back is not
+   * sent early this way). Not through the outbox: a missed re-send is mended by the next one,
+   * and a dead agent should stop renewing.
+   */
+  private resendOpen(now: number): void {
+    if (!this.deps.resend) return;
+    const live = new Set<string>();
+    if (![...this.cfg.notifiers.values()].some((n) => n.def.resendEveryMs)) {
+      this.lastResend.clear();
+      return;
+    }
+    for (const inc of this.open.values()) {
+      for (const name of this.store.deliveredTo(inc.id)) {
+        const every = this.cfg.notifiers.get(name)?.def.resendEveryMs;
+        if (!every) continue;
+        const k = `${inc.id}/${name}`;
+        live.add(k);
+        if (now - (this.lastResend.get(k) ?? inc.openedAt) < every) continue;
+        this.lastResend.set(k, now);
+        this.deps.resend(name, this.event(inc, 'trigger', `${this.cfg.agent}:${this.store.id}:${inc.id}:resend`, now));
+      }
+    }
+    for (const k of this.lastResend.keys()) if (!live.has(k)) this.lastResend.delete(k);
   }
 
   /** One escalation step if due (or forced); true when something was queued. */
@@ -735,7 +770,7 @@ export class IncidentEngine {
 
   private event(inc: Incident, kind: EventKind, key: string, now: number, details?: Record<string, unknown>): IncidentEvent {
     const snapshot = inc.snapshot ? summariseSnapshot(inc.snapshot as Snapshot) : undefined;
-    return {
+    const e: IncidentEvent = {
       event: kind,
       key,
       agent: inc.agent,
@@ -743,6 +778,7 @@ export class IncidentEngine {
       message: `${inc.severity}: ${inc.check}: ${inc.summary}`,
       incident: {
         id: inc.id,
+        ref: `${inc.agent}:${this.store.id}:${inc.id}`,
         dedupKey: inc.key,
         check: inc.check,
         type: inc.type,
@@ -761,6 +797,9 @@ export class IncidentEngine {
       },
       details: snapshot ? { ...details, snapshot } : details,
     };
+    e.links = { incident: `${this.cfg.links.agent.replace(/\/+$/, '')}/api/v1/incidents/${inc.id}` };
+    if (this.cfg.links.grafana) e.links.grafana = render(this.cfg.links.grafana, e);
+    return e;
   }
 
   private updateGauges(): void {

@@ -1,5 +1,6 @@
 import type { Logger } from '../logger';
 import type { Store, OutboxEntry } from '../store/store';
+import { DEFAULT_TEMPLATES, type Templates } from './render';
 import { NotifyError, type IncidentEvent, type NotifierDefinition } from './types';
 
 /** A configured notifier: its type and its parsed config. */
@@ -11,6 +12,8 @@ export interface NotifierInstance {
   coverage?: string;
   /** … except pages of these severities. */
   pageAnyway?: readonly ('warning' | 'critical')[];
+  /** Message templates (defaults, the config's, the notifier's own). */
+  templates?: Templates;
 }
 
 export interface OutboxOptions {
@@ -26,7 +29,7 @@ export interface OutboxOptions {
   timeoutMs?: number;
   /** First retry delay, doubling up to 5 min (default 1 s). */
   retryBaseMs?: number;
-  onResult?(notifier: string, result: 'delivered' | 'retry' | 'failed' | 'expired'): void;
+  onResult?(notifier: string, result: 'delivered' | 'retry' | 'failed' | 'expired' | 'resent' | 'resend_failed'): void;
   onQueue?(pending: number): void;
 }
 
@@ -47,6 +50,7 @@ export class OutboxWorker {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private readonly inflight = new Map<number, Promise<void>>();
+  private readonly resends = new Set<Promise<void>>();
   private readonly now: () => number;
   private readonly abort = new AbortController();
 
@@ -64,8 +68,29 @@ export class OutboxWorker {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     const t = setTimeout(() => this.abort.abort(new Error('agent stopping')), 5000);
-    await Promise.allSettled(this.inflight.values());
+    await Promise.allSettled([...this.inflight.values(), ...this.resends]);
     clearTimeout(t);
+  }
+
+  /**
+   * Sends an event straight to a notifier, outside the outbox: the periodic re-send of open
+   * incidents (Alertmanager leases). A failure is logged and left to the next re-send.
+   */
+  resend(name: string, event: IncidentEvent): void {
+    const notifier = this.opts.notifiers().get(name);
+    if (!notifier || !this.running) return;
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.opts.timeoutMs ?? 30_000)]);
+    const p = notifier.def
+      .send(event, notifier.spec, { signal, templates: notifier.templates ?? DEFAULT_TEMPLATES })
+      .then(
+        () => this.opts.onResult?.(name, 'resent'),
+        (err) => {
+          this.opts.onResult?.(name, 'resend_failed');
+          this.opts.log.warn({ notifier: name, incident: event.incident.id, error: (err as Error).message }, 're-send failed; the next one may succeed');
+        },
+      );
+    this.resends.add(p);
+    void p.finally(() => this.resends.delete(p));
   }
 
   /** Looks for due notifications now (call after enqueueing). */
@@ -124,7 +149,7 @@ export class OutboxWorker {
     let error: unknown;
     let sent = false;
     try {
-      await notifier.def.send(JSON.parse(e.payload) as IncidentEvent, notifier.spec, { signal });
+      await notifier.def.send(JSON.parse(e.payload) as IncidentEvent, notifier.spec, { signal, templates: notifier.templates ?? DEFAULT_TEMPLATES });
       sent = true;
     } catch (err) {
       error = err;

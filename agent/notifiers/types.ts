@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { Templates } from './render';
 
 /** The event kinds an incident produces, as notifiers receive them. */
 export type EventKind = 'trigger' | 'acknowledge' | 'resolve' | 'escalate' | 'flapping' | 'sla_breach' | 'severity_change';
@@ -17,7 +18,9 @@ export interface IncidentEvent {
   message: string;
   incident: {
     id: number;
-    /** Stable across the incident's life: agent + check (providers' dedup key). */
+    /** This incident, unique across agents and stores (agent:store:id): providers' dedup key / alias. */
+    ref: string;
+    /** agent/check: the same for every incident of the check. */
     dedupKey: string;
     check: string;
     type: string;
@@ -36,6 +39,8 @@ export interface IncidentEvent {
   };
   /** Free-form details of the event (breach kind, previous severity, snapshot summary, …). */
   details?: Record<string, unknown>;
+  /** The incident in the agent's API, and in Grafana when `notifications.links.grafana` is set. */
+  links?: { incident?: string; grafana?: string };
 }
 
 /** A delivery failed; `retryable` says whether trying again can help (network, 429, 5xx). */
@@ -56,7 +61,19 @@ export interface NotifierDefinition<S extends z.ZodObject = z.ZodObject> {
   /** The type-specific keys (name, type and coverage are added by the engine). */
   schema: S;
   /** Delivers one event; throws NotifyError. */
-  send(event: IncidentEvent, spec: z.output<S>, ctx: { signal: AbortSignal }): Promise<void>;
+  send(event: IncidentEvent, spec: z.output<S>, ctx: SendContext): Promise<void>;
+  /**
+   * Re-send the state of open incidents this often, outside the outbox (Alertmanager forgets
+   * alerts whose lease ran out: a dead agent's alerts expire by themselves).
+   */
+  resendEveryMs?: number;
+}
+
+/** What a delivery gets besides the event and the notifier's config. */
+export interface SendContext {
+  signal: AbortSignal;
+  /** The message templates in force for this notifier. */
+  templates: Templates;
 }
 
 /** Declares a notifier type. */

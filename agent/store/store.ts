@@ -361,6 +361,11 @@ export class Store {
     return (this.stmt('SELECT DISTINCT notifier FROM outbox WHERE incident_id = ? ORDER BY notifier').all(incidentId) as Row[]).map((r) => r.notifier);
   }
 
+  /** The notifiers that have received at least one of an incident's notifications. */
+  deliveredTo(incidentId: number): string[] {
+    return (this.stmt('SELECT DISTINCT notifier FROM outbox WHERE incident_id = ? AND delivered_at IS NOT NULL ORDER BY notifier').all(incidentId) as Row[]).map((r) => r.notifier);
+  }
+
   /**
    * Deletes what is older than the retention: incidents resolved before `resolvedBefore`
    * (with their timelines and notifications), availability before `hourBefore`, and

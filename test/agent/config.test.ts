@@ -4,6 +4,7 @@ import path from 'node:path';
 import { expandChecks, loadConfigFile, loadConfigText, type Config } from '../../agent/config/load';
 import { configJsonSchema, parseListen } from '../../agent/config/schema';
 import { ConfigError, formatProblem } from '../../agent/errors';
+import { DEFAULT_TEMPLATES } from '../../agent/notifiers/render';
 import { packageRoot } from '../../agent/paths';
 
 function problems(yaml: string, env: NodeJS.ProcessEnv = {}): string[] {
@@ -84,6 +85,23 @@ checks:
     expect(c.checks[0].timeoutMs).toBe(2000);
   });
 
+  test('notification templates: defaults, overridden globally, then per notifier; maxAge and links', () => {
+    const c = load(`
+notifications:
+  maxAge: 2h
+  templates: { title: "[{{severity}}] {{check}} on {{agent}}" }
+  links: { agent: "https://kw.example", grafana: "https://g.example/d/x?var-check={{check}}" }
+notifiers:
+  - { name: a, type: webhook, url: "http://127.0.0.1:1/" }
+  - { name: b, type: slack, url: "http://127.0.0.1:1/", templates: { text: "{{summary}} ({{values.latencyMs}} ms)" } }
+`);
+    expect(c.notifications.maxAge).toBe(7_200_000);
+    expect(c.notifications.links).toEqual({ agent: 'https://kw.example', grafana: 'https://g.example/d/x?var-check={{check}}' });
+    expect(c.notifiers.get('a')!.templates).toEqual({ title: '[{{severity}}] {{check}} on {{agent}}', text: DEFAULT_TEMPLATES.text });
+    expect(c.notifiers.get('b')!.templates).toEqual({ title: '[{{severity}}] {{check}} on {{agent}}', text: '{{summary}} ({{values.latencyMs}} ms)' });
+    expect(load('').notifications).toEqual({ maxAge: 86_400_000, links: {} });
+  });
+
   test('an empty file is a valid config with no checks', () => {
     const c = load('');
     expect(c.checks).toEqual([]);
@@ -154,6 +172,17 @@ describe('located errors', () => {
     const [p] = problems('checks:\n  - name: a\n    type: http\n    url: http://x\n    bodyContain: ok\n');
     expect(p).toMatch(/^kw\.yaml:5:5: checks\[0\]\.bodyContain: unknown key "bodyContain"; did you mean "bodyContains"\?/);
     expect(problems('chekcs: []\n')[0]).toMatch(/^kw\.yaml:1:1: chekcs: unknown key "chekcs"; did you mean "checks"\?/);
+  });
+
+  test('templates with unknown fields or unclosed sections are refused where they are', () => {
+    expect(problems('notifications:\n  templates: { title: "{{chek}} down" }\n')).toEqual([
+      expect.stringMatching(/^kw\.yaml:2:23: notifications\.templates\.title: unknown field \{\{chek\}\}: use one of .*check/),
+    ]);
+    expect(problems('notifiers:\n  - { name: a, type: webhook, url: "http://x/", templates: { text: "{{#tier}}tier {{tier}}" } }\n')).toEqual([
+      expect.stringMatching(/^kw\.yaml:2:\d+: notifiers\[0\]\.templates\.text: section \{\{#tier\}\} is not closed by a matching \{\{\/tier\}\}$/),
+    ]);
+    expect(problems('notifications:\n  links: { grafana: "grafana/{{check}}" }\n')[0]).toMatch(/notifications\.links\.grafana: expected an http/);
+    expect(problems('notifications:\n  maxAge: 10s\n')[0]).toMatch(/^kw\.yaml:2:11: notifications\.maxAge: /);
   });
 
   test('unknown check types name the nearest type and list the valid ones', () => {

@@ -434,4 +434,41 @@ checks:
     expect(JSON.parse(sent.payload).details.snapshot).toMatch(/load .* on \d+ cores/);
     expect(h.store.getIncident(1)?.snapshot).toMatchObject({ takenAt: expect.any(String) });
   });
+
+  test('notifications link to the incident in the agent API and to Grafana when configured', () => {
+    h = engineHarness(`${base}
+notifications: { links: { agent: "http://kw.example:9100/", grafana: "https://grafana.example/d/kw?var-check={{check}}&var-agent={{agent}}" } }
+`);
+    h.feed('api', [C, C, C]);
+    const payload = JSON.parse(h.store.notificationsOf(1)[0].payload);
+    expect(payload.links).toEqual({
+      incident: 'http://kw.example:9100/api/v1/incidents/1',
+      grafana: 'https://grafana.example/d/kw?var-check=api&var-agent=web-01',
+    });
+    expect(payload.incident.ref).toBe(`web-01:${h.store.id}:1`);
+  });
+
+  test('lease notifiers (Alertmanager) get open incidents again every minute once they have received them', () => {
+    h = engineHarness(`
+agent: { name: web-01 }
+notifiers:
+  - { name: am, type: alertmanager, urls: ["http://127.0.0.1:9"] }
+  - { name: hook, type: webhook, url: "http://127.0.0.1:9/hook" }
+checks:
+  - { name: api, type: http, url: "http://127.0.0.1:9/" }
+`);
+    h.feed('api', [C, C, C]);
+    h.advance(2 * MIN);
+    expect(h.resent).toEqual([]); // not delivered yet: a held or failing first page is not sent around the outbox
+    for (const n of h.store.notificationsOf(1)) h.store.markDelivered(n.id, h.clock.t, 1);
+    h.advance(1000);
+    expect(h.resent.map(([n, e]) => [n, e.event, e.key])).toEqual([['am', 'trigger', `web-01:${h.store.id}:1:resend`]]);
+    h.advance(30_000);
+    expect(h.resent).toHaveLength(1);
+    h.advance(30_000);
+    expect(h.resent).toHaveLength(2); // the webhook keeps no lease: never re-sent
+    h.feed('api', [Status.Ok, Status.Ok]);
+    h.advance(2 * MIN);
+    expect(h.resent).toHaveLength(2); // resolved: no more renewals
+  });
 });

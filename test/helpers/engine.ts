@@ -5,6 +5,7 @@ import { Status, STATUS_NAMES } from '../../agent/evaluate';
 import { IncidentEngine } from '../../agent/incidents/engine';
 import { createLogger } from '../../agent/logger';
 import { Metrics } from '../../agent/metrics';
+import type { IncidentEvent } from '../../agent/notifiers/types';
 import type { CheckResult } from '../../agent/runner';
 import { Store } from '../../agent/store/store';
 import { tempDir } from './daemon';
@@ -34,8 +35,9 @@ export function engineHarness(yaml: string, start = Date.parse('2026-11-27T10:00
   const log = createLogger({ level: 'debug', destination: new Writable({ write: (c, _e, cb) => (logs.push(String(c)), cb()) }) as never });
   const metrics = new Metrics({ version: 't', defaultMetrics: false });
   const clock = { t: start };
+  const resent: Array<[string, IncidentEvent]> = [];
   let store = Store.open(dir.dir);
-  const make = () => new IncidentEngine(engineConfig(config, checks), { store, log, metrics, now: () => clock.t, snapshots: opts.snapshots ?? false });
+  const make = () => new IncidentEngine(engineConfig(config, checks), { store, log, metrics, now: () => clock.t, snapshots: opts.snapshots ?? false, resend: (n, e) => resent.push([n, e]) });
   const h = {
     dir,
     config,
@@ -45,6 +47,8 @@ export function engineHarness(yaml: string, start = Date.parse('2026-11-27T10:00
     metrics,
     store,
     engine: make(),
+    /** What the engine re-sent to lease notifiers: [notifier, event]. */
+    resent,
     /** Feeds results of one check, one per `every` ms (default: no time passes). */
     feed(name: string, statuses: Status[], everyMs = 0) {
       const check = checks.get(name);

@@ -1,0 +1,65 @@
+import nodemailer from 'nodemailer';
+import { z } from 'zod';
+import { describeNetworkError } from '../../checks/types';
+import { render, type Templates } from './render';
+import { defineNotifier, NotifyError, type IncidentEvent } from './types';
+
+/** The mail for an event: subject from the title template, plain text from the text template. */
+export function emailMessage(e: IncidentEvent, t: Templates, from: string, to: string[]) {
+  const values = Object.entries(e.incident.values).map(([k, v]) => `  ${k}: ${v}`).join('\n');
+  return {
+    from,
+    to: to.join(', '),
+    subject: render(t.title, e).replace(/\s+/g, ' ').slice(0, 200),
+    text: `${render(t.text, e)}\n\n${values ? `values:\n${values}\n\n` : ''}incident ${e.incident.id} (${e.incident.ref}), ${e.event} at ${e.at}\n`,
+    headers: { 'X-Keepwatch-Key': e.key, 'X-Keepwatch-Incident': e.incident.ref },
+  };
+}
+
+/**
+ * SMTP failures that trying again can mend: connection problems and 4xx replies (greylisting,
+ * mailbox busy); 5xx replies (no such user, relaying denied) will not.
+ */
+function retryable(err: unknown): boolean {
+  const code = (err as { responseCode?: number }).responseCode;
+  return code === undefined || code < 500;
+}
+
+/** Sends mail over SMTP (nodemailer). */
+export const emailNotifier = defineNotifier({
+  type: 'email',
+  summary: 'Sends mail over SMTP.',
+  schema: z.strictObject({
+    host: z.string().min(1).describe('SMTP server.'),
+    port: z.number().int().min(1).max(65535).default(587).describe('SMTP port (587 submission with STARTTLS, 465 TLS, 25).'),
+    secure: z.boolean().default(false).describe('TLS from the start (port 465); otherwise STARTTLS when offered.'),
+    requireTls: z.boolean().default(false).describe('Refuse to send unless STARTTLS succeeds.'),
+    insecure: z.boolean().default(false).describe('Skip TLS certificate verification.'),
+    username: z.string().optional().describe('SMTP user.'),
+    password: z.string().optional().describe('SMTP password (use ${SMTP_PASSWORD}).'),
+    from: z.string().min(3).describe('Sender address, e.g. "keepwatch <keepwatch@example.com>".'),
+    to: z.array(z.string().min(3)).min(1).describe('Recipients.'),
+  }),
+  async send(event, spec, { signal, templates }) {
+    const transport = nodemailer.createTransport({
+      host: spec.host,
+      port: spec.port,
+      secure: spec.secure,
+      requireTLS: spec.requireTls,
+      tls: { rejectUnauthorized: !spec.insecure },
+      auth: spec.username ? { user: spec.username, pass: spec.password ?? '' } : undefined,
+      connectionTimeout: 15_000,
+      socketTimeout: 30_000,
+    });
+    const onAbort = () => transport.close();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await transport.sendMail(emailMessage(event, templates, spec.from, spec.to));
+    } catch (err) {
+      throw new NotifyError(`SMTP: ${describeNetworkError(err)}`, retryable(err), { cause: err });
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      transport.close();
+    }
+  },
+});

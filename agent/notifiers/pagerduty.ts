@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import { postJson } from './http';
+import { render, type Templates } from './render';
+import { defineNotifier, type IncidentEvent } from './types';
+
+const REGIONS = { us: 'https://events.pagerduty.com/v2/enqueue', eu: 'https://events.eu.pagerduty.com/v2/enqueue' };
+
+/**
+ * The Events API v2 body for an event. Everything but an acknowledgement or a resolution
+ * (re)triggers: PagerDuty folds triggers with the same dedup_key into the open alert and
+ * updates it. The dedup key is the incident's ref (agent, store, id), so trigger, acknowledge
+ * and resolve of one incident meet, and a new incident opens a new alert.
+ */
+export function pagerdutyEvent(e: IncidentEvent, t: Templates, routingKey: string) {
+  const dedup_key = e.incident.ref;
+  if (e.event === 'acknowledge' || e.event === 'resolve') return { routing_key: routingKey, dedup_key, event_action: e.event };
+  const links = Object.entries(e.links ?? {}).filter(([, href]) => href).map(([k, href]) => ({ href, text: k === 'grafana' ? 'Grafana' : 'keepwatch incident' }));
+  return {
+    routing_key: routingKey,
+    dedup_key,
+    event_action: 'trigger',
+    payload: {
+      summary: render(t.title, e).slice(0, 1024),
+      source: e.agent,
+      severity: e.incident.severity,
+      timestamp: e.at,
+      component: e.incident.check,
+      class: e.incident.type,
+      ...(e.incident.labels.service && { group: e.incident.labels.service }),
+      custom_details: {
+        summary: e.incident.summary,
+        event: e.event,
+        tier: e.incident.tier,
+        values: e.incident.values,
+        labels: e.incident.labels,
+        respond_due: e.incident.respondDue,
+        resolve_due: e.incident.resolveDue,
+        ...(e.details?.snapshot !== undefined && { snapshot: e.details.snapshot }),
+      },
+    },
+    client: 'keepwatch',
+    ...(e.links?.incident && { client_url: e.links.incident }),
+    ...(links.length && { links }),
+  };
+}
+
+/** Sends Events API v2 trigger / acknowledge / resolve events to PagerDuty. */
+export const pagerdutyNotifier = defineNotifier({
+  type: 'pagerduty',
+  summary: 'PagerDuty Events API v2: trigger, acknowledge and resolve with a dedup key per incident.',
+  schema: z.strictObject({
+    routingKey: z.string().min(1).describe('The integration (routing) key of the PagerDuty service (a secret: use ${PD_ROUTING_KEY}).'),
+    region: z.enum(['us', 'eu']).default('us').describe('PagerDuty service region.'),
+    url: z
+      .string()
+      .refine((u) => /^https?:\/\//i.test(u) && URL.canParse(u), { message: 'expected an http:// or https:// URL' })
+      .optional()
+      .describe('Events endpoint, to override the region\'s (tests, proxies).'),
+  }),
+  async send(event, spec, { signal, templates }) {
+    await postJson(spec.url ?? REGIONS[spec.region], pagerdutyEvent(event, templates, spec.routingKey), { signal });
+  },
+});
