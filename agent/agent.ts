@@ -198,6 +198,7 @@ export class Agent {
       }
     }
     this.metrics.setChecks([...this.checks.values()]);
+    this.metrics.setNotifiers([...config.notifiers.keys()]);
     this.incidents?.apply(engineConfig(config, this.checks));
     this.scheduler.setConcurrency(config.agent.concurrency);
     this.scheduler.setJobs([...this.checks.values()].map((c) => ({ name: c.name, schedule: c.schedule })));

@@ -142,6 +142,9 @@ class CheckSeries {
   }
 }
 
+const NOTIFY_RESULTS = ['delivered', 'retry', 'failed', 'expired'] as const;
+type NotifyResult = (typeof NOTIFY_RESULTS)[number] | 'resent' | 'resend_failed';
+
 /**
  * Every metric the agent exports. The per-check families are rendered by hand from
  * CheckSeries; the rest live in our own prom-client registry, with its process and Node.js
@@ -165,6 +168,8 @@ export class Metrics {
   private readonly remediations: Counter;
   private readonly notifications: Counter;
   private readonly notificationQueue: Gauge;
+  private readonly sloObjective: Gauge;
+  private notifierNames = new Set<string>();
   /** The page buffer of the last scrape, free for the next one. */
   private spare: Buffer | undefined;
 
@@ -259,6 +264,19 @@ export class Metrics {
       help: 'Notifications waiting in the outbox (due, deferred to a coverage window, or retrying).',
       registers,
     });
+    this.sloObjective = new Gauge({
+      name: 'keepwatch_check_slo_objective',
+      help: 'Availability objective of checks that declare `slo:` (0.999 = 99.9% of runs not critical).',
+      labelNames: ['check'],
+      registers,
+    });
+    // Series that exist from the start, at 0, so that rate() and increase() see the first event.
+    for (const severity of ['warning', 'critical']) {
+      this.incidentsOpened.inc({ severity }, 0);
+      this.incidentAck.zero({ severity });
+      this.incidentResolve.zero({ severity });
+      for (const kind of ['respond', 'resolve']) this.slaBreaches.inc({ severity, kind }, 0);
+    }
     new Gauge({
       name: 'keepwatch_build_info',
       help: 'Build information; always 1.',
@@ -298,6 +316,18 @@ export class Metrics {
       s.setStatusLabels(labels);
     }
     this.checksConfigured.set(checks.filter((c) => c.enabled).length);
+    this.sloObjective.reset();
+    for (const c of checks) if (c.slo !== undefined && c.enabled) this.sloObjective.set({ check: c.name }, c.slo);
+  }
+
+  /** Tells the metrics which notifiers exist: their delivery counters start at 0, removed ones go. */
+  setNotifiers(names: readonly string[]): void {
+    const keep = new Set(names);
+    for (const name of this.notifierNames) {
+      if (!keep.has(name)) for (const result of NOTIFY_RESULTS) this.notifications.remove({ notifier: name, result });
+    }
+    for (const name of keep) for (const result of NOTIFY_RESULTS) this.notifications.inc({ notifier: name, result }, 0);
+    this.notifierNames = keep;
   }
 
   /** Records one judged run of a check. */
@@ -338,7 +368,7 @@ export class Metrics {
     this.remediations.inc({ check, result });
   }
 
-  notification(notifier: string, result: 'delivered' | 'retry' | 'failed' | 'expired' | 'resent' | 'resend_failed'): void {
+  notification(notifier: string, result: NotifyResult): void {
     this.notifications.inc({ notifier, result });
   }
 

@@ -42,6 +42,8 @@ export interface CheckConfig {
   dependsOn?: readonly string[];
   /** The service timeframe SLA clocks count in. */
   coverage?: string;
+  /** Availability objective as a ratio (0.999), when the check has an SLO. */
+  slo?: number;
   remediate?: RemediateConfig;
   logs?: readonly LogSpec[];
 }
@@ -347,6 +349,7 @@ function compileCheck(
     resolveAfter: data.resolveAfter as number | undefined,
     dependsOn: data.dependsOn as string[] | undefined,
     coverage: (data.coverage as string | undefined) ?? top.defaults.coverage,
+    slo: data.slo === undefined ? undefined : Number(((data.slo as number) / 100).toFixed(6)),
     remediate: data.remediate as RemediateConfig | undefined,
     logs: data.logs as LogSpec[] | undefined,
   };

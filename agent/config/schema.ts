@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { registry } from '../../checks';
-import { duration } from '../../checks/units';
+import { duration, percent } from '../../checks/units';
 import { coverageSchema } from '../incidents/coverage';
 import { maintenanceSchema } from '../incidents/maintenance';
 import { remediateSchema } from '../incidents/remediate';
@@ -58,6 +58,10 @@ export const commonCheckShape = {
   resolveAfter: z.number().int().min(1).max(100).optional().describe('Override incidents.resolveAfter for this check.'),
   dependsOn: z.array(z.string()).optional().describe('Checks this one depends on: while one fails, this one opens no incident of its own.'),
   coverage: z.string().optional().describe('The service timeframe whose hours SLA clocks count (default `defaults.coverage`, else 24x7).'),
+  slo: percent()
+    .refine((n) => n > 0 && n < 100, { message: 'an objective between 0% and 100%, e.g. 99.9%' })
+    .optional()
+    .describe('Availability objective (share of runs not critical), e.g. 99.9%: exported as keepwatch_check_slo_objective for the shipped burn-rate rules.'),
   remediate: remediateSchema.optional().describe('L1 automatic remediation run when an incident opens.'),
   logs: logsSchema.optional().describe('Log files whose last matching lines go into the diagnostic snapshot.'),
 };

@@ -102,6 +102,12 @@ notifiers:
     expect(load('').notifications).toEqual({ maxAge: 86_400_000, links: {} });
   });
 
+  test('slo: an availability objective as a ratio, refused at 100% and above', () => {
+    const c = load('checks:\n  - { name: a, type: http, url: "http://x/", slo: 99.9% }\n  - { name: b, type: http, url: "http://x/", slo: 99.95 }\n  - { name: c, type: load }\n');
+    expect(c.checks.map((x) => x.slo)).toEqual([0.999, 0.9995, undefined]);
+    expect(problems('checks:\n  - { name: a, type: load, slo: 100% }\n')[0]).toMatch(/^kw\.yaml:2:\d+: checks\[0\]\.slo: an objective between 0% and 100%/);
+  });
+
   test('an empty file is a valid config with no checks', () => {
     const c = load('');
     expect(c.checks).toEqual([]);

@@ -64,3 +64,32 @@ test('the page buffer is reused only once the previous scrape released it', asyn
   expect(third.body.buffer).toBe(first.body.buffer);
   expect(third.body.toString()).toBe(text);
 });
+
+test('incident, SLA and delivery counters exist at 0 from the start, so rate() sees the first event', async () => {
+  const m = new Metrics({ version: 't', defaultMetrics: false });
+  m.setNotifiers(['pager', 'chat']);
+  let text = (await m.expose()).body.toString();
+  expect(lines(text, /^keepwatch_incidents_opened_total\{/)).toEqual([
+    'keepwatch_incidents_opened_total{severity="warning"} 0',
+    'keepwatch_incidents_opened_total{severity="critical"} 0',
+  ]);
+  expect(lines(text, /^keepwatch_incident_ack_seconds_count\{/)).toHaveLength(2);
+  expect(lines(text, /^keepwatch_incident_resolve_seconds_count\{severity="critical"\} 0$/)).toHaveLength(1);
+  expect(lines(text, /^keepwatch_sla_breaches_total\{/)).toHaveLength(4);
+  expect(lines(text, /^keepwatch_notifications_total\{notifier="pager",result="(delivered|retry|failed|expired)"\} 0$/)).toHaveLength(4);
+  // A notifier removed by a reload takes its series with it.
+  m.setNotifiers(['pager']);
+  text = (await m.expose()).body.toString();
+  expect(text).not.toMatch(/notifier="chat"/);
+  expect(text).toMatch(/notifier="pager"/);
+});
+
+test('checks with an slo export their objective; others export nothing', async () => {
+  const m = new Metrics({ version: 't', defaultMetrics: false });
+  m.setChecks([{ ...checkConfig('api', run), slo: 0.999 }, checkConfig('cpu', run)]);
+  let text = (await m.expose()).body.toString();
+  expect(lines(text, /^keepwatch_check_slo_objective/)).toEqual(['keepwatch_check_slo_objective{check="api"} 0.999']);
+  m.setChecks([checkConfig('cpu', run)]);
+  text = (await m.expose()).body.toString();
+  expect(lines(text, /^keepwatch_check_slo_objective/)).toEqual([]);
+});
