@@ -106,7 +106,7 @@ export class Agent {
         now: deps.now,
         onResult: (n, r) => deps.metrics.notification(n, r),
         onQueue: (n) => deps.metrics.setNotificationQueue(n),
-        maxAgeMs: config.notifications.maxAge,
+        maxAgeMs: () => agent.config.notifications.maxAge,
       });
       const engine = new IncidentEngine(engineConfig(config, new Map()), {
         store,

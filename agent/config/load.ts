@@ -125,7 +125,9 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions = {
   validateTyped(raw, 'notifiers', 'notifier', [...notifierRegistry.keys()], notifierSchema, locate, (data) => {
     const { name, type, coverage, pageAnyway, templates, ...spec } = data as { name: string; type: string; coverage?: string; pageAnyway: Severity[]; templates?: Partial<Templates> };
     const global = top.success ? top.data.notifications.templates : undefined;
-    notifiers.set(name, { name, def: notifierRegistry.get(type)!, spec, coverage, pageAnyway, templates: { ...DEFAULT_TEMPLATES, ...global, ...templates } });
+    const def = notifierRegistry.get(type)!;
+    for (const key of def.secretKeys ?? []) addSecretValue((spec as Record<string, unknown>)[key], secrets);
+    notifiers.set(name, { name, def, spec, coverage, pageAnyway, templates: { ...DEFAULT_TEMPLATES, ...global, ...templates } });
   });
 
   let coverage = new Map<string, Timeframe>();
@@ -466,6 +468,17 @@ function collectSecrets(value: unknown, secrets: Set<string>, key = '') {
     for (const v of value) collectSecrets(v, secrets, key);
   } else if (value && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) collectSecrets(v, secrets, k);
+  }
+}
+
+/** A credential value, and for a URL also its path and query (where webhook tokens live). */
+function addSecretValue(value: unknown, secrets: Set<string>): void {
+  if (typeof value !== 'string' || !value) return;
+  secrets.add(value);
+  if (/^https?:\/\//i.test(value) && URL.canParse(value)) {
+    const u = new URL(value);
+    const tail = `${u.pathname}${u.search}`;
+    if (tail.length >= 8) secrets.add(tail);
   }
 }
 

@@ -68,7 +68,7 @@ export const commonCheckShape = {
 
 const agentSchema = z
   .strictObject({
-    name: z.string().min(1).default(os.hostname()).describe('This agent\'s name (default: the host name).'),
+    name: z.string().min(1).max(128).default(os.hostname()).describe('This agent\'s name (default: the host name).'),
     listen: z.string().regex(LISTEN_RE, { message: 'expected host:port, e.g. "0.0.0.0:9470" or "127.0.0.1:9470"' })
       .default('0.0.0.0:9470').describe('Address of the HTTP listener (metrics, health, API).'),
     dataDir: z.string().min(1).default('./data').describe('Where the agent keeps its state.'),

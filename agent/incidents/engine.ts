@@ -350,7 +350,13 @@ export class IncidentEngine {
     this.store.updateIncident(inc.id, { severity: to, labels: inc.labels, respondDue: inc.respondDue, resolveDue: inc.resolveDue });
     const rise = to === 'critical';
     this.store.addTimeline(inc.id, now, 'severity', `severity ${rise ? 'rose' : 'fell'} from ${from} to ${to}`);
-    if (!rise || inc.flapping) return; // a fall is only recorded; a flapping incident is not paged
+    if (!rise || inc.flapping) {
+      // A fall pages no one, but notifiers that keep the alert by lease (Alertmanager) have
+      // severity in its identity: tell them, so the alert moves rather than splits in two.
+      const lease = this.store.heardBy(inc.id).filter((n) => this.cfg.notifiers.get(n)?.def.resendEveryMs);
+      if (lease.length) this.notify(inc, 'severity_change', lease, now, { details: { from, to } });
+      return;
+    }
     // A rise re-notifies whoever has heard of the incident, and pages held back by a
     // coverage window go now where the tier lets this severity page anyway.
     for (const i of this.reachedTiers(inc)) {
@@ -798,7 +804,7 @@ export class IncidentEngine {
       details: snapshot ? { ...details, snapshot } : details,
     };
     e.links = { incident: `${this.cfg.links.agent.replace(/\/+$/, '')}/api/v1/incidents/${inc.id}` };
-    if (this.cfg.links.grafana) e.links.grafana = render(this.cfg.links.grafana, e);
+    if (this.cfg.links.grafana) e.links.grafana = render(this.cfg.links.grafana, e, encodeURIComponent);
     return e;
   }
 

@@ -18,8 +18,7 @@ export const LEASE_MS = 4 * RESEND_MS;
  * instance and the check's labels) is what Alertmanager deduplicates on; a resolve sends the
  * same labels with endsAt now.
  */
-export function alertmanagerAlert(e: IncidentEvent, t: Templates, alertname: string) {
-  const at = Date.parse(e.at);
+export function alertmanagerAlert(e: IncidentEvent, t: Templates, alertname: string, now = Date.now()) {
   const resolved = e.event === 'resolve';
   const { severity: _s, check: _c, type: _t, ...checkLabels } = e.incident.labels;
   return {
@@ -33,7 +32,9 @@ export function alertmanagerAlert(e: IncidentEvent, t: Templates, alertname: str
       ...(e.links?.grafana && { dashboard: e.links.grafana }),
     },
     startsAt: e.incident.openedAt,
-    endsAt: new Date(resolved ? at : at + LEASE_MS).toISOString(),
+    // The lease runs from when the alert is sent, not from when the event was queued: an
+    // event delivered late (retries, a coverage window) must not end a firing alert.
+    endsAt: resolved ? e.at : new Date(now + LEASE_MS).toISOString(),
     ...(e.links?.incident && { generatorURL: e.links.incident }),
   };
 }
@@ -70,6 +71,7 @@ export const alertmanagerNotifier = defineNotifier({
     if (results.some((r) => r.status === 'fulfilled')) return;
     const errors = results.map((r) => (r as PromiseRejectedResult).reason);
     const retryable = errors.some((err) => !(err instanceof NotifyError) || err.retryable);
-    throw new NotifyError(`every Alertmanager failed: ${errors.map((err) => describeNetworkError(err)).join('; ')}`, retryable);
+    const retryAfterMs = Math.max(0, ...errors.map((err) => (err as NotifyError).retryAfterMs ?? 0)) || undefined;
+    throw new NotifyError(`every Alertmanager failed: ${errors.map((err) => describeNetworkError(err)).join('; ')}`, retryable, { retryAfterMs });
   },
 });

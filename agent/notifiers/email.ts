@@ -21,7 +21,9 @@ export function emailMessage(e: IncidentEvent, t: Templates, from: string, to: s
  * mailbox busy); 5xx replies (no such user, relaying denied) will not.
  */
 function retryable(err: unknown): boolean {
-  const code = (err as { responseCode?: number }).responseCode;
+  const { responseCode: code, code: kind } = err as { responseCode?: number; code?: string };
+  // Bad credentials or a config nodemailer refuses will not get better by waiting.
+  if (kind === 'EAUTH' || kind === 'EENVELOPE' || kind === 'EMESSAGE') return false;
   return code === undefined || code < 500;
 }
 

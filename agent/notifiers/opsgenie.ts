@@ -5,6 +5,11 @@ import { defineNotifier, type IncidentEvent } from './types';
 
 const REGIONS = { us: 'https://api.opsgenie.com', eu: 'https://api.eu.opsgenie.com' };
 
+/** The Alert API base: the configured `url`, else the region's. */
+export function opsgenieBase(spec: { url?: string; region: keyof typeof REGIONS }): string {
+  return (spec.url ?? REGIONS[spec.region]).replace(/\/+$/, '');
+}
+
 /** keepwatch severity → Opsgenie priority. */
 export const PRIORITY = { critical: 'P1', warning: 'P3' } as const;
 
@@ -61,7 +66,7 @@ export const opsgenieNotifier = defineNotifier({
       .describe('Who the alert is for (else the integration\'s team).'),
   }),
   async send(event, spec, { signal, templates }) {
-    const base = (spec.url ?? REGIONS[spec.region]).replace(/\/+$/, '');
+    const base = opsgenieBase(spec);
     const req = opsgenieRequest(event, templates, base, spec);
     await postJson(req.url, req.body, { headers: { Authorization: `GenieKey ${spec.apiKey}` }, signal });
   },

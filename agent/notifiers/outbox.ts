@@ -21,8 +21,8 @@ export interface OutboxOptions {
   notifiers(): ReadonlyMap<string, NotifierInstance>;
   log: Logger;
   now?: () => number;
-  /** Give up on a notification this long after it was queued (default 24 h). */
-  maxAgeMs?: number;
+  /** Give up on a notification this long after it was queued (default 24 h); read at each use, so a reload applies. */
+  maxAgeMs?: number | (() => number);
   /** Most deliveries in flight at once (default 8). */
   concurrency?: number;
   /** Per-attempt timeout (default 30 s). */
@@ -51,6 +51,10 @@ export class OutboxWorker {
   private running = false;
   private readonly inflight = new Map<number, Promise<void>>();
   private readonly resends = new Set<Promise<void>>();
+  /** Chains (incident/notifier) with a delivery or a re-send in flight: one message at a time each, in order. */
+  private readonly busy = new Set<string>();
+  /** Attempts whose outcome the store could not record: never sent again, recorded when it can. */
+  private readonly unrecorded = new Map<number, { e: OutboxEntry; attempts: number; sent: boolean; error: unknown }>();
   private readonly now: () => number;
   private readonly abort = new AbortController();
 
@@ -79,6 +83,11 @@ export class OutboxWorker {
   resend(name: string, event: IncidentEvent): void {
     const notifier = this.opts.notifiers().get(name);
     if (!notifier || !this.running) return;
+    // A re-send must not overtake, or be overtaken by, a queued message of the same chain
+    // (a resolve going out while a re-send is on the wire would fire the alert again).
+    const chain = `${event.incident.id}/${name}`;
+    if (this.busy.has(chain)) return;
+    this.busy.add(chain);
     const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.opts.timeoutMs ?? 30_000)]);
     const p = notifier.def
       .send(event, notifier.spec, { signal, templates: notifier.templates ?? DEFAULT_TEMPLATES })
@@ -90,7 +99,11 @@ export class OutboxWorker {
         },
       );
     this.resends.add(p);
-    void p.finally(() => this.resends.delete(p));
+    void p.finally(() => {
+      this.resends.delete(p);
+      this.busy.delete(chain);
+      this.kick();
+    });
   }
 
   /** Looks for due notifications now (call after enqueueing). */
@@ -104,19 +117,28 @@ export class OutboxWorker {
     this.timer = undefined;
     if (!this.running) return;
     try {
+      this.recordLeftovers();
       const now = this.now();
       const limit = this.opts.concurrency ?? 8;
+      const waiting: number[] = [];
       for (const e of this.store.dueNotifications(now, 200)) {
         if (this.inflight.size >= limit) break;
         if (this.inflight.has(e.id)) continue;
+        const chain = `${e.incidentId}/${e.notifier}`;
+        if (this.unrecorded.has(e.id) || this.busy.has(chain)) {
+          waiting.push(e.id);
+          continue;
+        }
+        this.busy.add(chain);
         const p = this.deliver(e).finally(() => {
           this.inflight.delete(e.id);
+          this.busy.delete(chain);
           this.kick();
         });
         this.inflight.set(e.id, p);
       }
       this.opts.onQueue?.(this.store.pendingNotifications());
-      this.schedule();
+      this.schedule(waiting);
     } catch (err) {
       // The store failing must not stop deliveries for good: try again in a while.
       this.opts.log.error({ err }, 'outbox: cannot read pending notifications; retrying in 5 s');
@@ -125,11 +147,15 @@ export class OutboxWorker {
     }
   }
 
-  /** Arms the timer for the next chain head that is not in flight (a finished delivery kicks anyway). */
-  private schedule(): void {
+  /**
+   * Arms the timer for the next chain head that is not in flight nor waiting (a finished
+   * delivery or re-send kicks anyway); outcomes not recorded yet are tried again in 5 s.
+   */
+  private schedule(waiting: readonly number[] = []): void {
     if (!this.running || this.timer) return;
     const limit = this.opts.concurrency ?? 8;
-    const next = this.store.nextNotificationAt([...this.inflight.keys()]);
+    let next = this.store.nextNotificationAt([...this.inflight.keys(), ...this.unrecorded.keys(), ...waiting]);
+    if (this.unrecorded.size) next = Math.min(next, this.now() + 5000);
     if (next === Infinity) return;
     const delay = next - this.now();
     if (delay <= 0 && this.inflight.size >= limit) return; // busy: the next finished delivery drains
@@ -154,13 +180,32 @@ export class OutboxWorker {
     } catch (err) {
       error = err;
     }
+    this.record(e, attempts, sent, error);
+  }
+
+  /**
+   * Records an attempt's outcome. When the store cannot (a full disk), the outcome is kept in
+   * memory and the entry is not offered again: a sent notification must never be sent again
+   * because its mark failed. It is recorded at a later drain (every 5 s until it can).
+   */
+  private record(e: OutboxEntry, attempts: number, sent: boolean, error: unknown): boolean {
     try {
       if (sent) this.delivered(e, attempts);
       else this.failed(e, attempts, error);
+      this.unrecorded.delete(e.id);
+      return true;
     } catch (err) {
-      // Recording failed, not the delivery: a sent notification must never be sent again
-      // because of it, so the entry is left as it is (the next drain finds it delivered or not).
-      this.opts.log.error({ err, notifier: e.notifier, incident: e.incidentId, sent }, 'outbox: cannot record a delivery attempt');
+      if (!this.unrecorded.has(e.id)) {
+        this.opts.log.error({ err, notifier: e.notifier, incident: e.incidentId, sent }, 'outbox: cannot record a delivery attempt; holding it and trying again in 5 s');
+      }
+      this.unrecorded.set(e.id, { e, attempts, sent, error });
+      return false;
+    }
+  }
+
+  private recordLeftovers(): void {
+    for (const { e, attempts, sent, error } of [...this.unrecorded.values()]) {
+      if (!this.record(e, attempts, sent, error)) return; // the store still fails: later
     }
   }
 
@@ -189,7 +234,8 @@ export class OutboxWorker {
     const next = now + Math.max(backoffMs(attempts, this.opts.retryBaseMs), (err as NotifyError).retryAfterMs ?? 0);
     // The age counts from when the notification could first go out: a page held for a
     // weekend by its coverage window still gets its full day of retries.
-    if (next - Math.max(e.createdAt, e.notBefore) > (this.opts.maxAgeMs ?? 86_400_000)) {
+    const maxAge = typeof this.opts.maxAgeMs === 'function' ? this.opts.maxAgeMs() : (this.opts.maxAgeMs ?? 86_400_000);
+    if (next - Math.max(e.createdAt, e.notBefore) > maxAge) {
       this.store.transaction(() => {
         this.store.markFailed(e.id, now, attempts, `expired: ${message}`);
         this.store.addTimeline(e.incidentId, now, 'notify_failed', `${e.event} to ${e.notifier} given up after ${attempts} attempts: ${message}`);

@@ -5,6 +5,11 @@ import { defineNotifier, type IncidentEvent } from './types';
 
 const REGIONS = { us: 'https://events.pagerduty.com/v2/enqueue', eu: 'https://events.eu.pagerduty.com/v2/enqueue' };
 
+/** The Events API endpoint: the configured `url`, else the region's. */
+export function pagerdutyUrl(spec: { url?: string; region: keyof typeof REGIONS }): string {
+  return spec.url ?? REGIONS[spec.region];
+}
+
 /**
  * The Events API v2 body for an event. Everything but an acknowledgement or a resolution
  * (re)triggers: PagerDuty folds triggers with the same dedup_key into the open alert and
@@ -58,6 +63,6 @@ export const pagerdutyNotifier = defineNotifier({
       .describe('Events endpoint, to override the region\'s (tests, proxies).'),
   }),
   async send(event, spec, { signal, templates }) {
-    await postJson(spec.url ?? REGIONS[spec.region], pagerdutyEvent(event, templates, spec.routingKey), { signal });
+    await postJson(pagerdutyUrl(spec), pagerdutyEvent(event, templates, spec.routingKey), { signal });
   },
 });

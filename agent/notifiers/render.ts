@@ -73,9 +73,9 @@ export function templateProblem(template: string): string | undefined {
  * Fills a template: `{{name}}` is replaced by the field (empty when unknown), and
  * `{{#name}}…{{/name}}` keeps its content only when the field is not empty.
  */
-export function render(template: string, e: IncidentEvent): string {
+export function render(template: string, e: IncidentEvent, encode: (value: string) => string = (v) => v): string {
   const f = templateFields(e);
   return template
     .replace(/\{\{#([\w.-]+)\}\}([\s\S]*?)\{\{\/\1\}\}/g, (_, name: string, inner: string) => (f[name] ? inner : ''))
-    .replace(/\{\{\s*([\w.-]+)\s*\}\}/g, (_, name: string) => f[name] ?? '');
+    .replace(/\{\{\s*([\w.-]+)\s*\}\}/g, (_, name: string) => encode(f[name] ?? ''));
 }

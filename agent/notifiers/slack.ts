@@ -15,10 +15,15 @@ export function colour(e: IncidentEvent): string {
   return e.incident.severity === 'critical' ? '#E01E5A' : '#ECB22E';
 }
 
+/** Slack's mrkdwn treats & < > as markup: a check message must not become a link or vanish. */
+export function escapeMrkdwn(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
 /** The Slack message for an event: Block Kit header and text, a coloured attachment with the values. */
 export function slackMessage(e: IncidentEvent, t: Templates, spec: { channel?: string; username?: string; iconEmoji?: string }) {
   const title = render(t.title, e).slice(0, 150);
-  const text = render(t.text, e).slice(0, 3000);
+  const text = render(t.text, e, escapeMrkdwn).slice(0, 3000);
   const fields = Object.entries(e.incident.values)
     .slice(0, 10)
     .map(([k, v]) => ({ title: k, value: String(v), short: true }));
@@ -47,6 +52,7 @@ export function slackMessage(e: IncidentEvent, t: Templates, spec: { channel?: s
 export const slackNotifier = defineNotifier({
   type: 'slack',
   summary: 'Posts to a Slack incoming webhook (Block Kit, coloured by severity).',
+  secretKeys: ['url'],
   schema: z.strictObject({
     url: url.describe('The incoming webhook URL (a secret: use ${SLACK_WEBHOOK_URL}).'),
     channel: z.string().optional().describe('Override the webhook\'s channel (legacy webhooks only).'),

@@ -40,6 +40,7 @@ export function teamsMessage(e: IncidentEvent, t: Templates) {
 export const teamsNotifier = defineNotifier({
   type: 'teams',
   summary: 'Posts an Adaptive Card to a Microsoft Teams Workflows webhook.',
+  secretKeys: ['url'],
   schema: z.strictObject({
     url: z
       .string()

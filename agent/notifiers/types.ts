@@ -67,6 +67,11 @@ export interface NotifierDefinition<S extends z.ZodObject = z.ZodObject> {
    * alerts whose lease ran out: a dead agent's alerts expire by themselves).
    */
   resendEveryMs?: number;
+  /**
+   * Config keys whose values are credentials although their names do not say so (a Slack
+   * webhook URL is its own token): scrubbed from logs, errors and the store like the rest.
+   */
+  secretKeys?: readonly string[];
 }
 
 /** What a delivery gets besides the event and the notifier's config. */

@@ -320,11 +320,11 @@ export class Store {
   }
 
   markRetry(id: number, attempts: number, nextAt: number, error: string): void {
-    this.stmt('UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?').run(attempts, nextAt, error, id);
+    this.stmt('UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?').run(attempts, nextAt, scrub(error), id);
   }
 
   markFailed(id: number, at: number, attempts: number, error: string): void {
-    this.stmt('UPDATE outbox SET failed_at = ?, attempts = ?, last_error = ? WHERE id = ?').run(at, attempts, error, id);
+    this.stmt('UPDATE outbox SET failed_at = ?, attempts = ?, last_error = ? WHERE id = ?').run(at, attempts, scrub(error), id);
   }
 
   /** Every notification of an incident, in order. */

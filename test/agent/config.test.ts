@@ -108,6 +108,18 @@ notifiers:
     expect(problems('checks:\n  - { name: a, type: load, slo: 100% }\n')[0]).toMatch(/^kw\.yaml:2:\d+: checks\[0\]\.slo: an objective between 0% and 100%/);
   });
 
+  test('webhook URLs that are their own credential (Slack, Teams) are secrets, whole and by path', () => {
+    const c = load('notifiers:\n  - { name: s, type: slack, url: "${SLACK_URL}" }\n  - { name: t, type: teams, url: "https://x.example/workflows/abc?sig=SIGVALUE123" }\n', {
+      SLACK_URL: 'https://hooks.slack.com/services/T000/B000/XXXXSECRET',
+    });
+    expect(c.secrets).toEqual(expect.arrayContaining([
+      'https://hooks.slack.com/services/T000/B000/XXXXSECRET',
+      '/services/T000/B000/XXXXSECRET',
+      '/workflows/abc?sig=SIGVALUE123',
+      'SIGVALUE123',
+    ]));
+  });
+
   test('an empty file is a valid config with no checks', () => {
     const c = load('');
     expect(c.checks).toEqual([]);

@@ -58,6 +58,20 @@ describe('lifecycle in the store', () => {
     expect(h.store.getIncident(1)?.severity).toBe('warning');
   });
 
+  test('a fall is told to lease notifiers only (Alertmanager keys alerts by severity), and pages no one', () => {
+    h = engineHarness(`
+agent: { name: web-01 }
+notifiers:
+  - { name: am, type: alertmanager, urls: ["http://127.0.0.1:9"] }
+  - { name: hook, type: webhook, url: "http://127.0.0.1:9/hook" }
+checks:
+  - { name: api, type: http, url: "http://127.0.0.1:9/" }
+`);
+    h.feed('api', [C, C, C, W]);
+    expect(h.outbox()).toEqual([['trigger', 'am'], ['trigger', 'hook'], ['severity_change', 'am']]);
+    expect(JSON.parse(h.store.notificationsOf(1)[2].payload).details).toEqual({ from: 'critical', to: 'warning' });
+  });
+
   test('a flapping check gets one flapping notice and no more pages until it settles', () => {
     h = engineHarness(base);
     h.feed('api', [O, C, O, C, O, C, O, C, O, C, O]);
@@ -437,14 +451,15 @@ checks:
 
   test('notifications link to the incident in the agent API and to Grafana when configured', () => {
     h = engineHarness(`${base}
-notifications: { links: { agent: "http://kw.example:9100/", grafana: "https://grafana.example/d/kw?var-check={{check}}&var-agent={{agent}}" } }
+notifications: { links: { agent: "http://kw.example:9100/", grafana: "https://grafana.example/d/kw?var-check={{check}}&var-agent={{agent}}&q={{summary}}" } }
 `);
     h.feed('api', [C, C, C]);
     const payload = JSON.parse(h.store.notificationsOf(1)[0].payload);
     expect(payload.links).toEqual({
       incident: 'http://kw.example:9100/api/v1/incidents/1',
-      grafana: 'https://grafana.example/d/kw?var-check=api&var-agent=web-01',
+      grafana: `https://grafana.example/d/kw?var-check=api&var-agent=web-01&q=${encodeURIComponent(payload.incident.summary)}`,
     });
+    expect(payload.links.grafana).toMatch(/&q=[^ ]*%20/); // field values are URL-encoded
     expect(payload.incident.ref).toBe(`web-01:${h.store.id}:1`);
   });
 

@@ -2,6 +2,8 @@ import crypto from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { LEASE_MS } from '../../agent/notifiers/alertmanager';
+import { opsgenieBase } from '../../agent/notifiers/opsgenie';
+import { pagerdutyUrl } from '../../agent/notifiers/pagerduty';
 import { notifierRegistry, notifierTypes } from '../../agent/notifiers';
 import { DEFAULT_TEMPLATES, render } from '../../agent/notifiers/render';
 import { NotifyError, type IncidentEvent, type NotifierDefinition } from '../../agent/notifiers/types';
@@ -131,19 +133,39 @@ describe('slack', () => {
     await send(notifierRegistry.get('slack')!, { url: `${receiver.url}/s` }, event({ event: 'resolve' }));
     expect(received.slice(1).map((r) => r.body.attachments[0].color)).toEqual(['#ECB22E', '#2EB67D']);
   });
+
+  test('a message with & < > stays text, not markup or a link', async () => {
+    await send(notifierRegistry.get('slack')!, { url: `${receiver.url}/s` }, event({}, { summary: 'body <b>500</b> & <!channel>' }));
+    expect(received[0].body.blocks[1].text.text).toMatch(/^body &lt;b&gt;500&lt;\/b&gt; &amp; &lt;!channel&gt;/);
+  });
 });
 
 describe('teams', () => {
   test('an Adaptive Card for a Workflows webhook', async () => {
     await send(notifierRegistry.get('teams')!, { url: `${receiver.url}/workflows/abc` }, event());
-    const card = received[0].body;
-    expect(card.type).toBe('message');
-    expect(card.attachments[0].contentType).toBe('application/vnd.microsoft.card.adaptive');
-    const content = card.attachments[0].content;
-    expect(content).toMatchObject({ type: 'AdaptiveCard', version: '1.2', msteams: { width: 'full' } });
-    expect(content.body[0]).toEqual({ type: 'TextBlock', text: 'FIRING critical: api', weight: 'Bolder', size: 'Medium', wrap: true, style: 'heading', color: 'Attention' });
-    expect(content.body[2]).toEqual({ type: 'FactSet', facts: [{ title: 'status', value: '503' }, { title: 'latencyMs', value: '12' }] });
-    expect(content.actions).toEqual([{ type: 'Action.OpenUrl', title: 'Open incident', url: 'http://web-01:9470/api/v1/incidents/7' }]);
+    expect(received[0].path).toBe('/workflows/abc');
+    expect(received[0].headers['content-type']).toMatch(/^application\/json/);
+    expect(received[0].body).toEqual({
+      type: 'message',
+      attachments: [
+        {
+          contentType: 'application/vnd.microsoft.card.adaptive',
+          contentUrl: null,
+          content: {
+            $schema: 'http://adaptivecards.io/schemas/adaptive-card.json',
+            type: 'AdaptiveCard',
+            version: '1.2',
+            body: [
+              { type: 'TextBlock', text: 'FIRING critical: api', weight: 'Bolder', size: 'Medium', wrap: true, style: 'heading', color: 'Attention' },
+              { type: 'TextBlock', text: render(DEFAULT_TEMPLATES.text, event()), wrap: true },
+              { type: 'FactSet', facts: [{ title: 'status', value: '503' }, { title: 'latencyMs', value: '12' }] },
+            ],
+            actions: [{ type: 'Action.OpenUrl', title: 'Open incident', url: 'http://web-01:9470/api/v1/incidents/7' }],
+            msteams: { width: 'full' },
+          },
+        },
+      ],
+    });
   });
 });
 
@@ -207,26 +229,47 @@ describe('opsgenie', () => {
     const [create, ack, close] = received;
     expect(create.path).toBe('/og/v2/alerts');
     expect(create.headers.authorization).toBe('GenieKey genie-key-123456');
-    expect(create.body).toMatchObject({
+    expect(create.body).toEqual({
       alias: 'web-01:ab12cd34:7',
       message: 'FIRING critical: api',
+      description: render(DEFAULT_TEMPLATES.text, event()),
       source: 'keepwatch web-01',
       entity: 'api',
       priority: 'P1',
       tags: ['keepwatch', 'critical', 'http'],
       responders: [{ type: 'team', name: 'payments' }],
-      details: { check: 'api', 'value.status': '503', 'label.team': 'payments', incident: 'http://web-01:9470/api/v1/incidents/7' },
+      details: {
+        check: 'api',
+        type: 'http',
+        event: 'trigger',
+        tier: 'L2',
+        'value.status': '503',
+        'value.latencyMs': '12',
+        'label.team': 'payments',
+        'label.check': 'api',
+        'label.type': 'http',
+        'label.severity': 'critical',
+        incident: 'http://web-01:9470/api/v1/incidents/7',
+        grafana: 'https://grafana.example/d/kw?var-check=api',
+      },
     });
     expect(ack.path).toBe('/og/v2/alerts/web-01%3Aab12cd34%3A7/acknowledge?identifierType=alias');
-    expect(ack.body).toMatchObject({ source: 'keepwatch web-01', user: 'alice' });
+    expect(ack.headers.authorization).toBe('GenieKey genie-key-123456');
+    expect(ack.body).toEqual({ source: 'keepwatch web-01', user: 'alice', note: render(DEFAULT_TEMPLATES.text, event({ event: 'acknowledge' }, { acknowledgedBy: 'alice' })) });
     expect(close.path).toBe('/og/v2/alerts/web-01%3Aab12cd34%3A7/close?identifierType=alias');
+    expect(close.body).toEqual({ source: 'keepwatch web-01', user: 'auto', note: render(DEFAULT_TEMPLATES.text, event({ event: 'resolve' }, { resolvedBy: 'auto' })) });
     await send(notifierRegistry.get('opsgenie')!, spec(), event({}, { severity: 'warning' }));
     expect(received[3].body.priority).toBe('P3');
   });
 
-  test('region picks the EU API', () => {
+  test('region picks the US or EU API; url overrides both', () => {
     const def = notifierRegistry.get('opsgenie')!;
-    expect(def.schema.parse({ apiKey: 'k', region: 'eu' }).region).toBe('eu');
+    expect(opsgenieBase(def.schema.parse({ apiKey: 'k' }))).toBe('https://api.opsgenie.com');
+    expect(opsgenieBase(def.schema.parse({ apiKey: 'k', region: 'eu' }))).toBe('https://api.eu.opsgenie.com');
+    expect(opsgenieBase(def.schema.parse({ apiKey: 'k', region: 'eu', url: 'http://relay.internal/og/' }))).toBe('http://relay.internal/og');
+    const pd = notifierRegistry.get('pagerduty')!;
+    expect(pagerdutyUrl(pd.schema.parse({ routingKey: 'r' }))).toBe('https://events.pagerduty.com/v2/enqueue');
+    expect(pagerdutyUrl(pd.schema.parse({ routingKey: 'r', region: 'eu' }))).toBe('https://events.eu.pagerduty.com/v2/enqueue');
   });
 });
 
@@ -245,19 +288,39 @@ describe('alertmanager', () => {
           dashboard: 'https://grafana.example/d/kw?var-check=api',
         },
         startsAt: '2026-11-27T09:58:00.000Z',
-        endsAt: new Date(Date.parse('2026-11-27T10:00:00.000Z') + LEASE_MS).toISOString(),
+        endsAt: expect.any(String),
         generatorURL: 'http://web-01:9470/api/v1/incidents/7',
       },
     ]);
+    // The lease runs from the send, whenever the event was queued.
+    expect(Math.abs(Date.parse(received[0].body[0].endsAt) - (Date.now() + LEASE_MS))).toBeLessThan(5000);
     await send(notifierRegistry.get('alertmanager')!, { urls: [receiver.url] }, event({ event: 'resolve' }));
     expect(received[1].body[0].endsAt).toBe('2026-11-27T10:00:00.000Z');
+  });
+
+  test('an event delivered late (retries, a coverage window) still holds a lease ahead, not one already over', async () => {
+    const late = new Date(Date.now() - 10 * 60_000).toISOString();
+    await send(notifierRegistry.get('alertmanager')!, { urls: [receiver.url] }, event({ event: 'acknowledge', at: late }, { acknowledgedBy: 'alice' }));
+    expect(Date.parse(received[0].body[0].endsAt)).toBeGreaterThan(Date.now() + LEASE_MS - 5000);
+    expect(received[0].body[0].annotations.acknowledged_by).toBe('alice');
+  });
+
+  test('when every Alertmanager refuses, the longest Retry-After is kept', async () => {
+    const slow = await startHttp((_req, res) => res.writeHead(429, { 'Retry-After': '30' }).end());
+    try {
+      status = 429;
+      const err = await send(notifierRegistry.get('alertmanager')!, { urls: [receiver.url, slow.url] }, event()).then(() => undefined, (e: unknown) => e);
+      expect(err).toMatchObject({ retryable: true, retryAfterMs: 30_000 });
+    } finally {
+      await slow.close();
+    }
   });
 
   test('a severity rise ends the alert with the old severity label at once', async () => {
     await send(notifierRegistry.get('alertmanager')!, { urls: [receiver.url] }, event({ event: 'severity_change', details: { from: 'warning', to: 'critical' } }));
     const [now, old] = received[0].body;
     expect(now.labels.severity).toBe('critical');
-    expect(Date.parse(now.endsAt)).toBe(Date.parse('2026-11-27T10:00:00.000Z') + LEASE_MS);
+    expect(Date.parse(now.endsAt)).toBeGreaterThan(Date.now() + LEASE_MS - 5000);
     expect(old.labels).toEqual({ ...now.labels, severity: 'warning' });
     expect(old.endsAt).toBe('2026-11-27T10:00:00.000Z');
   });
@@ -277,7 +340,12 @@ describe('email', () => {
   beforeAll(async () => {
     smtp = new SMTPServer({
       authOptional: true,
+      allowInsecureAuth: true,
       disabledCommands: ['STARTTLS'],
+      onAuth(auth, _session, cb) {
+        if (auth.username === 'keepwatch' && auth.password === 'smtp-pass-9876') cb(null, { user: 'keepwatch' });
+        else cb(new Error('Invalid username or password'));
+      },
       onData(stream, session, cb) {
         let data = '';
         stream.on('data', (c) => (data += c));
@@ -304,6 +372,16 @@ describe('email', () => {
     expect(m.data).toMatch(/^X-Keepwatch-Key: web-01:ab12cd34:7:1\r?$/m);
     expect(m.data).toContain('503 Service Unavailable in 12 ms');
     expect(m.data).toMatch(/latencyMs: 12/);
+  });
+
+  test('authenticates; bad credentials are not retried and the error does not carry the password', async () => {
+    const def = notifierRegistry.get('email')!;
+    await send(def, { host: '127.0.0.1', port, username: 'keepwatch', password: 'smtp-pass-9876', from: 'k@example.com', to: ['a@example.com'] }, event());
+    expect(mails.at(-1)?.to).toEqual(['a@example.com']);
+    const err = await send(def, { host: '127.0.0.1', port, username: 'keepwatch', password: 'wrong-pass-5432', from: 'k@example.com', to: ['a@example.com'] }, event()).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ retryable: false });
+    expect(String((err as Error).message)).toMatch(/^SMTP: /);
+    expect(String((err as Error).message)).not.toContain('wrong-pass-5432');
   });
 
   test('a permanent SMTP refusal is not retried; a dead server is', async () => {

@@ -188,3 +188,70 @@ test('a chain whose head waits does not make the worker spin, nor hold back othe
   expect(received.map((r) => r.body.key)).toEqual(['a:2:1']);
   expect(reads).toBeLessThan(10);
 });
+
+test('a delivery the store cannot record is not sent again; it is recorded once the store works', async () => {
+  enqueue(1, 1, 'trigger');
+  const mark = store.markDelivered.bind(store);
+  let failing = true;
+  store.markDelivered = (...args) => {
+    if (failing) throw new Error('SQLITE_FULL: database or disk is full');
+    return mark(...args);
+  };
+  const w = worker();
+  w.start();
+  await until(() => received.length === 1);
+  await sleep(1000);
+  expect(received).toHaveLength(1); // not re-sent in a loop while the mark fails
+  expect(store.notificationsOf(1)[0].deliveredAt).toBeUndefined();
+  failing = false;
+  await until(() => store.notificationsOf(1)[0].deliveredAt !== undefined, 8000);
+  await w.stop();
+  expect(received).toHaveLength(1);
+  expect(results).toEqual(['hook:delivered']);
+}, 15_000);
+
+test('a re-send and a queued message of the same incident never overlap: the resolve goes after the re-send is answered', async () => {
+  const events: string[] = [];
+  const slow = await startHttp((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const key = JSON.parse(body).key as string;
+      events.push(`start ${key}`);
+      setTimeout(() => {
+        events.push(`end ${key}`);
+        res.writeHead(200).end();
+      }, key.endsWith('resend') ? 300 : 0);
+    });
+  });
+  try {
+    const hook: NotifierInstance = { name: 'hook', def: webhookNotifier, spec: { url: `${slow.url}/hook`, headers: {} } };
+    const w = worker({ notifiers: () => new Map([['hook', hook]]) });
+    w.start();
+    w.resend('hook', { event: 'trigger', key: 'a:1:resend', incident: { id: 1 } } as never);
+    await until(() => events.length === 1);
+    enqueue(1, 2, 'resolve');
+    w.kick();
+    // A second re-send while one is on the wire is dropped, not queued behind it.
+    w.resend('hook', { event: 'trigger', key: 'a:1:resend', incident: { id: 1 } } as never);
+    await until(() => events.length === 4);
+    await w.stop();
+    expect(events).toEqual(['start a:1:resend', 'end a:1:resend', 'start a:1:2', 'end a:1:2']);
+    expect(results).toEqual(['hook:resent', 'hook:delivered']);
+  } finally {
+    await slow.close();
+  }
+});
+
+test('maxAge is read at each use, so a reload applies it', async () => {
+  let maxAgeMs = 86_400_000;
+  answers = [500, 500, 500, 500, 500, 500];
+  enqueue(1, 1, 'trigger', Date.now() - 60_000);
+  const w = worker({ maxAgeMs: () => maxAgeMs });
+  w.start();
+  await until(() => results.includes('hook:retry'));
+  maxAgeMs = 1000;
+  await until(() => results.includes('hook:expired'));
+  await w.stop();
+  expect(store.notificationsOf(1)[0].lastError).toMatch(/^expired: /);
+});
