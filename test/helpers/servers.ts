@@ -68,7 +68,12 @@ export function startHttps(cert: TestCert, handler: http.RequestListener): Promi
 
 /** Starts a raw TCP server on 127.0.0.1:0. */
 export function startTcp(onConnection: (socket: net.Socket) => void): Promise<TestServer> {
-  return listen(net.createServer(onConnection), 'tcp');
+  // A client that resets its connection (a check timing out, a probe closing early) must not
+  // crash the test process with an unhandled 'error' event.
+  return listen(net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    onConnection(socket);
+  }), 'tcp');
 }
 
 /** A port on 127.0.0.1 that nothing listens on (bound, then released). */
