@@ -1,0 +1,122 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { Metrics } from '../../agent/metrics';
+import { packageRoot } from '../../agent/paths';
+
+// Structure of what we ship for Grafana and Prometheus. That every query parses and returns
+// data against a real Prometheus is the e2e suite's job (test/e2e/prometheus.test.ts).
+const ROOT = path.join(packageRoot(), 'dashboards');
+const DASHBOARDS = fs.readdirSync(ROOT).filter((f) => f.endsWith('.json'));
+const RULES = fs.readdirSync(path.join(ROOT, 'prometheus')).filter((f) => f.endsWith('.rules.yml'));
+const TESTS = fs.readdirSync(path.join(ROOT, 'prometheus', 'tests')).filter((f) => f.endsWith('.test.yml'));
+const load = (f: string) => JSON.parse(fs.readFileSync(path.join(ROOT, f), 'utf8'));
+const rulesOf = (f: string) => YAML.parse(fs.readFileSync(path.join(ROOT, 'prometheus', f), 'utf8')).groups.flatMap((g: any) => g.rules);
+
+/** Every panel, rows' nested panels included. */
+function panels(d: any): any[] {
+  return d.panels.flatMap((p: any) => [p, ...(p.panels ?? [])]);
+}
+function queries(d: any): string[] {
+  return [...panels(d).flatMap((p) => (p.targets ?? []).map((t: any) => t.expr)), ...d.annotations.list.filter((a: any) => a.expr).map((a: any) => a.expr)];
+}
+
+/** Metric names the agent exports (a registry with one of everything), the rules record, and Prometheus' own. */
+async function knownMetrics(): Promise<Set<string>> {
+  const m = new Metrics({ version: 't' });
+  m.setNotifiers(['n']);
+  const text = (await m.expose()).body.toString();
+  const names = new Set([...text.matchAll(/^# TYPE (\S+) (\S+)/gm)].flatMap(([, name, type]) => (type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name])));
+  for (const f of RULES) for (const r of rulesOf(f)) if (r.record) names.add(r.record);
+  names.add('up');
+  return names;
+}
+
+test('the three dashboards ship, each with a unique uid', () => {
+  expect(DASHBOARDS.sort()).toEqual(['keepwatch-agent-health.json', 'keepwatch-check-detail.json', 'keepwatch-overview.json']);
+  const uids = DASHBOARDS.map((f) => load(f).uid);
+  expect(new Set(uids).size).toBe(3);
+});
+
+describe.each(DASHBOARDS)('%s', (file) => {
+  const d = load(file);
+
+  test('panel ids are unique and panels fit the 24-column grid', () => {
+    const ids = panels(d).map((p) => p.id);
+    expect(ids.every((id) => Number.isInteger(id))).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const p of panels(d)) expect(p.gridPos.x + p.gridPos.w).toBeLessThanOrEqual(24);
+  });
+
+  test('a ${datasource} variable, used by every panel, target, variable and annotation', () => {
+    const ds = d.templating.list.find((v: any) => v.name === 'datasource');
+    expect(ds).toMatchObject({ type: 'datasource', query: 'prometheus' });
+    const uses = [
+      ...panels(d).filter((p) => p.type !== 'row').flatMap((p) => [p.datasource, ...(p.targets ?? []).map((t: any) => t.datasource)]),
+      ...d.templating.list.filter((v: any) => v.type === 'query').map((v: any) => v.datasource),
+      ...d.annotations.list.filter((a: any) => a.expr).map((a: any) => a.datasource),
+    ];
+    expect(uses.length).toBeGreaterThan(5);
+    for (const u of uses) expect(u).toEqual({ type: 'prometheus', uid: '${datasource}' });
+  });
+
+  test('instance (and check) template variables, and no hard-coded instance or check anywhere', () => {
+    const names = d.templating.list.map((v: any) => v.name);
+    expect(names).toEqual(file === 'keepwatch-agent-health.json' ? ['datasource', 'instance'] : ['datasource', 'instance', 'check']);
+    for (const expr of queries(d)) {
+      expect(expr).toMatch(/instance=~"\$instance"/);
+      expect(expr).not.toMatch(/instance="|check="/);
+      if (names.includes('check') && /keepwatch_check_|keepwatch:check_/.test(expr)) expect(expr).toMatch(/check=~"\$check"/);
+    }
+    expect(JSON.stringify(d)).not.toMatch(/127\.0\.0\.1|localhost:9470/);
+  });
+
+  test('every metric a query names is one the agent exports or a shipped rule records', async () => {
+    const known = await knownMetrics();
+    const unknown = queries(d)
+      .flatMap((expr) => [...expr.matchAll(/\b((?:keepwatch|process|nodejs)[a-z_:]*|keepwatch:[a-z_:0-9]+)\s*[{[]/g)].map((m) => m[1]))
+      .filter((name) => !known.has(name));
+    expect(unknown).toEqual([]);
+  });
+});
+
+test('the overview shows maintenance windows as annotations and links to the check detail', () => {
+  const d = load('keepwatch-overview.json');
+  expect(d.annotations.list.map((a: any) => a.expr).filter(Boolean)).toEqual(['keepwatch_maintenance_active{instance=~"$instance"} == 1']);
+  expect(JSON.stringify(d)).toContain('/d/keepwatch-check/');
+  expect(load('keepwatch-check-detail.json').uid).toBe('keepwatch-check');
+});
+
+describe('Prometheus rules', () => {
+  const alerts = RULES.flatMap((f) => rulesOf(f).filter((r: any) => r.alert));
+
+  test('every alert has a severity and a summary and description', () => {
+    expect(alerts.length).toBeGreaterThanOrEqual(10);
+    for (const a of alerts) {
+      expect([a.alert, a.labels?.severity]).toEqual([a.alert, expect.stringMatching(/^(critical|warning)$/)]);
+      expect(a.annotations).toEqual({ summary: expect.any(String), description: expect.any(String) });
+    }
+  });
+
+  test('every alert is unit-tested both firing and not firing (promtool test rules runs them in the e2e suite)', () => {
+    const cases = new Map<string, { fires: boolean; quiet: boolean }>();
+    for (const f of TESTS) {
+      const t = YAML.parse(fs.readFileSync(path.join(ROOT, 'prometheus', 'tests', f), 'utf8'));
+      for (const rf of t.rule_files) expect(fs.existsSync(path.join(ROOT, 'prometheus', 'tests', rf))).toBe(true);
+      for (const test of t.tests) {
+        for (const c of test.alert_rule_test ?? []) {
+          const seen = cases.get(c.alertname) ?? { fires: false, quiet: false };
+          if (c.exp_alerts.length) seen.fires = true;
+          else seen.quiet = true;
+          cases.set(c.alertname, seen);
+        }
+      }
+    }
+    const untested = alerts.map((a: any) => a.alert).filter((name: string) => !(cases.get(name)?.fires && cases.get(name)?.quiet));
+    expect(untested).toEqual([]);
+  });
+
+  test('recording rules follow the level:metric:operations naming', () => {
+    for (const f of RULES) for (const r of rulesOf(f)) if (r.record) expect(r.record).toMatch(/^keepwatch:[a-z_]+:[a-z_0-9]+$/);
+  });
+});

@@ -1,0 +1,200 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import YAML from 'yaml';
+import { packageRoot } from '../../agent/paths';
+import { eventually, startDaemon, tempDir, type Daemon } from '../helpers/daemon';
+import { closedPort, startHttp, startTcp, type TestServer } from '../helpers/servers';
+
+// Debian's prometheus package (prometheus and promtool); .ci/run installs it. Missing is a failure.
+const PROMETHEUS = process.env.PROMETHEUS ?? '/usr/bin/prometheus';
+const PROMTOOL = process.env.PROMTOOL ?? 'promtool';
+const ROOT = packageRoot();
+const RULES_DIR = path.join(ROOT, 'dashboards', 'prometheus');
+const RULE_FILES = fs.readdirSync(RULES_DIR).filter((f) => f.endsWith('.rules.yml')).map((f) => path.join(RULES_DIR, f));
+const TEST_FILES = fs.readdirSync(path.join(RULES_DIR, 'tests')).filter((f) => f.endsWith('.test.yml')).map((f) => path.join(RULES_DIR, 'tests', f));
+const DASHBOARDS = ['keepwatch-overview.json', 'keepwatch-check-detail.json', 'keepwatch-agent-health.json'];
+const TOKEN = 'e2e-admin-token-1234';
+
+let dir: ReturnType<typeof tempDir>;
+let web: TestServer;
+let smtp: TestServer;
+let flaky: net.Server | undefined;
+let daemon: Daemon;
+let prom: ChildProcess;
+let promUrl: string;
+
+interface Query { where: string; expr: string }
+
+/** Every PromQL expression in a dashboard: panel targets (rows included) and annotations. */
+function dashboardQueries(file: string): Query[] {
+  const d = JSON.parse(fs.readFileSync(path.join(ROOT, 'dashboards', file), 'utf8'));
+  const out: Query[] = [];
+  const walk = (panels: any[]) => {
+    for (const p of panels ?? []) {
+      for (const t of p.targets ?? []) out.push({ where: `${file}: ${p.title} (${t.refId})`, expr: t.expr });
+      walk(p.panels);
+    }
+  };
+  walk(d.panels);
+  for (const a of d.annotations.list) if (a.expr) out.push({ where: `${file}: annotation ${a.name}`, expr: a.expr });
+  return out;
+}
+
+/** Grafana's variables as Grafana would fill them for these agents and checks. */
+function fill(expr: string, vars: { instance: string; check: string }): string {
+  return expr
+    .replaceAll('$__rate_interval', '15s')
+    .replaceAll('$__interval', '5s')
+    .replaceAll('$__range', '1h')
+    .replaceAll('$instance', vars.instance)
+    .replaceAll('$check', vars.check);
+}
+
+async function query(expr: string): Promise<{ status: string; error?: string; data?: { result: unknown[] } }> {
+  const res = await fetch(`${promUrl}/api/v1/query?${new URLSearchParams({ query: expr })}`);
+  return (await res.json()) as never;
+}
+
+beforeAll(async () => {
+  dir = tempDir();
+  web = await startHttp((_req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"UP"}'));
+  smtp = await startTcp((s) => s.end('220 hello\r\n'));
+  const down = await closedPort();
+  const flakyPort = await closedPort();
+  const agentPort = await closedPort();
+  const promPort = await closedPort();
+  const now = Date.now();
+  fs.writeFileSync(path.join(dir.dir, 'self.pid'), String(process.pid));
+  // Every check kind that runs here; one failing for good (acknowledged), one that fails and
+  // recovers (resolved), one with an SLO, and a maintenance window open now.
+  const config = path.join(dir.dir, 'keepwatch.yaml');
+  fs.writeFileSync(config, YAML.stringify({
+    agent: { name: 'e2e-prom', listen: `127.0.0.1:${agentPort}`, dataDir: path.join(dir.dir, 'data') },
+    api: { token: TOKEN },
+    incidents: { openAfter: 1, resolveAfter: 1, snapshots: false },
+    sla: { critical: { respond: '1h', resolve: '4h' } },
+    maintenance: [{ name: 'e2e-window', start: new Date(now - 3_600_000).toISOString(), end: new Date(now + 3_600_000).toISOString(), checks: ['memory'] }],
+    checks: [
+      { name: 'web', type: 'http', url: `${web.url}/`, every: '1s', slo: '99.9%', labels: { team: 'web' } },
+      { name: 'web-down', type: 'http', url: `http://127.0.0.1:${down}/`, every: '1s', labels: { team: 'web' } },
+      { name: 'flaky', type: 'tcp', port: flakyPort, every: '1s' },
+      { name: 'smtp', type: 'tcp', port: smtp.port, expect: '^220', every: '2s', labels: { team: 'mail' } },
+      { name: 'cpu', type: 'cpu', every: '2s', sample: '200ms' },
+      { name: 'memory', type: 'memory', every: '2s' },
+      { name: 'load', type: 'load', every: '2s' },
+      { name: 'disk', type: 'disk', mount: '/', every: '2s' },
+      { name: 'self', type: 'process', pidfile: path.join(dir.dir, 'self.pid'), every: '2s' },
+    ],
+  }));
+  daemon = await startDaemon(['--config', config]);
+
+  const promConfig = path.join(dir.dir, 'prometheus.yml');
+  fs.writeFileSync(promConfig, YAML.stringify({
+    global: { scrape_interval: '1s', evaluation_interval: '1s' },
+    rule_files: RULE_FILES,
+    scrape_configs: [{ job_name: 'keepwatch', static_configs: [{ targets: [`127.0.0.1:${agentPort}`] }] }],
+  }));
+  promUrl = `http://127.0.0.1:${promPort}`;
+  prom = spawn(PROMETHEUS, [
+    `--config.file=${promConfig}`,
+    `--storage.tsdb.path=${path.join(dir.dir, 'tsdb')}`,
+    `--web.listen-address=127.0.0.1:${promPort}`,
+  ], { stdio: 'ignore' });
+  await eventually(async () => (await fetch(`${promUrl}/-/ready`).catch(() => undefined))?.ok, 30_000, 'Prometheus to be ready');
+
+  // web-down and flaky open incidents; acknowledge one, let the other recover.
+  const api = async (p: string, body?: unknown) => {
+    const res = await fetch(`${daemon.base}${p}`, body === undefined ? {} : {
+      method: 'POST', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    });
+    return (await res.json()) as any;
+  };
+  const incidents = await eventually(async () => {
+    const list = (await api('/api/v1/incidents?state=open')).incidents as any[];
+    return list.length === 2 && list;
+  }, 20_000, 'two incidents to open');
+  // Let Prometheus see the counters at their opening values before the ack and the resolve.
+  await new Promise((r) => setTimeout(r, 3000));
+  const downId = incidents.find((i) => i.check === 'web-down').id;
+  await api(`/api/v1/incidents/${downId}/ack`, { by: 'e2e', comment: 'looking' });
+  flaky = net.createServer((s) => s.on('error', () => undefined).end()).listen(flakyPort, '127.0.0.1');
+  await eventually(async () => (await api('/api/v1/incidents?state=resolved')).incidents.length === 1, 20_000, 'the flaky incident to resolve');
+  // Enough scrapes after the ack and the resolve for increase() and the recording rules.
+  await eventually(async () => {
+    const r = await query('keepwatch_incident_resolve_seconds_count{severity="critical"} > 0 and keepwatch_incident_ack_seconds_count{severity="critical"} > 0');
+    return (r.data?.result.length ?? 0) > 0;
+  }, 20_000, 'Prometheus to scrape the ack and the resolve');
+  await new Promise((r) => setTimeout(r, 5000));
+}, 120_000);
+
+afterAll(async () => {
+  prom?.kill();
+  await daemon?.stop();
+  flaky?.close();
+  await web?.close();
+  await smtp?.close();
+  dir?.cleanup();
+});
+
+test('Prometheus scrapes the agent and loads every shipped rule group without errors', async () => {
+  const targets = (await (await fetch(`${promUrl}/api/v1/targets`)).json()) as any;
+  expect(targets.data.activeTargets.map((t: any) => [t.labels.job, t.health])).toEqual([['keepwatch', 'up']]);
+  const rules = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as any;
+  const groups = rules.data.groups as any[];
+  expect(groups.map((g) => g.name).sort()).toEqual(['keepwatch-agent', 'keepwatch-checks', 'keepwatch-quorum', 'keepwatch-slo']);
+  const unhealthy = groups.flatMap((g) => g.rules).filter((r: any) => r.health !== 'ok');
+  expect(unhealthy.map((r: any) => `${r.name}: ${r.lastError}`)).toEqual([]);
+});
+
+test('every rule expression parses and runs through the query API', async () => {
+  const failures: string[] = [];
+  for (const file of RULE_FILES) {
+    for (const group of YAML.parse(fs.readFileSync(file, 'utf8')).groups) {
+      for (const rule of group.rules) {
+        const r = await query(rule.expr);
+        if (r.status !== 'success') failures.push(`${path.basename(file)} ${rule.alert ?? rule.record}: ${r.error}`);
+      }
+    }
+  }
+  expect(failures).toEqual([]);
+});
+
+test('the recording rules compute from real data: SLO ratios for the check with an slo, quorum counts', async () => {
+  const ratio = await query('keepwatch:check_error:ratio_rate5m');
+  expect((ratio.data!.result as any[]).map((s) => [s.metric.check, s.value[1]])).toEqual([['web', '0']]);
+  const budget = await query('keepwatch:check_error_budget:ratio');
+  expect(Number((budget.data!.result as any[])[0].value[1])).toBeCloseTo(0.001, 9);
+  const failing = await query('keepwatch:check_failing_agents:count{check="web-down"}');
+  expect((failing.data!.result as any[]).map((s) => s.value[1])).toEqual(['1']);
+});
+
+test('every dashboard query parses; every Overview and Check detail panel returns data', async () => {
+  const failures: string[] = [];
+  for (const file of DASHBOARDS) {
+    const mustHaveData = file !== 'keepwatch-agent-health.json';
+    for (const q of dashboardQueries(file)) {
+      const r = await query(fill(q.expr, { instance: '.+', check: file === 'keepwatch-check-detail.json' ? 'web' : '.+' }));
+      if (r.status !== 'success') failures.push(`${q.where}: ${r.error}`);
+      else if (mustHaveData && !r.data!.result.length) failures.push(`${q.where}: no data`);
+    }
+  }
+  expect(failures).toEqual([]);
+});
+
+test('the dashboards\' template variables find the agent and its checks', async () => {
+  const instances = (await (await fetch(`${promUrl}/api/v1/label/instance/values?match[]=keepwatch_build_info`)).json()) as any;
+  expect(instances.data).toEqual([expect.stringMatching(/^127\.0\.0\.1:\d+$/)]);
+  const checks = (await (await fetch(`${promUrl}/api/v1/label/check/values?match[]=keepwatch_check_status`)).json()) as any;
+  expect(checks.data).toEqual(expect.arrayContaining(['web', 'web-down', 'flaky', 'smtp', 'cpu', 'memory', 'load', 'disk', 'self']));
+});
+
+test('promtool check rules and promtool test rules pass on what we ship', () => {
+  const check = spawnSync(PROMTOOL, ['check', 'rules', ...RULE_FILES], { encoding: 'utf8' });
+  expect({ status: check.status, stderr: check.stderr }).toEqual({ status: 0, stderr: '' });
+  expect(check.stdout).not.toMatch(/WARNING|FAILED/);
+  const test = spawnSync(PROMTOOL, ['test', 'rules', ...TEST_FILES], { encoding: 'utf8' });
+  expect({ status: test.status, stderr: test.stderr }).toEqual({ status: 0, stderr: '' });
+  expect(test.stdout.match(/SUCCESS/g)).toHaveLength(TEST_FILES.length);
+});
