@@ -18,8 +18,9 @@ ENV NODE_ENV=production \
     KEEPWATCH_CONFIG=/etc/keepwatch/keepwatch.yaml \
     KEEPWATCH_DATA_DIR=/var/lib/keepwatch \
     KEEPWATCH_PORT=9470
-RUN groupadd --system keepwatch \
- && useradd --system --gid keepwatch --home-dir /var/lib/keepwatch --no-create-home --shell /usr/sbin/nologin keepwatch \
+# Fixed ids (what --system picks here anyway): Kubernetes' runAsUser in deploy/kubernetes names them.
+RUN groupadd --system --gid 999 keepwatch \
+ && useradd --system --uid 999 --gid keepwatch --home-dir /var/lib/keepwatch --no-create-home --shell /usr/sbin/nologin keepwatch \
  && mkdir -p /etc/keepwatch /var/lib/keepwatch \
  && chown keepwatch:keepwatch /var/lib/keepwatch
 WORKDIR /opt/keepwatch
