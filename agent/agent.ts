@@ -105,7 +105,7 @@ export class Agent {
         log: deps.log,
         now: deps.now,
         onResult: (n, r) => deps.metrics.notification(n, r),
-        onQueue: (n) => deps.metrics.setNotificationQueue(n),
+        onQueue: (due, held) => deps.metrics.setNotificationQueue(due, held),
         maxAgeMs: () => agent.config.notifications.maxAge,
       });
       const engine = new IncidentEngine(engineConfig(config, new Map()), {
@@ -198,7 +198,7 @@ export class Agent {
       }
     }
     this.metrics.setChecks([...this.checks.values()]);
-    this.metrics.setNotifiers([...config.notifiers.keys()]);
+    this.metrics.setNotifiers([...config.notifiers.values()].map((n) => ({ name: n.name, resends: n.def.resendEveryMs !== undefined })));
     this.incidents?.apply(engineConfig(config, this.checks));
     this.scheduler.setConcurrency(config.agent.concurrency);
     this.scheduler.setJobs([...this.checks.values()].map((c) => ({ name: c.name, schedule: c.schedule })));

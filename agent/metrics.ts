@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Value } from '../checks/types';
+import { FAILURE_REASONS, type Value } from '../checks/types';
 import type { CheckConfig } from './config/load';
-import { STATUS_NAMES, type Status } from './evaluate';
+import { Status, STATUS_NAMES } from './evaluate';
 import { SKIP_REASONS } from './scheduler';
 
 /**
@@ -106,9 +106,38 @@ class CheckSeries {
     t.duration = Buffer.from(
       `${duration}${this.bucketPrefixes[this.buckets.length]}${this.count}\n${this.sumPrefix}${formatNumber(this.sum)}\n${this.countPrefix}${this.count}\n`,
     );
+    this.renderRuns();
+  }
+
+  private renderRuns(): void {
     let runs = '';
     for (const r of this.runs.values()) runs += `${r.prefix}${r.count}\n`;
-    t.runs = Buffer.from(runs);
+    this.text.runs = Buffer.from(runs);
+  }
+
+  private runCounter(status: Status, reason: string): { prefix: string; count: number } {
+    const key = `${status}|${reason}`;
+    let counter = this.runs.get(key);
+    if (!counter) {
+      counter = {
+        prefix: `${CHECK_FAMILIES.runs.name}{check="${escapeLabel(this.name)}",status="${STATUS_NAMES[status]}",reason="${reason}"} `,
+        count: 0,
+      };
+      this.runs.set(key, counter);
+    }
+    return counter;
+  }
+
+  /**
+   * Exports the ok and every critical run counter at 0 before any such run, so that rate()
+   * and increase() count the first failure of each reason too (a series that appears at 1
+   * has no earlier sample to rise from). For checks with an SLO, whose error ratio needs it.
+   */
+  startRunCounters(): void {
+    const before = this.runs.size;
+    this.runCounter(Status.Ok, 'none');
+    for (const reason of FAILURE_REASONS) this.runCounter(Status.Critical, reason);
+    if (this.runs.size !== before) this.renderRuns();
   }
 
   record(run: RunRecord): void {
@@ -118,17 +147,7 @@ class CheckSeries {
     if (i >= 0) this.buckets[i]++;
     this.sum += run.durationSeconds;
     this.count++;
-    const reason = run.reason ?? 'none';
-    const key = `${run.status}|${reason}`;
-    let counter = this.runs.get(key);
-    if (!counter) {
-      counter = {
-        prefix: `${CHECK_FAMILIES.runs.name}{check="${escapeLabel(this.name)}",status="${STATUS_NAMES[run.status]}",reason="${reason}"} `,
-        count: 0,
-      };
-      this.runs.set(key, counter);
-    }
-    counter.count++;
+    this.runCounter(run.status, run.reason ?? 'none').count++;
     // A value the run did not return is removed, not left at its last reading.
     for (const field of this.values.keys()) if (toNumber(run.values[field]) === undefined) this.values.delete(field);
     for (const field in run.values) {
@@ -143,7 +162,8 @@ class CheckSeries {
 }
 
 const NOTIFY_RESULTS = ['delivered', 'retry', 'failed', 'expired'] as const;
-type NotifyResult = (typeof NOTIFY_RESULTS)[number] | 'resent' | 'resend_failed';
+const ALL_NOTIFY_RESULTS = [...NOTIFY_RESULTS, 'resent', 'resend_failed'] as const;
+type NotifyResult = (typeof ALL_NOTIFY_RESULTS)[number];
 
 /**
  * Every metric the agent exports. The per-check families are rendered by hand from
@@ -168,6 +188,7 @@ export class Metrics {
   private readonly remediations: Counter;
   private readonly notifications: Counter;
   private readonly notificationQueue: Gauge;
+  private readonly notificationsHeld: Gauge;
   private readonly sloObjective: Gauge;
   private notifierNames = new Set<string>();
   /** The page buffer of the last scrape, free for the next one. */
@@ -261,7 +282,12 @@ export class Metrics {
     });
     this.notificationQueue = new Gauge({
       name: 'keepwatch_notification_queue',
-      help: 'Notifications waiting in the outbox (due, deferred to a coverage window, or retrying).',
+      help: 'Notifications due in the outbox: waiting for a slot or retrying.',
+      registers,
+    });
+    this.notificationsHeld = new Gauge({
+      name: 'keepwatch_notifications_held',
+      help: 'Notifications held back until later: a tier\'s coverage window, the diagnostic snapshot or L1 remediation.',
       registers,
     });
     this.sloObjective = new Gauge({
@@ -317,17 +343,27 @@ export class Metrics {
     }
     this.checksConfigured.set(checks.filter((c) => c.enabled).length);
     this.sloObjective.reset();
-    for (const c of checks) if (c.slo !== undefined && c.enabled) this.sloObjective.set({ check: c.name }, c.slo);
+    for (const c of checks) {
+      if (c.slo === undefined || !c.enabled) continue;
+      this.sloObjective.set({ check: c.name }, c.slo);
+      this.series.get(c.name)!.startRunCounters();
+    }
   }
 
-  /** Tells the metrics which notifiers exist: their delivery counters start at 0, removed ones go. */
-  setNotifiers(names: readonly string[]): void {
-    const keep = new Set(names);
+  /**
+   * Tells the metrics which notifiers exist: their delivery counters start at 0 (with the
+   * re-send results for notifiers that re-send, like Alertmanager's), removed ones go.
+   */
+  setNotifiers(notifiers: ReadonlyArray<string | { name: string; resends: boolean }>): void {
+    const keep = new Map(notifiers.map((n) => (typeof n === 'string' ? [n, false] : [n.name, n.resends])));
     for (const name of this.notifierNames) {
-      if (!keep.has(name)) for (const result of NOTIFY_RESULTS) this.notifications.remove({ notifier: name, result });
+      if (!keep.has(name)) for (const result of ALL_NOTIFY_RESULTS) this.notifications.remove({ notifier: name, result });
     }
-    for (const name of keep) for (const result of NOTIFY_RESULTS) this.notifications.inc({ notifier: name, result }, 0);
-    this.notifierNames = keep;
+    // inc by 0 creates a missing series and keeps an existing count.
+    for (const [name, resends] of keep) {
+      for (const result of resends ? ALL_NOTIFY_RESULTS : NOTIFY_RESULTS) this.notifications.inc({ notifier: name, result }, 0);
+    }
+    this.notifierNames = new Set(keep.keys());
   }
 
   /** Records one judged run of a check. */
@@ -372,8 +408,9 @@ export class Metrics {
     this.notifications.inc({ notifier, result });
   }
 
-  setNotificationQueue(n: number): void {
-    this.notificationQueue.set(n);
+  setNotificationQueue(due: number, held: number): void {
+    this.notificationQueue.set(due);
+    this.notificationsHeld.set(held);
   }
 
   /** Sets the open-incident gauge from scratch. */

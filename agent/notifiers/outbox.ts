@@ -30,7 +30,8 @@ export interface OutboxOptions {
   /** First retry delay, doubling up to 5 min (default 1 s). */
   retryBaseMs?: number;
   onResult?(notifier: string, result: 'delivered' | 'retry' | 'failed' | 'expired' | 'resent' | 'resend_failed'): void;
-  onQueue?(pending: number): void;
+  /** After each pass: messages due (or retrying) and messages held back until later. */
+  onQueue?(due: number, held: number): void;
 }
 
 /** First retry after `baseMs` (1 s), doubling to 5 min; ±20 % jitter so a fleet does not retry in step. */
@@ -137,7 +138,10 @@ export class OutboxWorker {
         });
         this.inflight.set(e.id, p);
       }
-      this.opts.onQueue?.(this.store.pendingNotifications());
+      if (this.opts.onQueue) {
+        const q = this.store.queuedNotifications(now);
+        this.opts.onQueue(q.due, q.held);
+      }
       this.schedule(waiting);
     } catch (err) {
       // The store failing must not stop deliveries for good: try again in a while.

@@ -311,6 +311,17 @@ export class Store {
     return r.at ?? Infinity;
   }
 
+  /**
+   * Undelivered messages: `due` ones (waiting for a slot or retrying) and `held` ones, kept back
+   * until a later time (a tier's coverage window, the diagnostic snapshot, L1 remediation).
+   */
+  queuedNotifications(now: number): { due: number; held: number } {
+    const r = this.stmt(
+      'SELECT COALESCE(SUM(not_before <= ?), 0) AS due, COALESCE(SUM(not_before > ?), 0) AS held FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL',
+    ).get(now, now) as Row;
+    return { due: r.due, held: r.held };
+  }
+
   pendingNotifications(): number {
     return (this.stmt('SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL').get() as Row).n;
   }

@@ -93,3 +93,40 @@ test('checks with an slo export their objective; others export nothing', async (
   text = (await m.expose()).body.toString();
   expect(lines(text, /^keepwatch_check_slo_objective/)).toEqual([]);
 });
+
+test('a check with an slo exports its ok and critical run counters at 0 before any run, so rate() sees the first failure', () => {
+  const m = new Metrics({ version: 't', defaultMetrics: false });
+  m.setChecks([{ ...checkConfig('api', run), slo: 0.999 }, checkConfig('cpu', run)]);
+  let text = m.renderChecks().toString();
+  const runs = lines(text, /^keepwatch_check_runs_total\{check="api"/);
+  expect(runs).toContain('keepwatch_check_runs_total{check="api",status="ok",reason="none"} 0');
+  for (const reason of ['timeout', 'refused', 'dns', 'tls', 'status', 'body', 'threshold', 'error']) {
+    expect(runs).toContain(`keepwatch_check_runs_total{check="api",status="critical",reason="${reason}"} 0`);
+  }
+  expect(runs).toHaveLength(9);
+  // Checks without an slo keep the page small: a counter appears with its first run.
+  expect(lines(text, /^keepwatch_check_runs_total\{check="cpu"/)).toEqual([]);
+  m.recordRun('api', { status: Status.Critical, up: false, reason: 'refused', durationSeconds: 0.01, values: {} });
+  // A reload keeps the counts.
+  m.setChecks([{ ...checkConfig('api', run), slo: 0.999 }]);
+  text = m.renderChecks().toString();
+  expect(lines(text, /^keepwatch_check_runs_total\{check="api",status="critical",reason="refused"\}/)).toEqual([
+    'keepwatch_check_runs_total{check="api",status="critical",reason="refused"} 1',
+  ]);
+  expect(lines(text, /^keepwatch_check_runs_total\{check="api"/)).toHaveLength(9);
+});
+
+test('a notifier that re-sends also starts its re-send counters at 0; a reload keeps every count', async () => {
+  const m = new Metrics({ version: 't', defaultMetrics: false });
+  m.setNotifiers([{ name: 'am', resends: true }, { name: 'chat', resends: false }]);
+  let text = (await m.expose()).body.toString();
+  expect(lines(text, /^keepwatch_notifications_total\{notifier="am"/)).toHaveLength(6);
+  expect(lines(text, /^keepwatch_notifications_total\{notifier="am",result="resend_failed"\} 0$/)).toHaveLength(1);
+  expect(lines(text, /^keepwatch_notifications_total\{notifier="chat"/)).toHaveLength(4);
+  m.notification('am', 'resend_failed');
+  m.notification('chat', 'delivered');
+  m.setNotifiers([{ name: 'am', resends: true }, { name: 'chat', resends: false }]);
+  text = (await m.expose()).body.toString();
+  expect(lines(text, /^keepwatch_notifications_total\{notifier="am",result="resend_failed"\} 1$/)).toHaveLength(1);
+  expect(lines(text, /^keepwatch_notifications_total\{notifier="chat",result="delivered"\} 1$/)).toHaveLength(1);
+});

@@ -255,3 +255,23 @@ test('maxAge is read at each use, so a reload applies it', async () => {
   await w.stop();
   expect(store.notificationsOf(1)[0].lastError).toMatch(/^expired: /);
 });
+
+test('the queue gauge counts due messages; messages held for later (coverage, snapshot) count apart', async () => {
+  const queue: Array<[number, number]> = [];
+  const now = Date.now();
+  enqueue(1, 1, 'trigger');
+  // Held back for a minute, like a page outside its tier's coverage window.
+  store.enqueue({ key: 'a:2:1', notifier: 'hook', incidentId: 1, event: 'trigger', payload: '{}', createdAt: now, notBefore: now + 60_000 });
+  answers.push(503);
+  const w = worker({ onQueue: (due, held) => queue.push([due, held]) });
+  w.start();
+  // The due message is retrying: due 1; the held one never counts as due.
+  await until(() => results.includes('hook:retry'));
+  await until(() => received.length === 1);
+  // Once delivered, nothing is due; the held message still waits.
+  await until(() => queue.at(-1)![0] === 0);
+  await w.stop();
+  expect(queue[0]).toEqual([1, 1]);
+  expect(queue.every(([, held]) => held === 1)).toBe(true);
+  expect(store.queuedNotifications(now + 60_000)).toEqual({ due: 1, held: 0 });
+});
