@@ -78,7 +78,7 @@ beforeAll(async () => {
     maintenance: [{ name: 'e2e-window', start: new Date(now - 3_600_000).toISOString(), end: new Date(now + 3_600_000).toISOString(), checks: ['memory'] }],
     checks: [
       { name: 'web', type: 'http', url: `${web.url}/`, every: '1s', slo: '99.9%', labels: { team: 'web' } },
-      { name: 'web-down', type: 'http', url: `http://127.0.0.1:${down}/`, every: '1s', labels: { team: 'web' } },
+      { name: 'web-down', type: 'http', url: `http://127.0.0.1:${down}/`, every: '1s', labels: { team: 'web', quorum: 'true' } },
       { name: 'flaky', type: 'tcp', port: flakyPort, every: '1s' },
       { name: 'smtp', type: 'tcp', port: smtp.port, expect: '^220', every: '2s', labels: { team: 'mail' } },
       { name: 'cpu', type: 'cpu', every: '2s', sample: '200ms' },
