@@ -185,6 +185,7 @@ export class Metrics {
   private readonly incidentResolve: Histogram;
   private readonly slaBreaches: Counter;
   private readonly maintenanceActive: Gauge;
+  private readonly checkMaintenance: Gauge;
   private readonly remediations: Counter;
   private readonly notifications: Counter;
   private readonly notificationQueue: Gauge;
@@ -266,6 +267,12 @@ export class Metrics {
       name: 'keepwatch_maintenance_active',
       help: '1 while a maintenance window is open.',
       labelNames: ['window'],
+      registers,
+    });
+    this.checkMaintenance = new Gauge({
+      name: 'keepwatch_check_maintenance',
+      help: 'Checks a maintenance window covers now (1); no series for the others.',
+      labelNames: ['check'],
       registers,
     });
     this.remediations = new Counter({
@@ -420,6 +427,12 @@ export class Metrics {
   }
 
   /** Sets the maintenance gauge from scratch (windows removed by a reload disappear). */
+  /** The checks a maintenance window covers now (1); others have no series. */
+  setChecksInMaintenance(checks: readonly string[]): void {
+    this.checkMaintenance.reset();
+    for (const check of checks) this.checkMaintenance.set({ check }, 1);
+  }
+
   setMaintenance(windows: Array<{ name: string; active: boolean }>): void {
     this.maintenanceActive.reset();
     for (const w of windows) this.maintenanceActive.set({ window: w.name }, w.active ? 1 : 0);

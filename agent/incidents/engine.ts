@@ -530,7 +530,11 @@ export class IncidentEngine {
       if (now - this.lastStateFlush >= STATE_FLUSH_MS) this.flushStates();
       if (now - this.lastFlush >= 60_000) this.flushAvailability();
       if (now - this.lastPrune >= 3_600_000) this.prune(now);
-      this.deps.metrics.setMaintenance(this.cfg.maintenance.map((w) => ({ name: w.name, active: activeRange(w, now) !== undefined })));
+      const open = this.cfg.maintenance.filter((w) => activeRange(w, now) !== undefined);
+      this.deps.metrics.setMaintenance(this.cfg.maintenance.map((w) => ({ name: w.name, active: open.includes(w) })));
+      const covered: string[] = [];
+      if (open.length) for (const c of this.cfg.checks.values()) if (activeWindows(open, now, c.name, c.labels).length) covered.push(c.name);
+      this.deps.metrics.setChecksInMaintenance(covered);
     } catch (err) {
       this.log.error({ err }, 'incident timer failed; it runs again in a second');
     }

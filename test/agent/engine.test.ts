@@ -275,9 +275,14 @@ checks:
     h.feed('db-main', new Array(10).fill(C), 5 * MIN); // 10:00 … 10:45
     expect(h.store.listIncidents()).toEqual([]);
     h.at('2026-11-27T10:30:00Z');
-    expect((await h.metrics.expose()).body.toString()).toMatch(/^keepwatch_maintenance_active\{window="db-migration"\} 1$/m);
+    let text = (await h.metrics.expose()).body.toString();
+    expect(text).toMatch(/^keepwatch_maintenance_active\{window="db-migration"\} 1$/m);
+    // Which checks it covers, for Prometheus rules that should keep quiet too.
+    expect(text.split('\n').filter((l) => l.startsWith('keepwatch_check_maintenance{'))).toEqual(['keepwatch_check_maintenance{check="db-main"} 1']);
     h.at('2026-11-27T11:00:00Z');
-    expect((await h.metrics.expose()).body.toString()).toMatch(/^keepwatch_maintenance_active\{window="db-migration"\} 0$/m);
+    text = (await h.metrics.expose()).body.toString();
+    expect(text).toMatch(/^keepwatch_maintenance_active\{window="db-migration"\} 0$/m);
+    expect(text).not.toMatch(/^keepwatch_check_maintenance\{/m);
     h.feed('db-main', [C]);
     expect(h.store.listIncidents()).toHaveLength(1);
     expect(h.outbox()).toEqual([['trigger', 'hook']]);

@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -67,6 +68,10 @@ beforeAll(async () => {
   const promPort = await closedPort();
   const now = Date.now();
   fs.writeFileSync(path.join(dir.dir, 'self.pid'), String(process.pid));
+  // web-down and flaky answer until Prometheus has scraped the agent, so that it sees the
+  // incident counters rise from 0 (increase() over the range needs a sample before the rise).
+  const downServer = http.createServer((_req, res) => res.end()).listen(down, '127.0.0.1');
+  flaky = net.createServer((s) => s.on('error', () => undefined).end()).listen(flakyPort, '127.0.0.1');
   // Every check kind that runs here; one failing for good (acknowledged), one that fails and
   // recovers (resolved), one with an SLO, and a maintenance window open now.
   const config = path.join(dir.dir, 'keepwatch.yaml');
@@ -104,7 +109,12 @@ beforeAll(async () => {
   ], { stdio: 'ignore' });
   await eventually(async () => (await fetch(`${promUrl}/-/ready`).catch(() => undefined))?.ok, 30_000, 'Prometheus to be ready');
 
-  // web-down and flaky open incidents; acknowledge one, let the other recover.
+  // Once Prometheus has the counters at 0, web-down and flaky fail and open incidents;
+  // acknowledge one, let the other recover.
+  await eventually(async () => ((await query('keepwatch_incidents_opened_total{severity="critical"}')).data?.result.length ?? 0) > 0, 30_000, 'Prometheus to scrape the agent');
+  downServer.closeAllConnections();
+  await new Promise((r) => downServer.close(r));
+  await new Promise((r) => flaky!.close(r));
   const api = async (p: string, body?: unknown) => {
     const res = await fetch(`${daemon.base}${p}`, body === undefined ? {} : {
       method: 'POST', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body),
@@ -112,11 +122,11 @@ beforeAll(async () => {
     return (await res.json()) as any;
   };
   const incidents = await eventually(async () => {
-    const list = (await api('/api/v1/incidents?state=open')).incidents as any[];
+    const list = ((await api('/api/v1/incidents?state=open')).incidents as any[]).filter((i) => ['web-down', 'flaky'].includes(i.check));
     return list.length === 2 && list;
   }, 20_000, 'two incidents to open');
   // Let Prometheus see the counters at their opening values before the ack and the resolve.
-  await new Promise((r) => setTimeout(r, 3000));
+  await eventually(async () => ((await query('increase(keepwatch_incidents_opened_total{severity="critical"}[1m]) > 0')).data?.result.length ?? 0) > 0, 20_000, 'Prometheus to scrape the openings');
   const downId = incidents.find((i) => i.check === 'web-down').id;
   await api(`/api/v1/incidents/${downId}/ack`, { by: 'e2e', comment: 'looking' });
   flaky = net.createServer((s) => s.on('error', () => undefined).end()).listen(flakyPort, '127.0.0.1');
@@ -167,10 +177,13 @@ test('the recording rules compute from real data: SLO ratios for the check with 
   const budget = await query('keepwatch:check_error_budget:ratio');
   expect(Number((budget.data!.result as any[])[0].value[1])).toBeCloseTo(0.001, 9);
   const failing = await query('keepwatch:check_failing_agents:count{check="web-down"}');
-  expect((failing.data!.result as any[]).map((s) => s.value[1])).toEqual(['1']);
+  expect((failing.data!.result as any[]).map((s) => [s.metric.team, s.value[1]])).toEqual([['web', '1']]);
+  // The maintenance window covers memory only: the rules that alert per check keep quiet for it.
+  const covered = await query('keepwatch_check_maintenance == 1');
+  expect((covered.data!.result as any[]).map((s) => s.metric.check)).toEqual(['memory']);
 });
 
-test('every dashboard query parses; every Overview and Check detail panel returns data', async () => {
+test('every dashboard query parses; every Overview and Check detail panel returns data, none NaN', async () => {
   const failures: string[] = [];
   for (const file of DASHBOARDS) {
     const mustHaveData = file !== 'keepwatch-agent-health.json';
@@ -178,6 +191,7 @@ test('every dashboard query parses; every Overview and Check detail panel return
       const r = await query(fill(q.expr, { instance: '.+', check: file === 'keepwatch-check-detail.json' ? 'web' : '.+' }));
       if (r.status !== 'success') failures.push(`${q.where}: ${r.error}`);
       else if (mustHaveData && !r.data!.result.length) failures.push(`${q.where}: no data`);
+      else if ((r.data!.result as any[]).some((s) => s.value?.[1] === 'NaN')) failures.push(`${q.where}: NaN`);
     }
   }
   expect(failures).toEqual([]);
