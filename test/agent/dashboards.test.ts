@@ -87,6 +87,29 @@ test('the overview shows maintenance windows as annotations and links to the che
   expect(load('keepwatch-check-detail.json').uid).toBe('keepwatch-check');
 });
 
+test('availability is the share of time not critical, as the SLO rules count it; range ratios give no data, not NaN, without events', () => {
+  for (const f of ['keepwatch-overview.json', 'keepwatch-check-detail.json']) {
+    const availability = panels(load(f)).filter((p) => /availability/i.test(p.title));
+    expect(availability.length).toBeGreaterThan(0);
+    for (const p of availability) {
+      expect(p.description).toMatch(/share of time not critical/i);
+      const exprs = p.targets.map((t: any) => t.expr).filter((e: string) => /bool/.test(e));
+      expect(exprs.length).toBeGreaterThan(0);
+      for (const e of exprs) expect(e).toMatch(/keepwatch_check_status\{[^}]*\} != bool 2\)/);
+    }
+  }
+  // Every division over the range divides by `(sum(...) > 0)`: 0/0 would show NaN.
+  const divisions = DASHBOARDS.flatMap((f) => queries(load(f)).filter((e) => e.includes('[$__range]')).flatMap((e) => e.split(' / ').slice(1)));
+  expect(divisions.length).toBeGreaterThanOrEqual(4);
+  for (const d of divisions) expect(d).toMatch(/^\(sum\(increase\([^[]+\[\$__range\]\)\) > 0\)/);
+});
+
+test('the agent health Version stat shows the version label, not the gauge\'s value', () => {
+  const version = panels(load('keepwatch-agent-health.json')).find((p) => p.title === 'Version');
+  expect(version.options.textMode).toBe('name');
+  expect(version.targets[0].legendFormat).toContain('{{version}}');
+});
+
 describe('Prometheus rules', () => {
   const alerts = RULES.flatMap((f) => rulesOf(f).filter((r: any) => r.alert));
 

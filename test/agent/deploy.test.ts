@@ -5,6 +5,9 @@ import { loadConfigText, type Config } from '../../agent/config/load';
 import { parseListen } from '../../agent/config/schema';
 import { packageRoot } from '../../agent/paths';
 
+// The generator of deploy/kubernetes/prometheus-operator/prometheusrule.yaml (plain JS, run by `npm run rules:k8s`).
+const generator = require('../../scripts/gen-prometheusrule.js') as { OUT: string; ruleFiles: () => string[]; prometheusRule: () => unknown };
+
 // The deployment files (deploy/, dashboards/provisioning/, dashboards/alertmanager.example.yml)
 // are checked by reading them: each must parse, and each must agree with what the package,
 // the CLI and the Dockerfile say about the binary, its flags, user, port, probes and paths.
@@ -79,8 +82,9 @@ const ownYaml = [...yamlFiles('deploy'), ...yamlFiles('dashboards/provisioning')
 test('every YAML file in deploy/ and dashboards/provisioning/ parses cleanly', () => {
   expect(ownYaml).toEqual(expect.arrayContaining([
     'deploy/compose/docker-compose.yml', 'deploy/compose/prometheus.yml', 'deploy/compose/keepwatch.yaml',
-    'deploy/kubernetes/kustomization.yaml', 'deploy/kubernetes/daemonset.yaml', 'deploy/kubernetes/configmap.yaml',
-    'deploy/kubernetes/service.yaml', 'deploy/kubernetes/servicemonitor.yaml',
+    'deploy/kubernetes/kustomization.yaml', 'deploy/kubernetes/base/kustomization.yaml', 'deploy/kubernetes/base/daemonset.yaml',
+    'deploy/kubernetes/base/configmap.yaml', 'deploy/kubernetes/base/service.yaml', 'deploy/kubernetes/prometheus-operator/kustomization.yaml',
+    'deploy/kubernetes/prometheus-operator/servicemonitor.yaml', 'deploy/kubernetes/prometheus-operator/prometheusrule.yaml',
     'dashboards/provisioning/datasources/keepwatch.yaml', 'dashboards/provisioning/dashboards/keepwatch.yaml',
   ]));
   for (const file of ownYaml) {
@@ -184,10 +188,18 @@ describe('systemd unit', () => {
     expect(argv[script]).toBe(path.posix.join(image.workdir, pkg.bin.keepwatch));
     expect(comments).toContain(image.workdir);
     const cp = /cp -r ((?:[\w.-]+ )+)\/opt\/keepwatch\//.exec(comments);
-    expect(cp?.[1].trim().split(' ').sort()).toEqual([...image.copied].sort());
+    expect(cp?.[1].trim().split(' ').sort()).toEqual([...image.copied, 'README.md'].sort());
     // `keepwatch run --config <the image's config path>`: run is a CLI command.
     expect(argv.slice(script + 1)).toEqual(['run', '--config', image.config]);
     expect(cliSource).toMatch(/\.command\(\s*'run'/);
+  });
+
+  test('Documentation= is a file the install steps copy, in the unit\'s comments and in the README alike', () => {
+    const doc = /^file:(\/\S+)$/.exec(unit.Unit.Documentation?.[0] ?? '')?.[1];
+    expect(doc).toBe(path.posix.join(image.workdir, 'README.md'));
+    const steps = (s: string) => /cp -r ((?:[\w.-]+ )+)\/opt\/keepwatch\//.exec(s)?.[1].trim().split(' ').sort();
+    expect(steps(comments)).toContain(path.posix.basename(doc!));
+    expect(steps(read('README.md'))).toEqual(steps(comments));
   });
 
   test('reload is SIGHUP, which the agent handles; stop waits longer than the agent\'s own deadline', () => {
@@ -212,11 +224,23 @@ describe('systemd unit', () => {
 
 // --- Kubernetes ---------------------------------------------------------------------------------
 describe('Kubernetes manifests', () => {
+  // deploy/kubernetes applies base/ (the agent alone); its prometheus-operator/ overlay adds the
+  // ServiceMonitor and the PrometheusRule. kubectl itself does not run in the tests (Debian has
+  // no kubectl package; its kubernetes-client, 1.20, cannot read folders listed in resources):
+  // the kustomizations are read here, and every file or folder they list must exist.
   const dir = 'deploy/kubernetes';
-  const kustomization = parseYaml(read(`${dir}/kustomization.yaml`));
-  const docs = (kustomization.resources as string[]).flatMap((r) =>
-    parseAllDocuments(read(`${dir}/${r}`)).map((d: any) => ({ file: r, ...d.toJS() })),
-  );
+  const kustomizationDirs = [dir, `${dir}/base`, `${dir}/prometheus-operator`];
+  const kustomization = (d: string) => parseYaml(read(`${d}/kustomization.yaml`));
+  /** The documents `kubectl kustomize d` renders, before kustomize's own changes (images). */
+  function render(d: string): any[] {
+    return (kustomization(d).resources as string[]).flatMap((r) => {
+      const rel = path.posix.join(d, r);
+      if (!fs.existsSync(path.join(root, rel))) throw new Error(`${d}/kustomization.yaml lists ${r}, which does not exist`);
+      if (fs.statSync(path.join(root, rel)).isDirectory()) return render(rel);
+      return parseAllDocuments(read(rel)).map((doc: any) => ({ file: rel, ...doc.toJS() }));
+    });
+  }
+  const docs = render(`${dir}/prometheus-operator`);
   const byKind = (kind: string) => {
     const found = docs.filter((d) => d.kind === kind);
     expect([kind, found.length]).toEqual([kind, 1]);
@@ -226,28 +250,61 @@ describe('Kubernetes manifests', () => {
   const cm = byKind('ConfigMap');
   const svc = byKind('Service');
   const sm = byKind('ServiceMonitor');
+  const rule = byKind('PrometheusRule');
   const pod = ds.spec.template.spec;
   const container = pod.containers.find((c: any) => c.name === 'keepwatch');
   const podLabels = ds.spec.template.metadata.labels as Record<string, string>;
   const mountAt = (p: string) => container.volumeMounts.find((m: any) => m.mountPath === p);
   const volume = (name: string) => pod.volumes.find((v: any) => v.name === name);
 
-  test('kustomization.yaml lists every manifest in the folder; none pins a namespace', () => {
-    const files = fs.readdirSync(path.join(root, dir)).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml').sort();
-    expect([...kustomization.resources].sort()).toEqual(files);
-    expect(kustomization.namespace).toBeUndefined();
-    for (const d of docs) {
-      expect([d.file, d.apiVersion && d.kind && d.metadata?.name]).toEqual([d.file, expect.any(String)]);
-      expect([d.file, d.metadata.namespace]).toEqual([d.file, undefined]);
+  test.each(kustomizationDirs)('%s/kustomization.yaml lists every manifest in its folder, and only files and kustomizations that exist; none pins a namespace', (d) => {
+    const k = kustomization(d);
+    expect(k).toMatchObject({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization' });
+    expect(k.namespace).toBeUndefined();
+    const listed = k.resources as string[];
+    for (const r of listed) {
+      const abs = path.join(root, d, r);
+      expect([r, fs.existsSync(abs)]).toEqual([r, true]);
+      if (!fs.statSync(abs).isDirectory()) continue;
+      expect([r, fs.existsSync(path.join(abs, 'kustomization.yaml'))]).toEqual([r, true]);
+      // kustomize refuses a base whose folder holds the kustomization using it (a cycle): no `../`.
+      expect([r, path.relative(abs, path.join(root, d)).startsWith('..')]).toEqual([r, true]);
     }
+    const files = fs.readdirSync(path.join(root, d)).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml').sort();
+    expect(listed.filter((r) => !fs.statSync(path.join(root, d, r)).isDirectory()).sort()).toEqual(files);
+    for (const doc of render(d)) {
+      expect([doc.file, doc.apiVersion && doc.kind && doc.metadata?.name]).toEqual([doc.file, expect.any(String)]);
+      expect([doc.file, doc.metadata.namespace]).toEqual([doc.file, undefined]);
+    }
+  });
+
+  test('deploy/kubernetes needs no Prometheus Operator CRDs; the prometheus-operator overlay adds the ServiceMonitor and the PrometheusRule to it', () => {
+    const kinds = (d: string) => render(d).map((doc) => `${doc.apiVersion} ${doc.kind}`).sort();
+    expect(kinds(dir)).toEqual(['apps/v1 DaemonSet', 'v1 ConfigMap', 'v1 Service']);
+    expect(kustomization(dir).resources).toEqual(['base']);
+    expect(kustomization(`${dir}/prometheus-operator`).resources).toEqual(['../base', 'servicemonitor.yaml', 'prometheusrule.yaml']);
+    expect(kinds(`${dir}/prometheus-operator`)).toEqual([
+      ...kinds(dir), 'monitoring.coreos.com/v1 PrometheusRule', 'monitoring.coreos.com/v1 ServiceMonitor',
+    ].sort());
     expect(ds.apiVersion).toBe('apps/v1');
-    expect(sm.apiVersion).toBe('monitoring.coreos.com/v1');
+  });
+
+  test(`${generator.OUT} is current (regenerate with npm run rules:k8s)`, () => {
+    expect(rule.file).toBe(generator.OUT);
+    const committed = parseYaml(read(generator.OUT));
+    expect(committed).toEqual(generator.prometheusRule());
+    // spec.groups are the groups of the shipped rule files, every one of them.
+    const shipped = fs.readdirSync(path.join(root, 'dashboards', 'prometheus')).filter((f) => f.endsWith('.rules.yml')).sort();
+    expect(generator.ruleFiles()).toEqual(shipped.map((f) => `dashboards/prometheus/${f}`));
+    const groups = shipped.flatMap((f) => parseYaml(read(`dashboards/prometheus/${f}`)).groups.map((g: any) => g.name));
+    expect(rule.spec.groups.map((g: any) => g.name)).toEqual(groups);
+    expect(rule.metadata.labels).toEqual(ds.metadata.labels);
   });
 
   test('the DaemonSet selects its own pods and runs the image with its entrypoint', () => {
     for (const [k, v] of Object.entries(ds.spec.selector.matchLabels)) expect([k, podLabels[k]]).toEqual([k, v]);
     expect(container.image).toBe('keepwatch:latest');
-    expect(kustomization.images.map((i: any) => i.name)).toContain(container.image.split(':')[0]);
+    expect(kustomization(`${dir}/base`).images.map((i: any) => i.name)).toContain(container.image.split(':')[0]);
     // No command: the image's ENTRYPOINT starts node with keepwatch's flags. Any override must keep them.
     if (container.command) expect(container.command.slice(0, 1 + nodeFlags.length)).toEqual(['node', ...nodeFlags]);
     expect(container.args).toEqual(['run', '--config', image.config]);
@@ -298,7 +355,7 @@ describe('Kubernetes manifests', () => {
     // Only the pod's environment is available; valueFrom values are filled in by the kubelet.
     const env = Object.fromEntries((container.env ?? []).map((e: any) => [e.name, e.value ?? `pod-${e.name.toLowerCase()}`]));
     for (const v of requiredVars(text)) expect([v, v in env]).toEqual([v, true]);
-    const config = loadKeepwatch(text, `${dir}/configmap.yaml`, env);
+    const config = loadKeepwatch(text, cm.file, env);
     expect(config.agent.name).toBe(env.NODE_NAME);
     expect(container.env.find((e: any) => e.name === 'NODE_NAME').valueFrom.fieldRef.fieldPath).toBe('spec.nodeName');
     expect(parseListen(config.agent.listen)).toEqual({ host: '0.0.0.0', port: image.port });

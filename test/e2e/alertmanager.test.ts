@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { eventually, startDaemon, tempDir, type Daemon } from '../helpers/daemon';
+import { eventually, startDaemon, stopChild, tempDir, type Daemon } from '../helpers/daemon';
 import { closedPort, startHttp, type TestServer } from '../helpers/servers';
 
 // Debian's prometheus-alertmanager; .ci/run installs it. Missing is a failure, not a skip.
@@ -51,7 +51,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await daemon?.stop();
   fixed?.close();
-  am?.kill();
+  await stopChild(am);
   await receiver?.close();
   dir?.cleanup();
 });

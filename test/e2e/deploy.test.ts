@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { packageRoot } from '../../agent/paths';
-import { eventually, tempDir } from '../helpers/daemon';
+import { eventually, stopChild, tempDir } from '../helpers/daemon';
 import { closedPort, startHttp, type TestServer } from '../helpers/servers';
 
 // The deployment files through the real tools: amtool and Alertmanager (Debian's
@@ -49,6 +49,10 @@ describe('Alertmanager example config', () => {
     // No team: ops (the agents themselves).
     [['alertname=KeepwatchAgentDown', 'severity=critical', 'instance=web-01'], ['ops-pager', 'ops-chat']],
     [['alertname=KeepwatchConfigReloadFailed', 'severity=warning'], ['ops-chat']],
+    // The Prometheus rules' check alerts carry the check's team too.
+    [['alertname=KeepwatchCheckFailingQuorum', 'severity=critical', 'check=shop', 'team=payments'], ['payments-pager', 'payments-chat']],
+    [['alertname=KeepwatchCheckErrorBudgetBurn', 'severity=critical', 'slo_window=page', 'check=storefront', 'team=web'], ['web-pager', 'web-chat']],
+    [['alertname=KeepwatchCheckErrorBudgetBurnSlow', 'severity=warning', 'slo_window=ticket', 'check=storefront', 'team=web'], ['web-chat']],
     // A team without routes, or another severity: the default receiver.
     [['team=mail', 'severity=critical', 'check=smtp'], ['default']],
     [['team=payments', 'severity=info'], ['default']],
@@ -122,7 +126,7 @@ describe('Alertmanager example config', () => {
     });
 
     afterAll(async () => {
-      am?.kill();
+      await stopChild(am);
       await sink?.close();
     });
 
@@ -165,6 +169,21 @@ describe('Alertmanager example config', () => {
       await new Promise((r) => setTimeout(r, 2500)); // more than a group_interval
       const web02Checks = received.filter((r) => /web-02/.test(JSON.stringify(r.body)) && /KeepwatchCheckFailing/.test(JSON.stringify(r.body)));
       expect(web02Checks).toEqual([]);
+    });
+
+    test('the agent\'s own KeepwatchCheckFailing mutes Prometheus\' KeepwatchCheckCritical of the same check and instance only', async () => {
+      await post({ alertname: 'KeepwatchCheckFailing', check: 'cache', severity: 'critical', instance: 'web-04', team: 'web' });
+      await eventually(async () => (await alerts('alertname="KeepwatchCheckFailing"', 'check="cache"')).length === 1, 10_000, 'the agent\'s alert');
+      await post({ alertname: 'KeepwatchCheckCritical', check: 'cache', severity: 'critical', instance: 'web-04', team: 'web', job: 'keepwatch' });
+      await post({ alertname: 'KeepwatchCheckCritical', check: 'queue', severity: 'critical', instance: 'web-04', team: 'web', job: 'keepwatch' });
+      const [muted] = await eventually(async () => {
+        const list = await alerts('alertname="KeepwatchCheckCritical"', 'check="cache"');
+        return list.length === 1 && list[0].status.state === 'suppressed' && list;
+      }, 10_000, 'the muted Prometheus alert');
+      const [source] = await alerts('alertname="KeepwatchCheckFailing"', 'check="cache"');
+      expect(muted.status.inhibitedBy).toEqual([source.fingerprint]);
+      const [other] = await alerts('alertname="KeepwatchCheckCritical"', 'check="queue"');
+      expect(other.status.state).toBe('active');
     });
   });
 });

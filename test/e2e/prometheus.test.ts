@@ -5,7 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import YAML from 'yaml';
 import { packageRoot } from '../../agent/paths';
-import { eventually, startDaemon, tempDir, type Daemon } from '../helpers/daemon';
+import { eventually, startDaemon, stopChild, tempDir, type Daemon } from '../helpers/daemon';
 import { closedPort, startHttp, startTcp, type TestServer } from '../helpers/servers';
 
 // Debian's prometheus package (prometheus and promtool); .ci/run installs it. Missing is a failure.
@@ -140,7 +140,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  prom?.kill();
+  await stopChild(prom);
   await daemon?.stop();
   flaky?.close();
   await web?.close();
