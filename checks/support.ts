@@ -1,9 +1,35 @@
+import { readFile } from 'node:fs/promises';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
+import { z } from 'zod';
 
 /** Rounds to `decimals` places (values in messages and metrics need no float noise). */
 export function round(n: number, decimals = 1): number {
   const f = 10 ** decimals;
   return Math.round(n * f) / f;
+}
+
+/**
+ * A /proc/PID file's text, or undefined when the process is gone or hidden from us (hidepid):
+ * either way not ours to report. Other errors are thrown.
+ */
+export async function readProcFile(pid: number, file: string): Promise<string | undefined> {
+  try {
+    return await readFile(`/proc/${pid}/${file}`, 'utf8');
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'ENOENT' || code === 'ESRCH' || code === 'EACCES' || code === 'EPERM') return undefined;
+    throw err;
+  }
+}
+
+/** Whether `u` is an absolute http:// or https:// URL. */
+export function isHttpUrl(u: string): boolean {
+  return /^https?:\/\//i.test(u) && URL.canParse(u);
+}
+
+/** A config string that must be an absolute http:// or https:// URL (a new schema per use). */
+export function httpUrl() {
+  return z.string().refine(isHttpUrl, { message: 'expected an http:// or https:// URL' });
 }
 
 /** Whether `source` compiles as a regular expression (for zod refinements). */

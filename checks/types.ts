@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { formatDuration } from './units';
 
 export { duration, size, percent, parseDuration, parseSize, parsePercent, formatDuration, formatBytes } from './units';
-export { round, isValidRegex, certDaysLeft, rootError, describeNetworkError } from './support';
+export { round, isValidRegex, isHttpUrl, httpUrl, readProcFile, certDaysLeft, rootError, describeNetworkError } from './support';
 
 /** What a check is about; shown as the `category` label of `keepwatch_check_status`. */
 export type CheckCategory = 'health' | 'performance' | 'security' | 'cost';

@@ -3,7 +3,7 @@ import cron from 'node-cron';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar, visit, type Document, type Node } from 'yaml';
 import { z } from 'zod';
 import { registry } from '../../checks';
-import { isSecretName, type CheckCategory, type CheckDefinition, type Expansion, type FieldSpec } from '../../checks/types';
+import { isHttpUrl, isSecretName, type CheckCategory, type CheckDefinition, type Expansion, type FieldSpec } from '../../checks/types';
 import { ConfigError, type ConfigProblem } from '../errors';
 import { ConditionError, parseCondition, type Condition, type Rules } from '../evaluate';
 import { didYouMean } from '../suggest';
@@ -475,7 +475,7 @@ function collectSecrets(value: unknown, secrets: Set<string>, key = '') {
 function addSecretValue(value: unknown, secrets: Set<string>): void {
   if (typeof value !== 'string' || !value) return;
   secrets.add(value);
-  if (/^https?:\/\//i.test(value) && URL.canParse(value)) {
+  if (isHttpUrl(value)) {
     const u = new URL(value);
     const tail = `${u.pathname}${u.search}`;
     if (tail.length >= 8) secrets.add(tail);

@@ -8,6 +8,7 @@ import { remediateSchema } from '../incidents/remediate';
 import { logsSchema } from '../incidents/snapshot';
 import { notifierRegistry } from '../notifiers';
 import { templateProblem } from '../notifiers/render';
+import { httpUrl } from '../../checks/types';
 
 /** Check names: letters, digits and `_ . -`, so they are safe in URLs, metric labels and file names. */
 export const CHECK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -181,7 +182,7 @@ const notificationsSchema = z
     templates: templatesSchema.optional(),
     links: z
       .strictObject({
-        agent: z.string().refine((u) => /^https?:\/\//i.test(u) && URL.canParse(u), { message: 'expected an http:// or https:// URL' }).optional()
+        agent: httpUrl().optional()
           .describe('How people reach this agent\'s API (default http://<host name>:<listen port>); incidents link to <agent>/api/v1/incidents/ID.'),
         grafana: template.refine((u) => /^https?:\/\//i.test(u), { message: 'expected an http:// or https:// URL template' }).optional().describe('A Grafana URL template for the check, e.g. "https://grafana.example/d/keepwatch-check?var-check={{check}}".'),
       })

@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { z } from 'zod';
-import { describeNetworkError, duration, formatDuration, isSecretName } from '../../checks/types';
+import { describeNetworkError, duration, formatDuration, httpUrl, isSecretName } from '../../checks/types';
 import { redactArgs, scrub } from '../secrets';
 
 /** Most output kept per action: the tail of stdout+stderr, or of the response body. */
@@ -42,9 +42,7 @@ const argvSchema = z
   .refine((a) => a.length === 0 || a[0].trim() !== '', { message: 'the program (first element) must not be empty' });
 
 const httpSchema = z.strictObject({
-  url: z
-    .string()
-    .refine((u) => /^https?:\/\//i.test(u) && URL.canParse(u), { message: 'expected an http:// or https:// URL' })
+  url: httpUrl()
     .describe('The URL to call.'),
   method: z.enum(HTTP_METHODS).default('POST').describe('HTTP method (default POST: a remediation endpoint does something).'),
   headers: z.record(z.string(), z.string()).default({}).describe('Request headers (values may use ${ENV} for secrets).'),

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { mem } from 'systeminformation/lib/memory';
 import { z } from 'zod';
-import { formatBytes, isValidRegex, round } from '../../checks/types';
+import { formatBytes, isValidRegex, readProcFile, round } from '../../checks/types';
 import { PSEUDO_FS_TYPES, SKIPPED_PREFIXES } from '../../checks/disk';
 import { redactArgs } from '../secrets';
 
@@ -256,7 +256,7 @@ async function topProcesses(sampleMs: number, signal: AbortSignal): Promise<NonN
   const details = new Map<number, { command: string; rssBytes: number } | undefined>();
   await Promise.all(
     [...new Set([...byCpu, ...byMem].map((r) => r.pid))].map(async (pid) => {
-      const [cmdline, status] = await Promise.all([readProc(pid, 'cmdline'), readProc(pid, 'status')]);
+      const [cmdline, status] = await Promise.all([readProcFile(pid, 'cmdline'), readProcFile(pid, 'status')]);
       if (status === undefined) return details.set(pid, undefined); // exited since
       const rss = /^VmRSS:\s+(\d+)\s*kB/m.exec(status);
       details.set(pid, { command: cmdline ?? '', rssBytes: rss ? Number(rss[1]) * 1024 : 0 });
@@ -288,7 +288,7 @@ interface Stat {
 async function readStats(pids: number[]): Promise<Map<number, Stat>> {
   const out = new Map<number, Stat>();
   await eachLimited(pids, 32, async (pid) => {
-    const text = await readProc(pid, 'stat');
+    const text = await readProcFile(pid, 'stat');
     const s = text === undefined ? undefined : parseStat(text);
     if (s) out.set(pid, s);
   });
@@ -317,17 +317,6 @@ async function readCpuTotal(): Promise<{ ticks: number; cpus: number }> {
   const first = text.slice(0, text.indexOf('\n')).trim().split(/\s+/).slice(1, 9).map(Number);
   const cpus = (text.match(/^cpu\d+ /gm) ?? []).length || 1;
   return { ticks: first.reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0), cpus };
-}
-
-async function readProc(pid: number, file: string): Promise<string | undefined> {
-  try {
-    return await readFile(`/proc/${pid}/${file}`, 'utf8');
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    // Gone, or hidden from us (hidepid): either way not ours to report.
-    if (code === 'ENOENT' || code === 'ESRCH' || code === 'EACCES' || code === 'EPERM') return undefined;
-    throw err;
-  }
 }
 
 /** A command line for display: values after secret-looking flags hidden, at most 200 characters. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { describeNetworkError } from '../../checks/types';
+import { describeNetworkError, httpUrl } from '../../checks/types';
 import { postJson } from './http';
 import { render, type Templates } from './render';
 import { defineNotifier, NotifyError, type IncidentEvent } from './types';
@@ -49,7 +49,7 @@ export const alertmanagerNotifier = defineNotifier({
   summary: 'Posts alerts to Alertmanager (API v2), re-sent every minute with a lease; several URLs for an HA cluster.',
   schema: z.strictObject({
     urls: z
-      .array(z.string().refine((u) => /^https?:\/\//i.test(u) && URL.canParse(u), { message: 'expected an http:// or https:// URL' }))
+      .array(httpUrl())
       .min(1)
       .describe('Alertmanager base URLs, e.g. ["http://alertmanager:9093"]; every one gets every alert.'),
     alertname: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/).default('KeepwatchCheckFailing').describe('The alertname label.'),

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { postJson } from './http';
 import { render, type Templates } from './render';
 import { defineNotifier, type IncidentEvent } from './types';
+import { httpUrl } from '../../checks/types';
 
 const REGIONS = { us: 'https://api.opsgenie.com', eu: 'https://api.eu.opsgenie.com' };
 
@@ -54,9 +55,7 @@ export const opsgenieNotifier = defineNotifier({
   schema: z.strictObject({
     apiKey: z.string().min(1).describe('An API integration key (a secret: use ${OPSGENIE_API_KEY}).'),
     region: z.enum(['us', 'eu']).default('us').describe('Opsgenie account region.'),
-    url: z
-      .string()
-      .refine((u) => /^https?:\/\//i.test(u) && URL.canParse(u), { message: 'expected an http:// or https:// URL' })
+    url: httpUrl()
       .optional()
       .describe('API base URL, to override the region\'s (tests, proxies).'),
     tags: z.array(z.string()).default([]).describe('Tags added to every alert.'),

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { postJson } from './http';
 import { render, type Templates } from './render';
 import { defineNotifier, type IncidentEvent } from './types';
+import { httpUrl } from '../../checks/types';
 
 const REGIONS = { us: 'https://events.pagerduty.com/v2/enqueue', eu: 'https://events.eu.pagerduty.com/v2/enqueue' };
 
@@ -56,9 +57,7 @@ export const pagerdutyNotifier = defineNotifier({
   schema: z.strictObject({
     routingKey: z.string().min(1).describe('The integration (routing) key of the PagerDuty service (a secret: use ${PD_ROUTING_KEY}).'),
     region: z.enum(['us', 'eu']).default('us').describe('PagerDuty service region.'),
-    url: z
-      .string()
-      .refine((u) => /^https?:\/\//i.test(u) && URL.canParse(u), { message: 'expected an http:// or https:// URL' })
+    url: httpUrl()
       .optional()
       .describe('Events endpoint, to override the region\'s (tests, proxies).'),
   }),

@@ -3,10 +3,9 @@ import { postJson } from './http';
 import { render } from './render';
 import { defineNotifier, type IncidentEvent } from './types';
 import type { Templates } from './render';
+import { httpUrl } from '../../checks/types';
 
-const url = z
-  .string()
-  .refine((u) => /^https?:\/\//i.test(u) && URL.canParse(u), { message: 'expected an http:// or https:// URL' });
+const url = httpUrl();
 
 /** Attachment colours: red for critical, amber for warning, blue once acknowledged, green when resolved. */
 export function colour(e: IncidentEvent): string {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { postJson } from './http';
 import { render, type Templates } from './render';
 import { defineNotifier, type IncidentEvent } from './types';
+import { httpUrl } from '../../checks/types';
 
 /** Adaptive Card colours: Attention while failing, Warning for a warning, Good when resolved. */
 function cardColour(e: IncidentEvent): 'Attention' | 'Warning' | 'Good' | 'Accent' {
@@ -42,9 +43,7 @@ export const teamsNotifier = defineNotifier({
   summary: 'Posts an Adaptive Card to a Microsoft Teams Workflows webhook.',
   secretKeys: ['url'],
   schema: z.strictObject({
-    url: z
-      .string()
-      .refine((u) => /^https?:\/\//i.test(u) && URL.canParse(u), { message: 'expected an http:// or https:// URL' })
+    url: httpUrl()
       .describe('The Workflows webhook URL (a secret: use ${TEAMS_WEBHOOK_URL}).'),
   }),
   async send(event, spec, { signal, templates }) {

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { z } from 'zod';
 import { postJson } from './http';
 import { defineNotifier } from './types';
+import { httpUrl } from '../../checks/types';
 
 /**
  * The signature of a webhook body: hex HMAC-SHA256 with the shared secret over
@@ -17,9 +18,7 @@ export const webhookNotifier = defineNotifier({
   type: 'webhook',
   summary: 'POSTs the incident event as JSON, optionally signed with HMAC-SHA256.',
   schema: z.strictObject({
-    url: z
-      .string()
-      .refine((u) => /^https?:\/\//i.test(u) && URL.canParse(u), { message: 'expected an http:// or https:// URL' })
+    url: httpUrl()
       .describe('Where to POST the event.'),
     headers: z.record(z.string(), z.string()).default({}).describe('Extra request headers (use ${ENV} for secrets).'),
     secret: z.string().min(16, { message: 'use at least 16 characters' }).optional()

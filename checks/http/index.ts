@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import axios, { type AxiosResponse } from 'axios';
 import { z } from 'zod';
-import { certDaysLeft, classifyNetworkError, defineCheck, describeNetworkError, isSecretName, isValidRegex, rootError, round, size, targetDown, type FieldSpec, type Value } from '../types';
+import { certDaysLeft, classifyNetworkError, defineCheck, describeNetworkError, httpUrl, isSecretName, isValidRegex, rootError, round, size, targetDown, type FieldSpec, type Value } from '../types';
 import { compileJsonPath, type JsonPath } from './json-path';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
@@ -13,9 +13,7 @@ const FIELD_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const schema = z
   .strictObject({
-    url: z
-      .string()
-      .refine((u) => /^https?:\/\//i.test(u) && URL.canParse(u), { message: 'expected an http:// or https:// URL' })
+    url: httpUrl()
       .describe('The URL to request.'),
     method: z.enum(METHODS).default('GET').describe('HTTP method.'),
     headers: z.record(z.string(), z.string()).default({}).describe('Request headers (values may use ${ENV} for secrets).'),

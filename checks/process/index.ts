@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { defineCheck, duration, formatBytes, formatDuration, isValidRegex, round, sampleFitsTimeout, type FieldSpec } from '../types';
+import { defineCheck, duration, formatBytes, formatDuration, isValidRegex, readProcFile, round, sampleFitsTimeout, type FieldSpec } from '../types';
 
 // Not `name`: that key is every check's own name, which the engine takes before the spec.
 const SELECTORS = ['processName', 'match', 'pidfile'] as const;
@@ -214,10 +214,8 @@ export function parseStat(text: string): { comm: string; state: string; utime: n
 /** A /proc/PID file's text, or undefined when the process is gone or hidden from us. */
 async function readProcText(pid: number, file: string): Promise<string | undefined> {
   try {
-    return await readFile(`/proc/${pid}/${file}`, 'utf8');
+    return await readProcFile(pid, file);
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === 'ENOENT' || code === 'ESRCH' || code === 'EACCES' || code === 'EPERM') return undefined;
     throw new Error(`process check: cannot read /proc/${pid}/${file}: ${(err as Error).message}`, { cause: err });
   }
 }
