@@ -1,9 +1,9 @@
-/** Unit and integration tests; the e2e suite (test/e2e) runs with `npm run test:e2e`. */
+/** Unit and integration tests; the e2e (test/e2e) and reliability (test/reliability) suites run with their own scripts. */
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/e2e/'],
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/e2e/', '<rootDir>/test/reliability/'],
   transform: { '^.+\\.ts$': 'ts-jest' },
   globalSetup: '<rootDir>/test/helpers/build.js',
   testTimeout: 20000,
