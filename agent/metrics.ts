@@ -3,6 +3,7 @@ import { FAILURE_REASONS, type Value } from '../checks/types';
 import type { CheckConfig } from './config/load';
 import { Status, STATUS_NAMES } from './evaluate';
 import { SKIP_REASONS } from './scheduler';
+import { CLOSE_REASONS, type CloseReason } from './connections';
 
 /**
  * Buckets for check durations. Few on purpose: each bucket is a series per check, and with a
@@ -191,6 +192,8 @@ export class Metrics {
   private readonly notificationQueue: Gauge;
   private readonly notificationsHeld: Gauge;
   private readonly sloObjective: Gauge;
+  private readonly httpConnections: Gauge;
+  private readonly httpClosed: Counter;
   private notifierNames = new Set<string>();
   /** The page buffer of the last scrape, free for the next one. */
   private spare: Buffer | undefined;
@@ -303,6 +306,14 @@ export class Metrics {
       labelNames: ['check'],
       registers,
     });
+    this.httpConnections = new Gauge({ name: 'keepwatch_http_connections', help: 'Client connections open to the HTTP listener.', registers });
+    this.httpClosed = new Counter({
+      name: 'keepwatch_http_connections_closed_total',
+      help: 'Client connections the agent closed or refused, by reason: header_timeout, request_timeout, idle (keep-alive), evicted (idle, for a new one at a cap), limit / per_address_limit (refused: every one busy), unread_body (answered before the body arrived), bad_request.',
+      labelNames: ['reason'],
+      registers,
+    });
+    for (const reason of CLOSE_REASONS) this.httpClosed.inc({ reason }, 0);
     // Series that exist from the start, at 0, so that rate() and increase() see the first event.
     for (const severity of ['warning', 'critical']) {
       this.incidentsOpened.inc({ severity }, 0);
@@ -436,6 +447,16 @@ export class Metrics {
   setMaintenance(windows: Array<{ name: string; active: boolean }>): void {
     this.maintenanceActive.reset();
     for (const w of windows) this.maintenanceActive.set({ window: w.name }, w.active ? 1 : 0);
+  }
+
+  /** Counts a client connection the HTTP listener cut. */
+  httpConnectionClosed(reason: CloseReason): void {
+    this.httpClosed.inc({ reason });
+  }
+
+  /** Sets how many client connections are open. */
+  setHttpConnections(count: number): void {
+    this.httpConnections.set(count);
   }
 
   /** Records the outcome of a config load or reload. */

@@ -4,16 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { duration } from '../checks/units';
 import type { Agent } from './agent';
+import { HTTP_DEFAULTS } from './config/schema';
+import { checkingInterval, ConnectionGuard } from './connections';
 import type { IncidentEngine } from './incidents/engine';
 import type { Logger } from './logger';
+import { HttpError, parseBody, readJsonBody } from './request-body';
 import type { Incident, IncidentState, OutboxEntry, Silence, TimelineEntry } from './store/store';
 
-/** An HTTP error with its status, answered as JSON `{error}`. */
-export class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
-    super(message);
-  }
-}
+export { HttpError } from './request-body';
 
 type Access = 'open' | 'read' | 'admin' | 'metrics';
 
@@ -29,6 +27,8 @@ interface RequestContext {
   req: http.IncomingMessage;
   params: string[];
   url: URL;
+  /** The JSON body of a POST or DELETE (undefined when empty). */
+  body?: unknown;
 }
 
 interface Reply {
@@ -47,6 +47,7 @@ interface Reply {
  */
 export class AgentServer {
   readonly server: http.Server;
+  readonly connections: ConnectionGuard;
   private readonly routes: Route[];
   private closing = false;
 
@@ -89,7 +90,7 @@ export class AgentServer {
         method: 'POST',
         pattern: /^\/api\/v1\/incidents\/([^/]+)\/(ack|resolve)$/,
         access: 'admin',
-        handle: async ({ req, params }) => this.changeIncident(params[0], params[1] as 'ack' | 'resolve', await readJson(req)),
+        handle: ({ params, body }) => this.changeIncident(params[0], params[1] as 'ack' | 'resolve', body),
       },
       {
         method: 'GET',
@@ -97,7 +98,7 @@ export class AgentServer {
         access: 'read',
         handle: ({ url }) => ({ json: { silences: this.engine().listSilences(url.searchParams.get('all') === 'true').map(showSilence) } }),
       },
-      { method: 'POST', pattern: /^\/api\/v1\/silences$/, access: 'admin', handle: async ({ req }) => this.createSilence(await readJson(req)) },
+      { method: 'POST', pattern: /^\/api\/v1\/silences$/, access: 'admin', handle: ({ body }) => this.createSilence(body) },
       {
         method: 'DELETE',
         pattern: /^\/api\/v1\/silences\/([^/]+)$/,
@@ -118,10 +119,17 @@ export class AgentServer {
         },
       },
     ];
-    this.server = http.createServer((req, res) => {
+    const limits = () => this.agent.config.agent.http ?? HTTP_DEFAULTS;
+    const { headersTimeout, requestTimeout, keepAliveTimeout } = limits();
+    const options = { headersTimeout, requestTimeout, keepAliveTimeout, connectionsCheckingInterval: checkingInterval(limits()), requireHostHeader: false };
+    this.server = http.createServer(options, (req, res) => {
       void this.handle(req, res);
     });
-    this.server.keepAliveTimeout = 65_000; // longer than typical scraper idle timeouts
+    this.server.on('checkExpectation', (_req, res) => send(res, { status: 417, json: { error: 'unsupported Expect header: only 100-continue is' } }));
+    this.connections = new ConnectionGuard(this.server, limits, {
+      closed: (reason) => this.agent.metrics.httpConnectionClosed(reason),
+      open: (count) => this.agent.metrics.setHttpConnections(count),
+    });
   }
 
   /** Starts listening; resolves with the bound address (port 0 picks a free port). */
@@ -176,7 +184,8 @@ export class AgentServer {
           throw new HttpError(400, `bad percent-encoding in path: ${p}`);
         }
       });
-      const reply = await route.handle({ req, params, url });
+      const body = route.method === 'GET' ? undefined : await readJsonBody(req);
+      const reply = await route.handle({ req, params, url, body });
       if (this.closing) res.setHeader('Connection', 'close');
       send(res, reply, req.method === 'HEAD');
     } catch (err) {
@@ -281,33 +290,6 @@ export class AgentServer {
   }
 }
 
-const MAX_BODY_BYTES = 1_000_000;
-
-/** Reads a JSON request body (at most 1 MB); 400 for bad JSON, 413 when too large. */
-export async function readJson(req: http.IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body larger than ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (!text.trim()) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new HttpError(400, `invalid JSON body: ${(err as Error).message}`);
-  }
-}
-
-/** Validates a request body; 400 with every problem as `path: message`. */
-function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
-  const r = schema.safeParse(body);
-  if (r.success) return r.data;
-  throw new HttpError(400, r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
-}
-
 function parseId(text: string): number {
   if (!/^\d+$/.test(text)) throw new HttpError(400, `incident ids are numbers, not "${text}"`);
   return Number(text);
@@ -391,6 +373,8 @@ export function safeEqual(a: string, b: string): boolean {
 
 function send(res: http.ServerResponse, reply: Reply, headOnly = false, headers: Record<string, string> = {}): void {
   if (reply.release) res.once('close', reply.release);
+  // Answered before the body arrived (401, 413, 415): close rather than read what is left.
+  if (!res.req.complete) res.setHeader('Connection', 'close');
   const body = reply.text ?? `${JSON.stringify(reply.json ?? {})}\n`;
   res.writeHead(reply.status ?? 200, {
     'Content-Type': reply.contentType ?? (reply.text !== undefined ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8'),

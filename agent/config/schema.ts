@@ -67,6 +67,35 @@ export const commonCheckShape = {
   logs: logsSchema.optional().describe('Log files whose last matching lines go into the diagnostic snapshot.'),
 };
 
+/**
+ * Limits of the HTTP listener. Defaults keep a flood of idle or slow clients well below a
+ * typical `nofile` of 1024, so the agent's own checks never run out of file descriptors.
+ */
+export const httpLimitsSchema = z
+  .strictObject({
+    maxConnections: z.number().int().min(1).max(100_000).default(256)
+      .describe('Most client connections open at once. At the cap, the connection idle longest is closed for the new one; with none idle, the new one is closed.'),
+    maxConnectionsPerAddress: z.number().int().min(1).max(100_000).default(32)
+      .describe('Most connections from one client address; at the cap, that address\'s connection idle longest makes room, or the new one is closed.'),
+    headersTimeout: duration({ min: 100, max: 3_600_000 }).default(10_000)
+      .describe('Close a connection that has not sent complete request headers within this long (silent and slow clients).'),
+    requestTimeout: duration({ min: 100, max: 3_600_000 }).default(30_000)
+      .describe('Close a connection whose whole request (headers and body) has not arrived within this long.'),
+    keepAliveTimeout: duration({ min: 100, max: 3_600_000 }).default(5_000)
+      .describe('Close a kept-alive connection idle this long after its last answer (scrapers reconnect; a GET on a just-closed connection is retried).'),
+  })
+  .superRefine((h, ctx) => {
+    if (h.maxConnectionsPerAddress > h.maxConnections) {
+      ctx.addIssue({ code: 'custom', path: ['maxConnectionsPerAddress'], message: 'must not exceed maxConnections' });
+    }
+    if (h.headersTimeout > h.requestTimeout) {
+      ctx.addIssue({ code: 'custom', path: ['headersTimeout'], message: 'must not exceed requestTimeout (the headers are part of the request)' });
+    }
+  });
+
+/** The listener limits of a config that sets none. */
+export const HTTP_DEFAULTS: Readonly<z.output<typeof httpLimitsSchema>> = Object.freeze(httpLimitsSchema.parse({}));
+
 const agentSchema = z
   .strictObject({
     name: z.string().min(1).max(128).default(os.hostname()).describe('This agent\'s name (default: the host name).'),
@@ -75,6 +104,7 @@ const agentSchema = z
     dataDir: z.string().min(1).default('./data').describe('Where the agent keeps its state.'),
     concurrency: z.number().int().min(1).max(10_000).default(32).describe('Most check runs in flight at once.'),
     logLevel: z.enum(LOG_LEVELS).default('info').describe('Log level (KEEPWATCH_LOG_LEVEL or --log-level override it).'),
+    http: httpLimitsSchema.optional().describe('Connection limits and timeouts of the HTTP listener (defaults: 256 connections, 32 per address, headers 10s, request 30s, keep-alive 5s).'),
   })
   .prefault({})
   .describe('The agent itself.');

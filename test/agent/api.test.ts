@@ -76,6 +76,26 @@ test('bad JSON and unknown fields are 400 with a JSON error', async () => {
   expect(unknown.json.error).toMatch(/Unrecognized key/);
 });
 
+test('bodies must be declared JSON: 415 otherwise; a POST without a body needs no type', async () => {
+  const send = (type: string | undefined, body: string | undefined) =>
+    call('/api/v1/silences', { method: 'POST', ...admin, headers: type ? { 'Content-Type': type } : {}, body });
+  const silence = JSON.stringify({ check: 'nothing-here', for: '1m', comment: 'content types' });
+  for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/jsonx', undefined]) {
+    const r = await send(type, silence);
+    expect(r.status).toBe(415);
+    expect(r.json.error).toMatch(/^request bodies must be JSON: send Content-Type: application\/json/);
+  }
+  // Chunked, so the type is judged once the body is read.
+  const stream = new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode(silence)), c.close()) });
+  expect((await call('/api/v1/silences', { method: 'POST', ...admin, headers: { 'Content-Type': 'text/plain' }, body: stream, duplex: 'half' } as RequestInit)).status).toBe(415);
+  const ok = await send('Application/JSON; charset=utf-8', silence);
+  expect(ok.status).toBe(201);
+  expect((await call(`/api/v1/silences/${ok.json.id}`, { method: 'DELETE', ...admin })).status).toBe(200);
+  // No body (or an empty one) with any type or none: ack without a comment.
+  expect((await call('/api/v1/incidents/1/ack', { method: 'POST', ...admin })).status).toBe(409);
+  expect((await call('/api/v1/incidents/1/ack', { method: 'POST', ...admin, headers: { 'Content-Type': 'text/plain' }, body: '' })).status).toBe(409);
+});
+
 test('resolve by hand', async () => {
   expect((await post('/api/v1/incidents/1/resolve', { by: 'alice', comment: 'restarted it' })).json).toMatchObject({ state: 'resolved', resolvedBy: 'alice' });
   expect((await post('/api/v1/incidents/1/resolve', {})).status).toBe(409);
