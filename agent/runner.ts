@@ -2,6 +2,7 @@ import type { FailureReason, Observation, Value } from '../checks/types';
 import type { CheckConfig } from './config/load';
 import { judge, Status, STATUS_NAMES, type StatusName } from './evaluate';
 import type { Logger } from './logger';
+import { scrub } from './secrets';
 
 /** The outcome of one run of one check: what it saw and how it was judged. */
 export interface CheckResult {
@@ -82,12 +83,15 @@ export async function runCheckOnce(check: CheckConfig, opts: RunOptions): Promis
   }
   if (error !== undefined) {
     if (timedOut) return timeout();
-    const message = error instanceof Error ? error.message : String(error);
+    const message = scrub(error instanceof Error ? error.message : String(error));
     return { ...base, status: Status.Unknown, statusText: 'unknown', up: false, reason: 'error', message: `check failed: ${message}`, values: {} };
   }
   const o = obs as Observation;
   const verdict = judge(o, check.rules);
-  const message = verdict.condition ? `${o.message} (${verdict.condition})` : o.message;
+  // Checks cut their own texts (a reply, a pidfile) before the agent sees them: scrubbed here,
+  // where the check's text still ends where the check cut it, so a secret cut short is caught.
+  const said = scrub(o.message);
+  const message = verdict.condition ? `${said} (${verdict.condition})` : said;
   return {
     ...base,
     status: verdict.status,
@@ -96,6 +100,17 @@ export async function runCheckOnce(check: CheckConfig, opts: RunOptions): Promis
     reason: verdict.reason,
     condition: verdict.condition,
     message,
-    values: o.values,
+    values: scrubValues(o.values),
   };
+}
+
+/** The values with string ones scrubbed (a JSON field of a body may hold a token); the same object when none changes. */
+function scrubValues(values: Record<string, Value>): Record<string, Value> {
+  let out: Record<string, Value> | undefined;
+  for (const [k, v] of Object.entries(values)) {
+    if (typeof v !== 'string') continue;
+    const clean = scrub(v);
+    if (clean !== v) (out ??= { ...values })[k] = clean;
+  }
+  return out ?? values;
 }

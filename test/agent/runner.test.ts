@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { Status } from '../../agent/evaluate';
 import { createLogger } from '../../agent/logger';
 import { ABORT_GRACE_MS, runCheckOnce } from '../../agent/runner';
+import { setSecrets } from '../../agent/secrets';
 import { targetDown } from '../../checks/types';
 import { checkConfig, sleep } from '../helpers/fake-checks';
 
@@ -89,5 +90,27 @@ describe('runCheckOnce', () => {
     const r = await p;
     expect(r.status).toBe(Status.Unknown);
     expect(r.message).toMatch(/stopping/);
+  });
+
+  describe('secrets in what a check says', () => {
+    const TOKEN = 'kw-admin-9f8e7d6c5b4a3210';
+    beforeEach(() => setSecrets([TOKEN]));
+    afterEach(() => setSecrets([]));
+
+    test('a message the check cut inside a token (as tcp cuts a reply) keeps no piece of it, before the condition is added', async () => {
+      const { log } = capture();
+      const reply = `user=probe token=${TOKEN} rest`.slice(0, 37); // the check's own 37-character cut
+      const run = async () => ({ values: { value: 5 }, message: `reply does not match: ${JSON.stringify(reply)}` });
+      const r = await runCheckOnce(checkConfig('a', run), { log });
+      expect(r.message).toBe('reply does not match: "user=probe token=[REDACTED]" (value > 1)');
+    });
+
+    test('a thrown message and string values are scrubbed too', async () => {
+      const { log } = capture();
+      const thrown = await runCheckOnce(checkConfig('a', async () => { throw new Error(`pidfile holds "${TOKEN.slice(0, 20)}"`); }), { log });
+      expect(thrown.message).toBe('check failed: pidfile holds "[REDACTED]"');
+      const values = await runCheckOnce(checkConfig('a', async () => ({ values: { value: 0, who: `${TOKEN}`, n: 'x' } as never, message: 'ok' })), { log });
+      expect(values.values).toEqual({ value: 0, who: '[REDACTED]', n: 'x' });
+    });
   });
 });
