@@ -125,7 +125,7 @@ export class AgentServer {
     this.server = http.createServer(options, (req, res) => {
       void this.handle(req, res);
     });
-    this.server.on('checkExpectation', (_req, res) => send(res, { status: 417, json: { error: 'unsupported Expect header: only 100-continue is' } }));
+    this.server.on('checkExpectation', (_req, res) => send(res, { status: 417, json: { error: 'unsupported Expect header: only 100-continue is supported' } }));
     this.connections = new ConnectionGuard(this.server, limits, {
       closed: (reason) => this.agent.metrics.httpConnectionClosed(reason),
       open: (count) => this.agent.metrics.setHttpConnections(count),

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import { Agent } from '../../agent/agent';
+import { httpLimitsSchema } from '../../agent/config/schema';
 import type { ConnectionLimits } from '../../agent/connections';
 import { createLogger } from '../../agent/logger';
 import { Metrics } from '../../agent/metrics';
@@ -237,4 +238,14 @@ describe('requests Node refuses itself', () => {
     expect(c.received()).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
     expect(JSON.parse(c.received().split('\r\n\r\n')[1]).error).toEqual(expect.any(String));
   });
+});
+
+test('agent.http: defaults, and limits that contradict each other are refused', () => {
+  expect(httpLimitsSchema.parse({})).toEqual({ maxConnections: 256, maxConnectionsPerAddress: 32, headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 });
+  const r = httpLimitsSchema.safeParse({ maxConnections: 10, maxConnectionsPerAddress: 20, headersTimeout: '1m', requestTimeout: '30s' });
+  expect(r.success).toBe(false);
+  expect(r.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual([
+    'maxConnectionsPerAddress: must not exceed maxConnections',
+    'headersTimeout: must not exceed requestTimeout (the headers are part of the request)',
+  ]);
 });
