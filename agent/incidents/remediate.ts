@@ -4,7 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { z } from 'zod';
 import { describeNetworkError, duration, formatDuration, httpUrl, isSecretName } from '../../checks/types';
-import { redactArgs, scrub } from '../secrets';
+import { longestSecretBytes, redactArgs, scrub, scrubAndCut } from '../secrets';
 
 /** Most output kept per action: the tail of stdout+stderr, or of the response body. */
 export const OUTPUT_LIMIT = 4096;
@@ -280,7 +280,7 @@ export function baseEnv(): Record<string, string> {
 
 function runCommand(argv: string[], env: Record<string, string>, timeoutMs: number, signal?: AbortSignal): Promise<Outcome> {
   const secrets = Object.entries(env).filter(([k]) => isSecretName(k)).map(([, v]) => v);
-  const out = new TailBuffer(OUTPUT_LIMIT + Math.max(0, ...secrets.map((s) => Buffer.byteLength(s))));
+  const out = new TailBuffer(OUTPUT_LIMIT + longestSecretBytes(secrets));
   return new Promise((resolve) => {
     let child: ChildProcess;
     try {
@@ -431,7 +431,7 @@ function runHttp(action: HttpAction, signal?: AbortSignal): Promise<Outcome> {
     ...Object.entries(action.headers ?? {}).filter(([k]) => isSecretName(k)).map(([, v]) => v),
     ...[...url.searchParams].filter(([k]) => isSecretName(k)).map(([, v]) => v),
   ].filter((s) => s.length > 0);
-  const out = new TailBuffer(OUTPUT_LIMIT + Math.max(0, ...secrets.map((s) => Buffer.byteLength(s))));
+  const out = new TailBuffer(OUTPUT_LIMIT + longestSecretBytes(secrets));
   const headers: Record<string, string> = { 'User-Agent': 'keepwatch', ...action.headers };
   let body: string | undefined;
   if (typeof action.body === 'string') body = action.body;
@@ -577,7 +577,7 @@ function finishOutput(out: TailBuffer, secrets: string[]): { output: string; out
 function describeArgv(argv: readonly string[]): string {
   const parts = redactArgs(argv).map((a) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(a) && URL.canParse(a) ? describeUrl(a) : a));
   const line = parts.map((a) => (/[\s"'\\]/.test(a) || a === '' ? JSON.stringify(a) : a)).join(' ');
-  return line.length > 200 ? `${line.slice(0, 199)}…` : line;
+  return scrubAndCut(line, 200);
 }
 
 /** A URL without credentials, query or fragment. */

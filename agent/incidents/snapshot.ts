@@ -6,7 +6,7 @@ import { mem } from 'systeminformation/lib/memory';
 import { z } from 'zod';
 import { formatBytes, isValidRegex, readProcFile, round } from '../../checks/types';
 import { PSEUDO_FS_TYPES, SKIPPED_PREFIXES } from '../../checks/disk';
-import { redactArgs } from '../secrets';
+import { redactArgs, scrubAndCut } from '../secrets';
 
 /** The pattern used when a `logs:` entry sets no `match`: error, fatal, panic or crit, any case. */
 export const DEFAULT_LOG_MATCH = '(?i)error|fatal|panic|crit';
@@ -14,7 +14,7 @@ export const DEFAULT_LOG_MATCH = '(?i)error|fatal|panic|crit';
 /** Most of a log file read: its last 1 MiB. Older lines are not looked at. */
 export const LOG_TAIL_BYTES = 1 << 20;
 
-/** Longest log line kept, in characters; longer lines end in `…`. */
+/** Longest log line kept, in characters (after scrubbing secrets); longer lines end in `…`. */
 const LOG_LINE_CHARS = 500;
 
 const COMMAND_CHARS = 200;
@@ -217,7 +217,7 @@ export function summariseSnapshot(s: Snapshot): string {
   for (const l of s.logs ?? []) {
     const what = `${l.path}: ${l.matched} matching line${l.matched === 1 ? '' : 's'}`;
     const last = l.lines.at(-1);
-    lines.push(last === undefined ? what : `${what}, last: ${last.length > 200 ? `${last.slice(0, 199)}…` : last}`);
+    lines.push(last === undefined ? what : `${what}, last: ${scrubAndCut(last, 200)}`);
   }
   if (s.errors.length) lines.push(`not collected: ${s.errors.join('; ')}`);
   return lines.join('\n');
@@ -323,7 +323,7 @@ async function readCpuTotal(): Promise<{ ticks: number; cpus: number }> {
 function describeCommand(args: string[]): string {
   // Arguments may hold newlines (node -e scripts); a command is shown on one line.
   const line = redactArgs(args).join(' ').replace(/[\x00-\x1f\x7f]+/g, ' ');
-  return line.length > COMMAND_CHARS ? `${line.slice(0, COMMAND_CHARS - 1)}…` : line;
+  return scrubAndCut(line, COMMAND_CHARS);
 }
 
 /** statfs calls that have not returned (a dead network mount): not asked again until they do. */
@@ -451,7 +451,7 @@ export async function readLogTail(spec: LogSpec): Promise<LogExcerpt> {
     const line = raw.replace(ANSI_RE, '').replace(CONTROL_RE, '').trimEnd();
     if (line === '' || !re.test(line)) continue;
     matched++;
-    kept.push(line.length > LOG_LINE_CHARS ? `${line.slice(0, LOG_LINE_CHARS - 1).replace(/[\ud800-\udbff]$/, '')}…` : line);
+    kept.push(scrubAndCut(line, LOG_LINE_CHARS));
     if (kept.length > spec.lines) kept.shift();
   }
   return { path: spec.path, match: spec.match, lines: kept, matched, bytesRead: buf.length, fileBytes };

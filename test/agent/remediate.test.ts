@@ -11,6 +11,7 @@ import {
   systemdArgv,
   type RemediationAction,
 } from '../../agent/incidents/remediate';
+import { setSecrets } from '../../agent/secrets';
 import { closedPort, startHttp, type TestServer } from '../helpers/servers';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'remediate');
@@ -163,6 +164,24 @@ describe('command actions', () => {
     expect(a.output).toBe('fast [REDACTED]\n');
     expect(a.description).not.toMatch(/tok-123456|hunter22|s3cr3t-arg|fast/);
     expect(a.description).toContain('--password=[REDACTED] --token [REDACTED]');
+  });
+
+  test('a config secret in a long argument or across the output cut keeps no piece of it', async () => {
+    const token = 'kw-admin-9f8e7d6c5b4a3210';
+    setSecrets([token]);
+    try {
+      // The output's last 4 KiB begin inside the token when cut before scrubbing; the argv line's 200 characters end inside it.
+      const code = `process.stdout.write(${JSON.stringify(token)} + "x".repeat(${OUTPUT_LIMIT - 10}))`;
+      const out = await runRemediation([{ kind: 'command', argv: [process.execPath, '-e', code, '--', `${'a'.repeat(190 - code.length - process.execPath.length)}${token}`], timeout: 10_000 }]);
+      const a = out.actions[0];
+      expect(a.ok).toBe(true);
+      expect(a.description.length).toBeLessThanOrEqual(200);
+      for (const text of [a.output, a.description]) {
+        for (let i = 0; i + 6 <= token.length; i++) expect(text).not.toContain(token.slice(i, i + 6));
+      }
+    } finally {
+      setSecrets([]);
+    }
   });
 
   test('actions run in order and stop at the first that fails', async () => {

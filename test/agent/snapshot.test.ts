@@ -13,6 +13,7 @@ import {
   type LogSpec,
   type Snapshot,
 } from '../../agent/incidents/snapshot';
+import { setSecrets } from '../../agent/secrets';
 
 let tmp: string;
 beforeEach(() => {
@@ -131,6 +132,26 @@ describe('logs', () => {
     const all = await readLogTail(spec(file));
     expect(all.lines[1]).toBe('2024-05-01 10:00:03 FATAL out of memory');
     expect(all.matched).toBe(5);
+  });
+
+  test('a secret across the 500-character cut of a log line is scrubbed, not cut', async () => {
+    const token = 'kw-admin-9f8e7d6c5b4a3210';
+    setSecrets([token]);
+    try {
+      const file = path.join(tmp, 'app.log');
+      const lines = [480, 490, 495, 498].map((at) => `ERROR ${'y'.repeat(at - 6)}${token} and more`);
+      fs.writeFileSync(file, `${lines.join('\n')}\n`);
+      const log = await readLogTail(spec(file));
+      expect(log.lines).toHaveLength(4);
+      for (const l of log.lines) {
+        expect(l.length).toBeLessThanOrEqual(500);
+        for (let i = 0; i + 6 <= token.length; i++) expect(l).not.toContain(token.slice(i, i + 6));
+      }
+      const summary = summariseSnapshot({ takenAt: '2024-05-01T10:00:00.000Z', durationMs: 1, errors: [], logs: [{ ...log, lines: [`ERROR ${'z'.repeat(180)}${token}`] }] });
+      expect(summary).toMatch(/last: ERROR z+\[REDACTED\]$/);
+    } finally {
+      setSecrets([]);
+    }
   });
 
   test('of a 5 MiB file only the tail is read, and the matches come from its end', async () => {
