@@ -3,6 +3,7 @@ import { formatDuration } from './units';
 
 export { duration, size, percent, parseDuration, parseSize, parsePercent, formatDuration, formatBytes } from './units';
 export { round, isValidRegex, isHttpUrl, httpUrl, readProcFile, certDaysLeft, rootError, describeNetworkError } from './support';
+export { MAX_PROCESSES, procTables, ProcTables, parseStat, systemConstants, type ProcEntry, type ProcSource, type ProcTable } from './proc-table';
 
 /** What a check is about; shown as the `category` label of `keepwatch_check_status`. */
 export type CheckCategory = 'health' | 'performance' | 'security' | 'cost';

@@ -1,9 +1,11 @@
-import { readdir, readFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { defineCheck, duration, formatBytes, formatDuration, isValidRegex, readProcFile, round, sampleFitsTimeout, type FieldSpec } from '../types';
+import {
+  defineCheck, duration, formatBytes, formatDuration, isValidRegex, MAX_PROCESSES, procTables, round, sampleFitsTimeout, systemConstants,
+  type FieldSpec, type ProcEntry,
+} from '../types';
 
 // Not `name`: that key is every check's own name, which the engine takes before the spec.
 const SELECTORS = ['processName', 'match', 'pidfile'] as const;
@@ -50,6 +52,11 @@ const fields: Record<string, FieldSpec> = {
   cpuPercent: { type: 'number', unit: 'percent', help: 'CPU used by the matches over the sample, summed; 100 is one core fully busy' },
   rssBytes: { type: 'number', unit: 'bytes', help: 'Resident memory of the matches, summed (shared pages count once per process)' },
   oldestSeconds: { type: 'number', unit: 'seconds', help: 'Age of the oldest match; absent when none runs' },
+  skipped: {
+    type: 'number',
+    unit: 'count',
+    help: `Processes not examined because the machine runs more than ${MAX_PROCESSES} (the highest pids are skipped); absent for a pidfile`,
+  },
 };
 
 /** Watches that a process runs, and how much CPU and memory it uses. */
@@ -66,73 +73,86 @@ export const processCheck = defineCheck({
       throw new Error(`the process check reads /proc and works on Linux only, not on ${process.platform}`);
     }
     const sys = await systemConstants();
-    const found = await findProcesses(spec);
-    signal.throwIfAborted();
-    if (found.pids.length === 0) {
-      return { values: { running: 0, cpuPercent: 0, rssBytes: 0 }, message: found.none };
+    const found = await findProcesses(spec, signal);
+    const extra: Record<string, number> = found.skipped === undefined ? {} : { skipped: found.skipped };
+    const skippedNote = found.skipped ? `; ${found.skipped} of ${found.total} processes not examined (only the first ${MAX_PROCESSES} by pid are)` : '';
+    if (found.before.size === 0) {
+      return { values: { running: 0, cpuPercent: 0, rssBytes: 0, ...extra }, message: found.none + skippedNote };
     }
-    const start = performance.now();
-    const before = await readStats(found.pids);
-    if (before.size > 0) await sleep(spec.sample, undefined, { signal });
-    const elapsedS = (performance.now() - start) / 1000;
-    const after = await readStats([...before.keys()]);
+    await sleep(spec.sample, undefined, { signal });
+    const after = await procTables.entries([...found.before.keys()], signal);
     const uptimeS = await readUptime();
 
-    let ticks = 0;
+    let cpuPercent = 0;
     let rssPages = 0;
     let oldestS = 0;
     let running = 0;
     for (const [pid, now] of after) {
-      const then = before.get(pid);
+      const then = found.before.get(pid);
       // A different start time means the pid was reused by another process mid-sample.
       if (!then || then.starttime !== now.starttime) continue;
       running++;
-      ticks += now.utime + now.stime - (then.utime + then.stime);
+      // Each process over its own window: a batched read takes a while on a busy machine.
+      const elapsedS = (now.at - then.at) / 1000;
+      const ticks = now.utime + now.stime - (then.utime + then.stime);
+      if (elapsedS > 0) cpuPercent += (ticks / sys.clkTck / elapsedS) * 100;
       rssPages += now.rssPages;
       oldestS = Math.max(oldestS, uptimeS - now.starttime / sys.clkTck);
     }
     if (running === 0) {
-      return { values: { running: 0, cpuPercent: 0, rssBytes: 0 }, message: found.none };
+      return { values: { running: 0, cpuPercent: 0, rssBytes: 0, ...extra }, message: found.none + skippedNote };
     }
     const values = {
       running,
-      cpuPercent: elapsedS > 0 ? round((ticks / sys.clkTck / elapsedS) * 100) : 0,
+      cpuPercent: round(cpuPercent),
       rssBytes: rssPages * sys.pageSize,
       oldestSeconds: round(Math.max(0, oldestS)),
+      ...extra,
     };
     const what = running === 1 ? `1 process ${found.label}` : `${running} processes ${found.label}`;
     return {
       values,
-      message: `${what}, ${values.cpuPercent}% CPU, ${formatBytes(values.rssBytes)} RSS, oldest up ${formatDuration(Math.round(values.oldestSeconds) * 1000)}`,
+      message: `${what}, ${values.cpuPercent}% CPU, ${formatBytes(values.rssBytes)} RSS, oldest up ${formatDuration(Math.round(values.oldestSeconds) * 1000)}${skippedNote}`,
     };
   },
 });
 
 interface Found {
-  pids: number[];
+  /** The matches' first reading. */
+  before: Map<number, ProcEntry>;
   /** How the matches are described: `named "nginx"`. */
   label: string;
   /** The message when nothing runs. */
   none: string;
+  /** Processes on the machine and those not examined (the table's cap); absent for a pidfile. */
+  total?: number;
+  skipped?: number;
 }
 
-async function findProcesses(spec: ProcessSpec): Promise<Found> {
-  if (spec.pidfile !== undefined) return readPidfile(spec.pidfile);
-  const pids = (await readdir('/proc')).filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => pid !== process.pid);
+/**
+ * The matching processes, read from the shared process table (one read serves every process
+ * check due at the same time; it is capped and yields to the event loop between batches).
+ */
+async function findProcesses(spec: ProcessSpec, signal: AbortSignal): Promise<Found> {
+  if (spec.pidfile !== undefined) {
+    const { pid, label, none } = await readPidfile(spec.pidfile);
+    return { before: pid === undefined ? new Map() : await procTables.entries([pid], signal), label, none };
+  }
+  const table = await procTables.get({ signal });
+  const select = (test: (e: ProcEntry) => boolean) => {
+    const before = new Map<number, ProcEntry>();
+    for (const [pid, e] of table.entries) if (pid !== process.pid && test(e)) before.set(pid, e);
+    return before;
+  };
+  const counts = { total: table.total, skipped: table.skipped };
   if (spec.processName !== undefined) {
     const name = spec.processName;
-    const hits = await Promise.all(pids.map((pid) => hasName(pid, name)));
-    return { pids: pids.filter((_, i) => hits[i]), label: `named "${name}"`, none: `no process named "${name}"` };
+    return { before: select((e) => hasName(e, name)), label: `named "${name}"`, none: `no process named "${name}"`, ...counts };
   }
   const re = new RegExp(spec.match!);
-  const hits = await Promise.all(
-    pids.map(async (pid) => {
-      const cmd = await readProcText(pid, 'cmdline');
-      // Kernel threads have no command line; a pattern such as ".*" should not count them.
-      return cmd !== undefined && cmd !== '' && re.test(cmd.replace(/\0+$/, '').replaceAll('\0', ' '));
-    }),
-  );
-  return { pids: pids.filter((_, i) => hits[i]), label: `matching /${spec.match}/`, none: `no process matches /${spec.match}/` };
+  // Kernel threads have no command line; a pattern such as ".*" should not count them.
+  const matches = (e: ProcEntry) => !!e.cmdline && re.test(e.cmdline.replace(/\0+$/, '').replaceAll('\0', ' '));
+  return { before: select(matches), label: `matching /${spec.match}/`, none: `no process matches /${spec.match}/`, ...counts };
 }
 
 /**
@@ -140,23 +160,20 @@ async function findProcesses(spec: ProcessSpec): Promise<Found> {
  * to 15 characters and some launchers set argv[0] themselves. /proc/PID/exe would give the
  * real binary, but only for our own user's processes unless the agent runs as root.
  */
-async function hasName(pid: number, name: string): Promise<boolean> {
-  const comm = await readProcText(pid, 'comm');
-  if (comm === undefined) return false;
-  if (comm.replace(/\n$/, '') === name) return true;
-  const cmdline = await readProcText(pid, 'cmdline');
-  const argv0 = cmdline?.split('\0')[0];
+function hasName(e: ProcEntry, name: string): boolean {
+  if (e.comm === name) return true;
+  const argv0 = e.cmdline?.split('\0')[0];
   return !!argv0 && path.basename(argv0) === name;
 }
 
-async function readPidfile(file: string): Promise<Found> {
+async function readPidfile(file: string): Promise<{ pid?: number; label: string; none: string }> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as { code?: string }).code;
     // Daemons remove their pidfile when they stop, so a missing one means "not running".
-    if (code === 'ENOENT') return { pids: [], label: '', none: `pidfile ${file} does not exist` };
+    if (code === 'ENOENT') return { label: '', none: `pidfile ${file} does not exist` };
     const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (err as Error).message;
     throw new Error(`process check: cannot read pidfile ${file}: ${why}`, { cause: err });
   }
@@ -165,107 +182,9 @@ async function readPidfile(file: string): Promise<Found> {
   if (!m || pid < 1 || !Number.isSafeInteger(pid)) {
     throw new Error(`process check: pidfile ${file} does not start with a process id (it holds ${JSON.stringify(text.slice(0, 40))})`);
   }
-  return { pids: [pid], label: `from ${file}`, none: `pidfile ${file} names pid ${pid}, which is not running` };
-}
-
-interface ProcStat {
-  utime: number;
-  stime: number;
-  starttime: number;
-  rssPages: number;
-}
-
-/** stat and statm of each live, non-zombie pid; pids that are gone are left out. */
-async function readStats(pids: number[]): Promise<Map<number, ProcStat>> {
-  const stats = await Promise.all(pids.map((pid) => readStat(pid)));
-  const out = new Map<number, ProcStat>();
-  pids.forEach((pid, i) => {
-    const s = stats[i];
-    if (s) out.set(pid, s);
-  });
-  return out;
-}
-
-async function readStat(pid: number): Promise<ProcStat | undefined> {
-  const [stat, statm] = await Promise.all([readProcText(pid, 'stat'), readProcText(pid, 'statm')]);
-  if (stat === undefined || statm === undefined) return undefined;
-  const parsed = parseStat(stat);
-  if (!parsed || parsed.state === 'Z' || parsed.state === 'X') return undefined;
-  return { utime: parsed.utime, stime: parsed.stime, starttime: parsed.starttime, rssPages: Number(statm.split(' ')[1]) || 0 };
-}
-
-/**
- * Parses /proc/PID/stat. The command name (field 2) sits in parentheses and may itself hold
- * spaces and parentheses, so the fields are counted from the last ")".
- */
-export function parseStat(text: string): { comm: string; state: string; utime: number; stime: number; starttime: number } | undefined {
-  const open = text.indexOf('(');
-  const close = text.lastIndexOf(')');
-  if (open < 0 || close < open) return undefined;
-  const rest = text.slice(close + 2).split(' ');
-  // rest[0] is field 3 (state); field n is rest[n - 3].
-  const utime = Number(rest[11]);
-  const stime = Number(rest[12]);
-  const starttime = Number(rest[19]);
-  if (![utime, stime, starttime].every(Number.isFinite)) return undefined;
-  return { comm: text.slice(open + 1, close), state: rest[0], utime, stime, starttime };
-}
-
-/** A /proc/PID file's text, or undefined when the process is gone or hidden from us. */
-async function readProcText(pid: number, file: string): Promise<string | undefined> {
-  try {
-    return await readProcFile(pid, file);
-  } catch (err) {
-    throw new Error(`process check: cannot read /proc/${pid}/${file}: ${(err as Error).message}`, { cause: err });
-  }
+  return { pid, label: `from ${file}`, none: `pidfile ${file} names pid ${pid}, which is not running` };
 }
 
 async function readUptime(): Promise<number> {
   return Number((await readFile('/proc/uptime', 'utf8')).split(' ')[0]);
-}
-
-/** The kernel's page size and clock tick, which /proc counts memory and CPU time in. */
-interface SystemConstants {
-  pageSize: number;
-  clkTck: number;
-}
-
-let constants: Promise<SystemConstants> | undefined;
-
-/**
- * Reads AT_PAGESZ and AT_CLKTCK from our own ELF auxiliary vector, where sysconf() gets them,
- * so there is no shelling out to getconf. Both are the same for every process on the machine.
- * Falls back to 4096 and 100, the values on x86-64 and most arm64 kernels, if auxv is unreadable.
- */
-function systemConstants(): Promise<SystemConstants> {
-  constants ??= readFile('/proc/self/auxv')
-    .then((buf) => parseAuxv(buf, is32Bit() ? 4 : 8))
-    .catch(() => ({ pageSize: 4096, clkTck: 100 }));
-  return constants;
-}
-
-const AT_NULL = 0;
-const AT_PAGESZ = 6;
-const AT_CLKTCK = 17;
-
-/** Reads page size and clock tick out of an auxv dump: native-endian (type, value) word pairs. */
-export function parseAuxv(buf: Buffer, wordSize: 4 | 8): SystemConstants {
-  const out: SystemConstants = { pageSize: 4096, clkTck: 100 };
-  const le = os.endianness() === 'LE';
-  const word = (at: number): number =>
-    wordSize === 8
-      ? Number(le ? buf.readBigUInt64LE(at) : buf.readBigUInt64BE(at))
-      : le ? buf.readUInt32LE(at) : buf.readUInt32BE(at);
-  for (let at = 0; at + 2 * wordSize <= buf.length; at += 2 * wordSize) {
-    const type = word(at);
-    if (type === AT_NULL) break;
-    const value = word(at + wordSize);
-    if (type === AT_PAGESZ && value >= 1024 && value <= 1 << 24 && (value & (value - 1)) === 0) out.pageSize = value;
-    if (type === AT_CLKTCK && value > 0 && value <= 100_000) out.clkTck = value;
-  }
-  return out;
-}
-
-function is32Bit(): boolean {
-  return ['arm', 'ia32', 'mips', 'mipsel', 'ppc', 's390'].includes(process.arch);
 }

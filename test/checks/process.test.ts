@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { checkSchema } from '../../agent/config/schema';
 import { parseCondition } from '../../agent/evaluate';
-import { parseAuxv, parseStat, processCheck } from '../../checks/process';
+import { processCheck } from '../../checks/process';
+import { parseAuxv, parseStat } from '../../checks/proc-table';
 import type { Thresholds } from '../../checks/types';
 import { fieldsOf, runCheck, silentLog } from '../helpers/check';
 
@@ -104,8 +105,8 @@ describe('process check', () => {
 
   it('reports running 0 for a name nothing has', async () => {
     const obs = await runCheck(processCheck, { processName: `no-such-process-${randomBytes(4).toString('hex')}` });
-    expect(obs.values).toEqual({ running: 0, cpuPercent: 0, rssBytes: 0 });
-    expect(obs.message).toMatch(/^no process named "no-such-process-/);
+    expect(obs.values).toEqual({ running: 0, cpuPercent: 0, rssBytes: 0, skipped: 0 });
+    expect(obs.message).toMatch(/^no process named "no-such-process-[0-9a-f]+"$/);
   });
 
   it('does not count the agent itself, unless named by pidfile', async () => {
@@ -197,7 +198,7 @@ describe('process check config', () => {
 
   it('parses /proc/PID/stat with spaces and parentheses in the name', () => {
     const line = '4242 (my (odd) proc) S 1 4242 4242 0 -1 4194304 100 0 0 0 250 75 0 0 20 0 1 0 123456 1000000 300 18446744073709551615';
-    expect(parseStat(line)).toEqual({ comm: 'my (odd) proc', state: 'S', utime: 250, stime: 75, starttime: 123456 });
+    expect(parseStat(line)).toEqual({ comm: 'my (odd) proc', state: 'S', utime: 250, stime: 75, starttime: 123456, rssPages: 300 });
     expect(parseStat('garbage')).toBeUndefined();
   });
 
