@@ -1,7 +1,7 @@
 import type { Severity } from '../incidents/lifecycle';
 import type { EventKind } from '../notifiers/types';
 import type { Statement } from 'better-sqlite3';
-import { scrub } from '../secrets';
+import { scrub, scrubDeep } from '../secrets';
 import { openDb, type Db } from './db';
 
 export { StoreError } from './db';
@@ -149,8 +149,26 @@ const FREE_TEXT = new Set(['summary', 'values', 'evidence', 'snapshot', 'resolut
 function toColumn(v: unknown, key?: string): unknown {
   if (v === undefined) return null;
   if (typeof v === 'boolean') return v ? 1 : 0;
-  const text = v !== null && typeof v === 'object' ? JSON.stringify(v) : v;
-  return typeof text === 'string' && key && FREE_TEXT.has(key) ? scrub(text) : text;
+  const free = !!key && FREE_TEXT.has(key);
+  if (v !== null && typeof v === 'object') return free ? toJson(v) : JSON.stringify(v);
+  return typeof v === 'string' && free ? scrub(v) : v;
+}
+
+/** JSON of a value whose strings may hold secrets: each string scrubbed on its own (one cut short ends it), then the whole. */
+function toJson(v: unknown): string {
+  return scrub(JSON.stringify(scrubDeep(v)));
+}
+
+/** A JSON text (a notification payload) scrubbed as toJson does; text that is not JSON is scrubbed whole. */
+function scrubJsonText(text: string): string {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err;
+    return scrub(text);
+  }
+  return toJson(v);
 }
 
 /**
@@ -249,7 +267,7 @@ export class Store {
 
   addTimeline(incidentId: number, at: number, kind: string, message: string, data?: unknown): void {
     this.stmt('INSERT INTO timeline (incident_id, n, at, kind, message, data) VALUES (?, (SELECT COALESCE(MAX(n), 0) + 1 FROM timeline WHERE incident_id = ?), ?, ?, ?, ?)')
-      .run(incidentId, incidentId, at, kind, scrub(message), data === undefined ? null : scrub(JSON.stringify(data)));
+      .run(incidentId, incidentId, at, kind, scrub(message), data === undefined ? null : toJson(data));
   }
 
   timeline(incidentId: number): TimelineEntry[] {
@@ -294,7 +312,7 @@ export class Store {
   /** Adds a notification; a second one with the same key and notifier is ignored (idempotent). */
   enqueue(e: Omit<OutboxEntry, 'id' | 'attempts' | 'nextAttemptAt' | 'deliveredAt' | 'failedAt' | 'lastError'>): boolean {
     return this.stmt('INSERT OR IGNORE INTO outbox (key, notifier, incident_id, event, payload, created_at, not_before, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(e.key, e.notifier, e.incidentId, e.event, scrub(e.payload), e.createdAt, e.notBefore, e.notBefore).changes > 0;
+      .run(e.key, e.notifier, e.incidentId, e.event, scrubJsonText(e.payload), e.createdAt, e.notBefore, e.notBefore).changes > 0;
   }
 
   /**
@@ -364,7 +382,7 @@ export class Store {
   updateUnsentPayloads(incidentId: number, update: (payload: string) => string): void {
     const rows = this.stmt('SELECT id, payload FROM outbox WHERE incident_id = ? AND delivered_at IS NULL AND failed_at IS NULL AND attempts = 0').all(incidentId) as Row[];
     const set = this.stmt('UPDATE outbox SET payload = ? WHERE id = ?');
-    for (const r of rows) set.run(scrub(update(r.payload)), r.id);
+    for (const r of rows) set.run(scrubJsonText(update(r.payload)), r.id);
   }
 
   /** The notifiers an incident has notifications for (sent, pending or failed): who has heard of it. */
