@@ -1,12 +1,15 @@
 import { constants as fsConstants, type StatsFs } from 'node:fs';
-import { open, readdir, readFile, statfs } from 'node:fs/promises';
+import { open, readFile, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { mem } from 'systeminformation/lib/memory';
 import { z } from 'zod';
-import { formatBytes, isValidRegex, readProcFile, round } from '../../checks/types';
+import { formatBytes, isValidRegex, procTables, round, type ProcTables } from '../../checks/types';
 import { PSEUDO_FS_TYPES, SKIPPED_PREFIXES } from '../../checks/disk';
-import { redactArgs, scrubAndCut } from '../secrets';
+import { scrubAndCut } from '../secrets';
+import { topProcesses, type ProcessList } from './top-processes';
+
+export type { ProcessInfo, ProcessList } from './top-processes';
 
 /** The pattern used when a `logs:` entry sets no `match`: error, fatal, panic or crit, any case. */
 export const DEFAULT_LOG_MATCH = '(?i)error|fatal|panic|crit';
@@ -17,8 +20,6 @@ export const LOG_TAIL_BYTES = 1 << 20;
 /** Longest log line kept, in characters (after scrubbing secrets); longer lines end in `…`. */
 const LOG_LINE_CHARS = 500;
 
-const COMMAND_CHARS = 200;
-const TOP_N = 5;
 const DEFAULT_TIMEOUT_MS = 5000;
 const DEFAULT_CPU_SAMPLE_MS = 500;
 
@@ -52,19 +53,6 @@ export const logsSchema = z
 
 /** One `logs:` entry, parsed. */
 export type LogSpec = z.output<typeof logSpecSchema>;
-
-/** One process in a snapshot's top lists. */
-export interface ProcessInfo {
-  pid: number;
-  /** The kernel's name for it (`/proc/PID/comm`, at most 15 characters). */
-  name: string;
-  /** Its command line, at most 200 characters, values after secret-looking flags hidden; `[name]` for kernel threads. */
-  command: string;
-  /** CPU used over the sample window, all threads together: 100 is one core fully busy (as top shows it). */
-  cpuPercent: number;
-  /** Resident memory (VmRSS). */
-  rssBytes: number;
-}
 
 export interface DiskUsage {
   mount: string;
@@ -118,12 +106,7 @@ export interface Snapshot {
   /** When the snapshot started (ISO 8601). */
   takenAt: string;
   durationMs: number;
-  processes?: {
-    /** The window CPU use was measured over. */
-    cpuSampleMs: number;
-    byCpu: ProcessInfo[];
-    byMemory: ProcessInfo[];
-  };
+  processes?: ProcessList;
   disks?: DiskUsage[];
   memory?: MemoryUsage;
   load?: LoadInfo;
@@ -142,6 +125,8 @@ export interface SnapshotOptions {
   signal?: AbortSignal;
   /** How long CPU use is sampled (default 500 ms, at most half the timeout). */
   cpuSampleMs?: number;
+  /** Where the process list comes from (default: the agent's shared /proc table; tests pass a fake). */
+  procTables?: ProcTables;
 }
 
 /**
@@ -179,7 +164,7 @@ export async function takeSnapshot(opts: SnapshotOptions = {}): Promise<Snapshot
 
   const logs: Array<LogExcerpt | undefined> = [];
   await Promise.all([
-    part('processes', () => topProcesses(cpuSampleMs, stop.signal), (v) => (snap.processes = v)),
+    part('processes', () => topProcesses(opts.procTables ?? procTables, cpuSampleMs, stop.signal), (v) => (snap.processes = v)),
     part('disks', () => diskUsage(), (v) => (snap.disks = v)),
     part('memory', () => memoryUsage(), (v) => (snap.memory = v)),
     part('load', async () => loadInfo(), (v) => (snap.load = v)),
@@ -214,6 +199,7 @@ export function summariseSnapshot(s: Snapshot): string {
   const mem = s.processes?.byMemory[0];
   if (cpu) lines.push(`top CPU: ${cpu.name} (pid ${cpu.pid}) ${cpu.cpuPercent}%`);
   if (mem) lines.push(`top memory: ${mem.name} (pid ${mem.pid}) ${formatBytes(mem.rssBytes)}`);
+  if (s.processes?.skipped) lines.push(`${s.processes.skipped} processes not examined (only the first 10,000 by pid are)`);
   for (const l of s.logs ?? []) {
     const what = `${l.path}: ${l.matched} matching line${l.matched === 1 ? '' : 's'}`;
     const last = l.lines.at(-1);
@@ -221,109 +207,6 @@ export function summariseSnapshot(s: Snapshot): string {
   }
   if (s.errors.length) lines.push(`not collected: ${s.errors.join('; ')}`);
   return lines.join('\n');
-}
-
-/**
- * The top processes by CPU and by memory, read from /proc. CPU is measured over `sampleMs`
- * from two readings of every /proc/PID/stat, as top does. We don't use si.processes(): it
- * runs `ps` and, on its first call, reports CPU averaged over each process's whole life,
- * which hides the process that went wild a minute ago.
- */
-async function topProcesses(sampleMs: number, signal: AbortSignal): Promise<NonNullable<Snapshot['processes']>> {
-  if (process.platform !== 'linux') throw new Error(`reads /proc, which ${process.platform} does not have`);
-  const pids = (await readdir('/proc')).filter((e) => /^\d+$/.test(e)).map(Number);
-  const before = await readStats(pids);
-  const totalBefore = await readCpuTotal();
-  await sleep(sampleMs, signal);
-  const after = await readStats([...before.keys()]);
-  const totalAfter = await readCpuTotal();
-  // Jiffies of one core over the window: the machine's total divided by its CPUs. Both
-  // sides count in USER_HZ, so the clock tick cancels out.
-  const coreTicks = (totalAfter.ticks - totalBefore.ticks) / totalAfter.cpus;
-
-  const rows: Array<{ pid: number; comm: string; cpu: number; rssPages: number }> = [];
-  for (const [pid, now] of after) {
-    const then = before.get(pid);
-    // Another start time: the pid was reused during the sample.
-    if (!then || then.starttime !== now.starttime) continue;
-    const ticks = now.utime + now.stime - (then.utime + then.stime);
-    rows.push({ pid, comm: now.comm, cpu: coreTicks > 0 ? (ticks / coreTicks) * 100 : 0, rssPages: now.rssPages });
-  }
-  const byCpu = [...rows].sort((a, b) => b.cpu - a.cpu || b.rssPages - a.rssPages).slice(0, TOP_N);
-  const byMem = [...rows].sort((a, b) => b.rssPages - a.rssPages || b.cpu - a.cpu).slice(0, TOP_N);
-
-  // Command lines and byte sizes only for the few we report. Ranking by pages needs no page size.
-  const details = new Map<number, { command: string; rssBytes: number } | undefined>();
-  await Promise.all(
-    [...new Set([...byCpu, ...byMem].map((r) => r.pid))].map(async (pid) => {
-      const [cmdline, status] = await Promise.all([readProcFile(pid, 'cmdline'), readProcFile(pid, 'status')]);
-      if (status === undefined) return details.set(pid, undefined); // exited since
-      const rss = /^VmRSS:\s+(\d+)\s*kB/m.exec(status);
-      details.set(pid, { command: cmdline ?? '', rssBytes: rss ? Number(rss[1]) * 1024 : 0 });
-    }),
-  );
-  const info = (r: (typeof rows)[number]): ProcessInfo | undefined => {
-    const d = details.get(r.pid);
-    if (!d) return undefined;
-    const args = d.command.replace(/\0+$/, '').split('\0');
-    const command = args.length === 1 && args[0] === '' ? `[${r.comm}]` : describeCommand(args);
-    return { pid: r.pid, name: r.comm, command, cpuPercent: round(r.cpu), rssBytes: d.rssBytes };
-  };
-  return {
-    cpuSampleMs: sampleMs,
-    byCpu: byCpu.map(info).filter((p): p is ProcessInfo => p !== undefined),
-    byMemory: byMem.map(info).filter((p): p is ProcessInfo => p !== undefined),
-  };
-}
-
-interface Stat {
-  comm: string;
-  utime: number;
-  stime: number;
-  starttime: number;
-  rssPages: number;
-}
-
-/** /proc/PID/stat of each live, non-zombie pid, a few files at a time (thousands of processes must not mean thousands of open files). */
-async function readStats(pids: number[]): Promise<Map<number, Stat>> {
-  const out = new Map<number, Stat>();
-  await eachLimited(pids, 32, async (pid) => {
-    const text = await readProcFile(pid, 'stat');
-    const s = text === undefined ? undefined : parseStat(text);
-    if (s) out.set(pid, s);
-  });
-  return out;
-}
-
-/**
- * Parses /proc/PID/stat. The name (field 2) is in parentheses and may hold spaces and
- * parentheses itself, so fields are counted from the last `)`.
- */
-function parseStat(text: string): Stat | undefined {
-  const open = text.indexOf('(');
-  const close = text.lastIndexOf(')');
-  if (open < 0 || close < open) return undefined;
-  const rest = text.slice(close + 2).split(' ');
-  // rest[0] is field 3 (state); field n is rest[n - 3].
-  if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
-  const [utime, stime, starttime, rssPages] = [rest[11], rest[12], rest[19], rest[21]].map(Number);
-  if (![utime, stime, starttime, rssPages].every(Number.isFinite)) return undefined;
-  return { comm: text.slice(open + 1, close), utime, stime, starttime, rssPages };
-}
-
-/** The machine's CPU time so far (the first line of /proc/stat, guest time being part of user) and its CPU count. */
-async function readCpuTotal(): Promise<{ ticks: number; cpus: number }> {
-  const text = await readFile('/proc/stat', 'utf8');
-  const first = text.slice(0, text.indexOf('\n')).trim().split(/\s+/).slice(1, 9).map(Number);
-  const cpus = (text.match(/^cpu\d+ /gm) ?? []).length || 1;
-  return { ticks: first.reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0), cpus };
-}
-
-/** A command line for display: values after secret-looking flags hidden, at most 200 characters. */
-function describeCommand(args: string[]): string {
-  // Arguments may hold newlines (node -e scripts); a command is shown on one line.
-  const line = redactArgs(args).join(' ').replace(/[\x00-\x1f\x7f]+/g, ' ');
-  return scrubAndCut(line, COMMAND_CHARS);
 }
 
 /** statfs calls that have not returned (a dead network mount): not asked again until they do. */
@@ -463,28 +346,4 @@ function describeFileError(err: unknown): string {
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
   if (code === 'EISDIR') return 'is a directory';
   return (err as Error).message ?? String(err);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal.reason);
-    };
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/** Runs `fn` on every item, at most `limit` at a time. */
-async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -14,6 +14,7 @@ import {
   type Snapshot,
 } from '../../agent/incidents/snapshot';
 import { setSecrets } from '../../agent/secrets';
+import { ProcTables, type ProcSource } from '../../checks/proc-table';
 
 let tmp: string;
 beforeEach(() => {
@@ -95,6 +96,39 @@ describe('takeSnapshot on this machine', () => {
     expect(s.processes).toBeUndefined();
     expect(s.memory).toBeDefined();
     expect(s.load).toBeDefined();
+  });
+
+  test('a snapshot that gives up stops reading the process table at the next batch', async () => {
+    let reads = 0;
+    const release: Array<() => void> = [];
+    const source: ProcSource = {
+      listPids: async () => Array.from({ length: 5000 }, (_, i) => i + 1),
+      read: async (pid, file) => {
+        reads++;
+        // The first batch hangs until the snapshot has given up.
+        if (reads <= 20) await new Promise<void>((resolve) => release.push(resolve));
+        return file === 'stat' ? `${pid} (x) S 1 1 1 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 50 0 3 0` : 'x\0';
+      },
+    };
+    const s = await takeSnapshot({ cpuSampleMs: 10, timeoutMs: 300, procTables: new ProcTables({ source, batch: 10 }) });
+    expect(s.errors).toEqual(['processes: not done within 300 ms']);
+    expect(s.processes).toBeUndefined();
+    for (const r of release.splice(0)) r();
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(reads).toBe(20); // one batch of stat + cmdline, never the other 4,990 processes
+  });
+
+  test('counts the processes a capped table did not examine', async () => {
+    const source: ProcSource = {
+      listPids: async () => [1, 2, 3, 4, 5],
+      read: async (pid, file) => (file === 'stat' ? `${pid} (p${pid}) S 1 1 1 0 -1 0 0 0 0 0 ${pid} 0 0 0 20 0 1 0 50 0 ${pid * 10} 0` : `/bin/p${pid}\0--token=hunter22\0`),
+    };
+    const s = await takeSnapshot({ cpuSampleMs: 10, timeoutMs: 2000, procTables: new ProcTables({ source, maxProcesses: 3 }) });
+    expect(s.errors).toEqual([]);
+    expect(s.processes!.skipped).toBe(2);
+    expect(s.processes!.byMemory.map((p) => p.pid)).toEqual([3, 2, 1]);
+    expect(s.processes!.byMemory[0]).toMatchObject({ name: 'p3', command: '/bin/p3 --token=[REDACTED]', cpuPercent: 0 });
+    expect(summariseSnapshot(s)).toContain('2 processes not examined (only the first 10,000 by pid are)');
   });
 
   test('the CPU sample fits in the timeout', async () => {
