@@ -107,6 +107,7 @@ export class Agent {
         onResult: (n, r) => deps.metrics.notification(n, r),
         onQueue: (due, held) => deps.metrics.setNotificationQueue(due, held),
         maxAgeMs: () => agent.config.notifications.maxAge,
+        timeoutMs: () => agent.config.notifications.timeout,
       });
       const engine = new IncidentEngine(engineConfig(config, new Map()), {
         store,

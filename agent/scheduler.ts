@@ -40,6 +40,9 @@ export interface SchedulerOptions {
   now?: () => number;
 }
 
+/** The longest single timer the scheduler sets; longer waits are chained. */
+export const MAX_TIMER_MS = 86_400_000;
+
 interface Job {
   spec: JobSpec;
   /** 0..1, from the name: where in its interval this job's slots fall. */
@@ -216,7 +219,9 @@ export class Scheduler {
     this.timer = undefined;
     this.timerAt = next;
     if (!this.started || next === Infinity) return;
-    this.timer = setTimeout(() => this.tick(), Math.max(0, next - this.now()));
+    // setTimeout overflows past 2^31-1 ms (~24.8 days) and fires at once: a long wait is
+    // chained in steps of at most a day, each tick finding nothing due and re-arming.
+    this.timer = setTimeout(() => this.tick(), Math.min(MAX_TIMER_MS, Math.max(0, next - this.now())));
   }
 
   private tick(): void {

@@ -5,8 +5,8 @@ import { z } from 'zod';
 import { registry } from '../../checks';
 import { isHttpUrl, isSecretName, type CheckCategory, type CheckDefinition, type Expansion, type FieldSpec } from '../../checks/types';
 import { ConfigError, type ConfigProblem } from '../errors';
-import { ConditionError, parseCondition, type Condition, type Rules } from '../evaluate';
-import { didYouMean } from '../suggest';
+import type { Rules } from '../evaluate';
+import { urlCredentials } from '../secrets';
 import { compileCoverage, type Timeframe } from '../incidents/coverage';
 import type { SlaTarget, Tier } from '../incidents/escalation';
 import type { Severity } from '../incidents/lifecycle';
@@ -461,7 +461,7 @@ function collectSecrets(value: unknown, secrets: Set<string>, key = '') {
     if (isSecretName(key)) secrets.add(value);
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) && URL.canParse(value)) {
       const url = new URL(value);
-      if (url.password) secrets.add(decodeURIComponent(url.password));
+      for (const s of urlCredentials(value)?.derived ?? []) secrets.add(s);
       for (const [name, v] of url.searchParams) if (v && (isSecretName(name) || /^(key|sig|auth)$/i.test(name))) secrets.add(v);
     }
   } else if (Array.isArray(value)) {

@@ -209,6 +209,7 @@ const templatesSchema = z
 const notificationsSchema = z
   .strictObject({
     maxAge: duration({ min: 60_000 }).default(86_400_000).describe('Give up on a notification this long after it could first go (counted as expired).'),
+    timeout: duration({ min: 1000, max: 300_000 }).default(30_000).describe('Abandon one delivery attempt after this long (it is retried), 1s to 5m.'),
     templates: templatesSchema.optional(),
     links: z
       .strictObject({

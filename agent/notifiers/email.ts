@@ -4,7 +4,12 @@ import { describeNetworkError } from '../../checks/types';
 import { render, type Templates } from './render';
 import { defineNotifier, NotifyError, type IncidentEvent } from './types';
 
-/** The mail for an event: subject from the title template, plain text from the text template. */
+/**
+ * The mail for an event: subject from the title template, plain text from the text template.
+ * SMTP has no de-duplication; the idempotency key is in X-Keepwatch-Key and makes the
+ * Message-ID, so a repeat after a crash has the same one (some mailboxes fold those, and a
+ * filter can drop them).
+ */
 export function emailMessage(e: IncidentEvent, t: Templates, from: string, to: string[]) {
   const values = Object.entries(e.incident.values).map(([k, v]) => `  ${k}: ${v}`).join('\n');
   return {
@@ -12,8 +17,15 @@ export function emailMessage(e: IncidentEvent, t: Templates, from: string, to: s
     to: to.join(', '),
     subject: render(t.title, e).replace(/\s+/g, ' ').slice(0, 200),
     text: `${render(t.text, e)}\n\n${values ? `values:\n${values}\n\n` : ''}incident ${e.incident.id} (${e.incident.ref}), ${e.event} at ${e.at}\n`,
+    messageId: messageId(e.key),
     headers: { 'X-Keepwatch-Key': e.key, 'X-Keepwatch-Incident': e.incident.ref },
   };
+}
+
+/** A Message-ID made from an idempotency key: `<web-01.9f3a2b1c.42.1@keepwatch>` (RFC 5322 dot-atoms). */
+export function messageId(key: string): string {
+  const left = key.replace(/[^A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+/g, '.').replace(/^\.+|\.+$/g, '') || 'event';
+  return `<${left}@keepwatch>`;
 }
 
 /**

@@ -1,34 +1,93 @@
+import type { Readable } from 'node:stream';
 import axios from 'axios';
 import { describeNetworkError } from '../../checks/types';
+import { longestSecretBytes, scrubAndCut, urlCredentials } from '../secrets';
 import { NotifyError } from './types';
+
+/** How much of a refusal's body an error keeps. */
+const ERROR_BODY_CHARS = 500;
 
 /**
  * POSTs JSON and maps the outcome the way Alertmanager does: network errors, 429 and 5xx
- * may succeed later; any other 4xx will not (the body says why, and is kept in the error).
+ * may succeed later; any other 4xx will not (the body says why, and is kept in the error,
+ * scrubbed of secrets).
+ *
+ * A 2xx resolves as soon as the status line arrives, without waiting for the body: the
+ * caller records the delivery in that same tick, so a crash can repeat an event only if it
+ * falls between the receiver answering and those response headers being read.
+ *
+ * Credentials in the URL (`https://user:pass@host/`) become a Basic Authorization header,
+ * unless the configured headers carry one: configured headers win.
  */
 export async function postJson(url: string, body: unknown, opts: { headers?: Record<string, string>; signal: AbortSignal }): Promise<void> {
+  const { target, headers } = requestParts(url, opts.headers);
   let status: number;
-  let text = '';
+  let stream: Readable;
   let retryAfter: string | undefined;
   try {
-    const res = await axios.post(url, body, {
-      headers: { 'Content-Type': 'application/json', 'User-Agent': 'keepwatch', ...opts.headers },
+    const res = await axios.post(target, body, {
+      headers: { 'Content-Type': 'application/json', 'User-Agent': 'keepwatch', ...headers },
       signal: opts.signal,
       validateStatus: () => true,
-      responseType: 'text',
+      responseType: 'stream',
       maxRedirects: 0,
       proxy: false,
-      timeout: 30_000,
     });
     status = res.status;
-    text = String(res.data ?? '').slice(0, 500);
+    stream = res.data as Readable;
     retryAfter = res.headers['retry-after'];
   } catch (err) {
-    throw new NotifyError(`POST failed: ${describeNetworkError(err)}`, true, { cause: err });
+    // An aborted request says why (the attempt's timeout, the agent stopping), not just "canceled".
+    const why = opts.signal.aborted ? describeNetworkError(opts.signal.reason) : describeNetworkError(err);
+    throw new NotifyError(`POST failed: ${why}`, true, { cause: err });
   }
-  if (status >= 200 && status < 300) return;
+  if (status >= 200 && status < 300) {
+    stream.destroy();
+    return;
+  }
+  // Read past what is kept, so a secret the receiver echoes across the cut is whole when it
+  // is scrubbed: scrub first, then cut.
+  const head = await readHead(stream, ERROR_BODY_CHARS * 4 + longestSecretBytes());
+  const text = scrubAndCut(head.trim(), ERROR_BODY_CHARS);
   const retryable = status === 429 || status >= 500;
   throw new NotifyError(`HTTP ${status}${text ? `: ${text}` : ''}`, retryable, { retryAfterMs: parseRetryAfter(retryAfter) });
+}
+
+/**
+ * The URL to request (user-info removed) and the headers to send: the configured ones, plus
+ * `Authorization: Basic …` from the URL's credentials when none of them is an Authorization
+ * header (any case). HTTP clients otherwise let the URL's credentials replace the configured
+ * header.
+ */
+export function requestParts(url: string, configured: Record<string, string> = {}): { target: string; headers: Record<string, string> } {
+  const creds = urlCredentials(url);
+  if (!creds) return { target: url, headers: { ...configured } };
+  const u = new URL(url);
+  u.username = '';
+  u.password = '';
+  const hasAuth = Object.keys(configured).some((k) => k.toLowerCase() === 'authorization');
+  return { target: u.href, headers: hasAuth ? { ...configured } : { ...configured, Authorization: creds.basic } };
+}
+
+/** The first `limit` bytes of a response body as text (less when it ends or fails first). */
+function readHead(stream: Readable, limit: number): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = () => {
+      stream.destroy();
+      resolve(Buffer.concat(chunks).subarray(0, limit).toString('utf8'));
+    };
+    stream.on('data', (c: Buffer) => {
+      chunks.push(c);
+      size += c.length;
+      if (size >= limit) done();
+    });
+    stream.once('end', done);
+    // A body cut short (aborted, reset) still leaves the status: the error says what came.
+    stream.once('error', done);
+    stream.once('close', done);
+  });
 }
 
 /** Retry-After in seconds or as an HTTP date, in milliseconds from now. */

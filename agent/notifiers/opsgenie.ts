@@ -16,7 +16,8 @@ export const PRIORITY = { critical: 'P1', warning: 'P3' } as const;
 
 /**
  * The Opsgenie request for an event: create (deduplicated by alias, the incident's ref) for
- * anything that pages, acknowledge or close by alias otherwise.
+ * anything that pages, acknowledge or close by alias otherwise. A create repeated after a
+ * crash only raises the open alert's count; acknowledge and close are idempotent by alias.
  */
 export function opsgenieRequest(e: IncidentEvent, t: Templates, base: string, spec: { tags: string[]; responders: unknown[] }) {
   const alias = e.incident.ref;
@@ -27,7 +28,7 @@ export function opsgenieRequest(e: IncidentEvent, t: Templates, base: string, sp
   if (e.event === 'resolve') {
     return { url: byAlias('close'), body: { source: `keepwatch ${e.agent}`, user: e.incident.resolvedBy ?? 'keepwatch', note: render(t.text, e).slice(0, 25000) } };
   }
-  const details: Record<string, string> = { check: e.incident.check, type: e.incident.type, event: e.event, tier: e.incident.tier ?? '' };
+  const details: Record<string, string> = { check: e.incident.check, type: e.incident.type, event: e.event, key: e.key, tier: e.incident.tier ?? '' };
   for (const [k, v] of Object.entries(e.incident.values)) details[`value.${k}`] = String(v);
   for (const [k, v] of Object.entries(e.incident.labels)) details[`label.${k}`] = v;
   if (e.links?.incident) details.incident = e.links.incident;

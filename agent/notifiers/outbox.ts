@@ -25,8 +25,8 @@ export interface OutboxOptions {
   maxAgeMs?: number | (() => number);
   /** Most deliveries in flight at once (default 8). */
   concurrency?: number;
-  /** Per-attempt timeout (default 30 s). */
-  timeoutMs?: number;
+  /** Per-attempt timeout (default 30 s); read at each use, so a reload applies. */
+  timeoutMs?: number | (() => number);
   /** First retry delay, doubling up to 5 min (default 1 s). */
   retryBaseMs?: number;
   onResult?(notifier: string, result: 'delivered' | 'retry' | 'failed' | 'expired' | 'resent' | 'resend_failed'): void;
@@ -44,8 +44,9 @@ export function backoffMs(attempt: number, baseMs = 1000, random = Math.random):
  * Delivers the notifications the incident engine writes to the store's outbox, in order per
  * incident and notifier, retrying what can succeed later. A notification is written in the
  * same transaction as the incident change that caused it, so none is lost to a crash; one
- * delivered is marked so, so none is sent twice by this agent (a crash between a provider's
- * answer and the mark can repeat one: providers get the idempotency key to fold it).
+ * delivered is marked so at once, so none is sent twice by a running agent. A crash between a
+ * provider's answer and that mark can repeat one: delivery is at-least-once, and every repeat
+ * carries the event's idempotency key (or the provider's dedup key made from it) to fold it.
  */
 export class OutboxWorker {
   private timer: NodeJS.Timeout | undefined;
@@ -61,6 +62,10 @@ export class OutboxWorker {
 
   constructor(private readonly store: Store, private readonly opts: OutboxOptions) {
     this.now = opts.now ?? Date.now;
+  }
+
+  private timeoutMs(): number {
+    return typeof this.opts.timeoutMs === 'function' ? this.opts.timeoutMs() : (this.opts.timeoutMs ?? 30_000);
   }
 
   start(): void {
@@ -89,7 +94,7 @@ export class OutboxWorker {
     const chain = `${event.incident.id}/${name}`;
     if (this.busy.has(chain)) return;
     this.busy.add(chain);
-    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.opts.timeoutMs ?? 30_000)]);
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.timeoutMs())]);
     const p = notifier.def
       .send(event, notifier.spec, { signal, templates: notifier.templates ?? DEFAULT_TEMPLATES })
       .then(
@@ -175,7 +180,7 @@ export class OutboxWorker {
       this.opts.onResult?.(e.notifier, 'failed');
       return;
     }
-    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.opts.timeoutMs ?? 30_000)]);
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.timeoutMs())]);
     let error: unknown;
     let sent = false;
     try {
@@ -184,6 +189,9 @@ export class OutboxWorker {
     } catch (err) {
       error = err;
     }
+    // Recorded in the tick the answer arrived, with no await in between: a crash repeats this
+    // event only if it falls between the receiver answering and this synchronous commit
+    // (at-least-once; the repeat carries the same idempotency key).
     this.record(e, attempts, sent, error);
   }
 

@@ -15,7 +15,9 @@ export function pagerdutyUrl(spec: { url?: string; region: keyof typeof REGIONS 
  * The Events API v2 body for an event. Everything but an acknowledgement or a resolution
  * (re)triggers: PagerDuty folds triggers with the same dedup_key into the open alert and
  * updates it. The dedup key is the incident's ref (agent, store, id), so trigger, acknowledge
- * and resolve of one incident meet, and a new incident opens a new alert.
+ * and resolve of one incident meet, and a new incident opens a new alert: an event repeated
+ * after a crash folds into the same alert and pages no one again. The event's own idempotency
+ * key rides in custom_details.key.
  */
 export function pagerdutyEvent(e: IncidentEvent, t: Templates, routingKey: string) {
   const dedup_key = e.incident.ref;
@@ -36,6 +38,7 @@ export function pagerdutyEvent(e: IncidentEvent, t: Templates, routingKey: strin
       custom_details: {
         summary: e.incident.summary,
         event: e.event,
+        key: e.key,
         tier: e.incident.tier,
         values: e.incident.values,
         labels: e.incident.labels,

@@ -99,7 +99,7 @@ notifiers:
     expect(c.notifications.links).toEqual({ agent: 'https://kw.example', grafana: 'https://g.example/d/x?var-check={{check}}' });
     expect(c.notifiers.get('a')!.templates).toEqual({ title: '[{{severity}}] {{check}} on {{agent}}', text: DEFAULT_TEMPLATES.text });
     expect(c.notifiers.get('b')!.templates).toEqual({ title: '[{{severity}}] {{check}} on {{agent}}', text: '{{summary}} ({{values.latencyMs}} ms)' });
-    expect(load('').notifications).toEqual({ maxAge: 86_400_000, links: {} });
+    expect(load('').notifications).toEqual({ maxAge: 86_400_000, timeout: 30_000, links: {} });
   });
 
   test('slo: an availability objective as a ratio, refused at 100% and above', () => {

@@ -189,6 +189,7 @@ describe('pagerduty', () => {
         custom_details: {
           summary: '503 Service Unavailable in 12 ms (status != 200)',
           event: 'trigger',
+          key: 'web-01:ab12cd34:7:1',
           tier: 'L2',
           values: { status: 503, latencyMs: 12 },
           labels: { team: 'payments', check: 'api', type: 'http', severity: 'critical' },
@@ -242,6 +243,7 @@ describe('opsgenie', () => {
         check: 'api',
         type: 'http',
         event: 'trigger',
+        key: 'web-01:ab12cd34:7:1',
         tier: 'L2',
         'value.status': '503',
         'value.latencyMs': '12',

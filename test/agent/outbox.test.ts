@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../agent/logger';
 import { parseRetryAfter } from '../../agent/notifiers/http';
@@ -11,7 +13,7 @@ import { startHttp, type TestServer } from '../helpers/servers';
 let dir: ReturnType<typeof tempDir>;
 let store: Store;
 let receiver: TestServer;
-let received: Array<{ at: number; body: any }>;
+let received: Array<{ at: number; body: any; key?: string }>;
 let answers: number[];
 const results: string[] = [];
 const log = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) as never });
@@ -27,7 +29,7 @@ beforeEach(async () => {
     req.on('data', (c) => (body += c));
     req.on('end', () => {
       const status = answers.shift() ?? 200;
-      if (status === 200) received.push({ at: Date.now(), body: JSON.parse(body) });
+      if (status === 200) received.push({ at: Date.now(), body: JSON.parse(body), key: req.headers['x-keepwatch-key'] as string });
       res.writeHead(status, status === 429 ? { 'Retry-After': '1' } : {}).end(status === 400 ? 'bad payload: missing routing key' : '');
     });
   });
@@ -38,8 +40,8 @@ afterEach(async () => {
   dir.cleanup();
 });
 
-function worker(opts: Partial<ConstructorParameters<typeof OutboxWorker>[1]> = {}) {
-  const hook: NotifierInstance = { name: 'hook', def: webhookNotifier, spec: { url: `${receiver.url}/hook`, headers: {} } };
+function worker(opts: Partial<ConstructorParameters<typeof OutboxWorker>[1]> = {}, url = `${receiver.url}/hook`) {
+  const hook: NotifierInstance = { name: 'hook', def: webhookNotifier, spec: { url, headers: {} } };
   return new OutboxWorker(store, {
     notifiers: () => new Map([['hook', hook]]),
     log,
@@ -274,4 +276,56 @@ test('the queue gauge counts due messages; messages held for later (coverage, sn
   expect(queue[0]).toEqual([1, 1]);
   expect(queue.every(([, held]) => held === 1)).toBe(true);
   expect(store.queuedNotifications(now + 60_000)).toEqual({ due: 1, held: 0 });
+});
+
+test('a 2xx is recorded as soon as its status line arrives, while the body is still coming', async () => {
+  // The shorter the time between the receiver answering and the mark, the fewer repeats a crash causes.
+  const open: Array<() => void> = [];
+  const slow = await startHttp((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200).write('accepted, still writing…');
+      open.push(() => res.end());
+    });
+  });
+  try {
+    enqueue(1, 1);
+    const w = worker({}, `${slow.url}/hook`);
+    w.start();
+    await until(() => store.notificationsOf(1)[0].deliveredAt !== undefined);
+    expect(open).toHaveLength(1); // the response has not ended
+    expect(results).toEqual(['hook:delivered']);
+    await w.stop();
+  } finally {
+    for (const end of open) end();
+    await slow.close();
+  }
+});
+
+test('an event re-sent after a crash between the 2xx and the record carries the same key', async () => {
+  enqueue(1, 1, 'trigger');
+  enqueue(1, 2, 'resolve');
+  // The store as a SIGKILL right after the receiver's 2xx would leave it: nothing recorded yet.
+  store.db.pragma('wal_checkpoint(TRUNCATE)');
+  const crashed = tempDir();
+  fs.copyFileSync(path.join(dir.dir, 'keepwatch.db'), path.join(crashed.dir, 'keepwatch.db'));
+  try {
+    const w = worker();
+    w.start();
+    await until(() => received.length === 2);
+    await w.stop();
+    store.close();
+    store = Store.open(crashed.dir); // the restart (afterEach closes it)
+    const again = worker();
+    again.start();
+    await until(() => received.length === 4);
+    await again.stop();
+    expect(received.map((r) => [r.key, r.body.key])).toEqual([
+      ['a:1:1', 'a:1:1'], ['a:1:2', 'a:1:2'],
+      ['a:1:1', 'a:1:1'], ['a:1:2', 'a:1:2'],
+    ]);
+    expect(store.pendingNotifications()).toBe(0);
+  } finally {
+    crashed.cleanup();
+  }
 });

@@ -1,4 +1,4 @@
-import { alignedAfter, phaseOf, Scheduler, type JobSpec } from '../../agent/scheduler';
+import { alignedAfter, MAX_TIMER_MS, phaseOf, Scheduler, type JobSpec } from '../../agent/scheduler';
 
 const every = (name: string, ms: number): JobSpec => ({ name, schedule: { kind: 'every', everyMs: ms } });
 
@@ -248,6 +248,35 @@ describe('cron', () => {
     s.start();
     expect(new Date(s.nextRun('tokyo-noon')!).getUTCHours()).toBe(3);
     expect(new Date(s.nextRun('utc-noon')!).getUTCHours()).toBe(12);
+    await s.stop();
+  });
+});
+
+describe('long intervals', () => {
+  test('every: 30d never sets a timer past the 32-bit limit, and runs once per 30 days', async () => {
+    jest.useFakeTimers({ now: 0 });
+    const day = 86_400_000;
+    const delays: number[] = [];
+    const realSetTimeout = global.setTimeout;
+    const spy = jest.spyOn(global, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+      delays.push(ms ?? 0);
+      return realSetTimeout(fn, ms);
+    }) as typeof setTimeout);
+    const fired: number[] = [];
+    const s = new Scheduler({ concurrency: 1, initialSpreadMs: 0, execute: async () => void fired.push(Date.now()) });
+    s.setJobs([every('monthly', 30 * day)]);
+    s.start();
+    await jest.advanceTimersByTimeAsync(10);
+    // Before the fix the scheduler asked for a ~30-day timer, which Node fires after 1 ms.
+    expect(Math.max(...delays)).toBeLessThanOrEqual(MAX_TIMER_MS);
+    await jest.advanceTimersByTimeAsync(65 * day);
+    spy.mockRestore();
+    expect(Math.max(...delays)).toBeLessThanOrEqual(MAX_TIMER_MS);
+    expect(delays.length).toBeGreaterThan(30);
+    // The first run comes at once (no spread), then one run per 30 days: no spin, no replay.
+    expect(fired.length).toBe(3);
+    expect(fired[1] - fired[0]).toBeGreaterThanOrEqual(15 * day);
+    expect(fired[2] - fired[1]).toBe(30 * day);
     await s.stop();
   });
 });

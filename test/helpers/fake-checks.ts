@@ -61,7 +61,7 @@ export function makeConfig(checks: CheckConfig[], over: Partial<Config> = {}): C
     coverage: compileCoverage({}),
     maintenance: [],
     notifiers: new Map(),
-    notifications: { maxAge: 86_400_000, links: {} },
+    notifications: { maxAge: 86_400_000, timeout: 30_000, links: {} },
     secrets: [],
     ...over,
   };
