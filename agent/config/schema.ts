@@ -50,7 +50,7 @@ export const commonCheckShape = {
   every: duration({ min: 1000 }).optional().describe('Run interval (default `defaults.every`). Exclusive with `cron`.'),
   cron: z.string().optional().describe('Cron schedule with optional seconds field, e.g. "0 */5 * * * *". Exclusive with `every`.'),
   timezone: z.string().optional().describe('IANA time zone for `cron` (default: the host\'s).'),
-  timeout: duration({ min: 1 }).optional().describe('Abort a run after this long (default `defaults.timeout`, capped at `every`).'),
+  timeout: duration({ min: 1, max: 86_400_000 }).optional().describe('Abort a run after this long (default `defaults.timeout`, capped at `every`; at most 1d).'),
   retryEvery: duration({ min: 1000 }).optional().describe('Re-check a failing check this often until the failure is confirmed (`incidents.openAfter` results).'),
   warn: conditions.optional(),
   crit: conditions.optional(),
@@ -137,7 +137,7 @@ const apiSchema = z
 const defaultsSchema = z
   .strictObject({
     every: duration({ min: 1000 }).default(30_000).describe('Run interval for checks that set neither `every` nor `cron`.'),
-    timeout: duration({ min: 1 }).default(10_000).describe('Run timeout for checks that set none.'),
+    timeout: duration({ min: 1, max: 86_400_000 }).default(10_000).describe('Run timeout for checks that set none (at most 1d).'),
     retryEvery: duration({ min: 1000 }).optional().describe('Default `retryEvery` for every check.'),
     coverage: z.string().optional().describe('Default service timeframe of every check (for SLA clocks).'),
   })

@@ -333,3 +333,13 @@ test('parseListen', () => {
   expect(parseListen('[::1]:80')).toEqual({ host: '::1', port: 80 });
   expect(() => parseListen('nope')).toThrow(/not a listen address/);
 });
+
+describe('long intervals', () => {
+  test('every: 30d loads; a timeout past a day is refused where it stands (a timer cannot hold it)', () => {
+    const c = load(`checks:\n  - { name: monthly, type: load, every: 30d }\n`);
+    expect(c.checks[0].schedule).toEqual({ kind: 'every', everyMs: 30 * 86_400_000 });
+    expect(problems(`checks:\n  - { name: monthly, type: load, every: 30d, timeout: 2d }\n`)).toEqual([
+      expect.stringMatching(/^kw\.yaml:2:\d+: checks\[0\]\.timeout: must be at most 1d/),
+    ]);
+  });
+});
