@@ -1,0 +1,115 @@
+import cron from 'node-cron';
+import type { CheckDefinition } from '../../checks/types';
+import { ConditionError, parseCondition, type Rules } from '../evaluate';
+import type { RemediateConfig } from '../incidents/remediate';
+import type { LogSpec } from '../incidents/snapshot';
+import type { CheckConfig, Schedule } from './load';
+import type { Locate } from './locate';
+import { commonCheckShape, type TopConfig } from './schema';
+
+const COMMON_KEYS = new Set(Object.keys(commonCheckShape));
+
+/**
+ * Compiles one validated `checks:` entry: its schedule, timeout, type-specific spec and
+ * conditions. Problems go to `locate`; returns undefined when there were any.
+ */
+export function compileCheck(
+  data: Record<string, unknown>,
+  def: CheckDefinition<any>,
+  top: Pick<TopConfig, 'defaults' | 'incidents'>,
+  base: (string | number)[],
+  locate: Locate,
+): CheckConfig | undefined {
+  const before = locate.count();
+  const spec: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(data)) if (!COMMON_KEYS.has(k)) spec[k] = v;
+
+  let schedule: Schedule;
+  const every = data.every as number | undefined;
+  const cronExpr = data.cron as string | undefined;
+  const timezone = data.timezone as string | undefined;
+  if (every !== undefined && cronExpr !== undefined) {
+    locate.path([...base, 'cron'], 'set either every or cron, not both');
+  }
+  if (timezone !== undefined) {
+    if (cronExpr === undefined) locate.path([...base, 'timezone'], 'timezone applies to cron schedules only');
+    else if (!validTimezone(timezone)) locate.path([...base, 'timezone'], `unknown time zone "${timezone}" (expected an IANA name such as Europe/Berlin)`);
+  }
+  if (cronExpr !== undefined) {
+    const v = cron.validateDetailed(cronExpr);
+    if (!v.valid) {
+      const why = v.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+      locate.path([...base, 'cron'], `invalid cron expression "${cronExpr}": ${why || 'expected 5 or 6 fields'}`);
+    }
+    schedule = { kind: 'cron', cron: cronExpr, timezone };
+  } else {
+    schedule = { kind: 'every', everyMs: every ?? top.defaults.every };
+  }
+
+  const interval = schedule.kind === 'every' ? schedule.everyMs : undefined;
+  let timeoutMs = (data.timeout as number | undefined) ?? top.defaults.timeout;
+  if (data.timeout !== undefined && interval !== undefined && timeoutMs > interval) {
+    locate.path([...base, 'timeout'], `timeout must not exceed every (${interval} ms): a run would overlap the next`);
+  }
+  if (interval !== undefined) timeoutMs = Math.min(timeoutMs, interval);
+  let retryEveryMs = (data.retryEvery as number | undefined) ?? top.defaults.retryEvery;
+  if (retryEveryMs !== undefined && interval !== undefined && retryEveryMs >= interval) {
+    if (data.retryEvery !== undefined) locate.path([...base, 'retryEvery'], `retryEvery must be shorter than every (${interval} ms)`);
+    retryEveryMs = undefined; // defaults.retryEvery does not apply to checks that already run that often
+  }
+
+  for (const p of def.validate?.(spec, { timeoutMs }) ?? []) {
+    locate.path([...base, p.key], p.message);
+  }
+
+  const fields = typeof def.fields === 'function' ? def.fields(spec) : def.fields;
+  const defaults = typeof def.defaults === 'function' ? def.defaults(spec) : (def.defaults ?? {});
+  const rules: Rules = { warn: [], crit: [] };
+  for (const level of ['warn', 'crit'] as const) {
+    const own = data[level] as string[] | undefined;
+    const list = own ?? defaults[level] ?? [];
+    list.forEach((text, j) => {
+      try {
+        rules[level].push(parseCondition(text, fields));
+      } catch (err) {
+        if (!(err instanceof ConditionError)) throw err;
+        if (own === undefined) throw new Error(`check type ${def.type}: default ${level} "${text}" is invalid: ${err.message}`);
+        const path = typeof (locate.raw(base) as any)?.[level] === 'string' ? [...base, level] : [...base, level, j];
+        locate.condition(path, err);
+      }
+    });
+  }
+  if (locate.count() > before) return undefined;
+  return {
+    name: data.name as string,
+    type: def.type,
+    category: def.category,
+    def,
+    spec,
+    description: data.description as string | undefined,
+    enabled: data.enabled as boolean,
+    schedule,
+    timeoutMs,
+    retryEveryMs,
+    labels: (data.labels as Record<string, string> | undefined) ?? {},
+    fields,
+    rules,
+    openAfter: data.openAfter as number | undefined,
+    resolveAfter: data.resolveAfter as number | undefined,
+    dependsOn: data.dependsOn as string[] | undefined,
+    coverage: (data.coverage as string | undefined) ?? top.defaults.coverage,
+    slo: data.slo === undefined ? undefined : Number(((data.slo as number) / 100).toFixed(6)),
+    remediate: data.remediate as RemediateConfig | undefined,
+    logs: data.logs as LogSpec[] | undefined,
+  };
+}
+
+
+function validTimezone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
