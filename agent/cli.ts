@@ -16,6 +16,7 @@ import { Status } from './evaluate';
 import { createLogger, setSecrets, type Logger } from './logger';
 import { Metrics } from './metrics';
 import { defaultConfigPath, packageVersion } from './paths';
+import { installProcessGuard } from './process-guard';
 import { runCheckOnce, type CheckResult } from './runner';
 import { AgentServer } from './server';
 import { Store, StoreError } from './store/store';
@@ -74,8 +75,8 @@ async function runCommand(argv: { config?: string; listen?: string; 'log-level'?
   let server: AgentServer | undefined;
   const stopHooks: Array<() => void> = [];
   // Handlers first: a SIGHUP during start-up must not kill the daemon (its default action).
-  // A monitoring agent that dies stops watching: a stray rejection is logged, not fatal.
-  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection (a bug; please report it)'));
+  // A monitoring agent that dies stops watching: what a check lets escape only ends its run.
+  const guard = installProcessGuard(log);
   process.on('SIGHUP', () => {
     if (!agent) return void log.warn('SIGHUP during start-up ignored');
     log.info({ config: file }, 'SIGHUP: reloading config');
@@ -115,6 +116,7 @@ async function runCommand(argv: { config?: string; listen?: string; 'log-level'?
   }
   stopHooks.push(() => store.close());
   const metrics = new Metrics({ version: packageVersion() });
+  guard.attach((source, kind) => metrics.recordStrayError(source, kind));
   agent = await Agent.create(config, { log, metrics, loadConfig: () => loadConfigFile(file), logLevel: level, store });
   server = new AgentServer(agent, log);
   const { host, port } = parseListen(argv.listen ?? config.agent.listen);
@@ -164,6 +166,7 @@ async function checkCommand(argv: { config?: string; names: string[]; json?: boo
   const config = loadOrExit(file, Status.Unknown);
   setSecrets(config.secrets);
   const log = createLogger({ level: levelOverride() ?? 'warn', destination: pino.destination(2) });
+  installProcessGuard(log);
   let all: CheckConfig[];
   try {
     all = await expandChecks(config.checks);

@@ -192,6 +192,7 @@ export class Metrics {
   private readonly notificationQueue: Gauge;
   private readonly notificationsHeld: Gauge;
   private readonly sloObjective: Gauge;
+  private readonly strayErrors: Counter;
   private readonly httpConnections: Gauge;
   private readonly httpClosed: Counter;
   private notifierNames = new Set<string>();
@@ -314,6 +315,13 @@ export class Metrics {
       registers,
     });
     for (const reason of CLOSE_REASONS) this.httpClosed.inc({ reason }, 0);
+    this.strayErrors = new Counter({
+      name: 'keepwatch_uncaught_errors_total',
+      help: "Errors nothing caught, by source (check: that check's run became unknown; agent: a bug) and kind (exception, rejection).",
+      labelNames: ['source', 'kind'],
+      registers,
+    });
+    for (const source of ['check', 'agent']) for (const kind of ['exception', 'rejection']) this.strayErrors.inc({ source, kind }, 0);
     // Series that exist from the start, at 0, so that rate() and increase() see the first event.
     for (const severity of ['warning', 'critical']) {
       this.incidentsOpened.inc({ severity }, 0);
@@ -387,6 +395,11 @@ export class Metrics {
   /** Records one judged run of a check. */
   recordRun(name: string, run: RunRecord): void {
     this.series.get(name)?.record(run);
+  }
+
+  /** Counts an error nothing caught (see process-guard.ts). */
+  recordStrayError(source: 'check' | 'agent', kind: 'exception' | 'rejection'): void {
+    this.strayErrors.inc({ source, kind });
   }
 
   /** Counts a skipped run. */

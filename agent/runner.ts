@@ -1,8 +1,9 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { FailureReason, Observation, Value } from '../checks/types';
 import type { CheckConfig } from './config/load';
 import { judge, Status, STATUS_NAMES, type StatusName } from './evaluate';
 import type { Logger } from './logger';
-import { scrub } from './secrets';
+import { holdsSecret, scrub } from './secrets';
 
 /** The outcome of one run of one check: what it saw and how it was judged. */
 export interface CheckResult {
@@ -32,11 +33,37 @@ export interface RunOptions {
 /** How long a check has, after its signal aborts at the timeout, to return its own answer. */
 export const ABORT_GRACE_MS = 250;
 
+/** The check run that code belongs to, followed through every callback and promise it starts. */
+interface RunScope {
+  check: string;
+  fail(err: unknown): void;
+}
+
+const scopes = new AsyncLocalStorage<RunScope>();
+
+/** What the deadline answers with: the run gave no result in time, even after its abort. */
+const ABANDONED = Symbol('abandoned');
+
+/**
+ * Hands an error that nobody caught (an `error` event without a listener, a throw in a
+ * callback, a rejection left alone) to the check run whose code raised it: a run still going
+ * ends unknown with that error. Returns the check's name, or undefined when the error did not
+ * come from a check. Called by the process-level handlers (see process-guard.ts).
+ */
+export function claimStrayError(err: unknown): string | undefined {
+  const scope = scopes.getStore();
+  if (!scope) return undefined;
+  scope.fail(err);
+  return scope.check;
+}
+
 /**
  * Runs a check once under its timeout and judges the result. It always settles by the
  * timeout plus ABORT_GRACE_MS: a check that ignores its AbortSignal is abandoned (and logged), so a hung check
  * never holds a concurrency slot or delays another check. A throw means the check could
- * not do its job: status unknown, reason `error`.
+ * not do its job: status unknown, reason `error`; so does any error the check's code lets
+ * escape while it runs (thrown synchronously, rejected, or emitted later by a socket or
+ * stream it made), and an answer that is not an observation. No check takes the agent down.
  */
 export async function runCheckOnce(check: CheckConfig, opts: RunOptions): Promise<CheckResult> {
   const now = opts.now ?? Date.now;
@@ -49,21 +76,32 @@ export async function runCheckOnce(check: CheckConfig, opts: RunOptions): Promis
   let timedOut = false;
   // At the timeout the run is aborted; a check that honours its signal then answers within
   // the grace (often with a more precise message than ours). One that doesn't is abandoned.
-  const deadline = new Promise<undefined>((resolve) => {
+  const deadline = new Promise<typeof ABANDONED>((resolve) => {
     timer = setTimeout(() => {
       timedOut = true;
       ac.abort(new DOMException(`check timed out after ${check.timeoutMs} ms`, 'TimeoutError'));
-      timer = setTimeout(() => resolve(undefined), ABORT_GRACE_MS);
+      timer = setTimeout(() => resolve(ABANDONED), ABORT_GRACE_MS);
     }, check.timeoutMs);
   });
   let obs: Observation | undefined;
   let error: unknown;
   const log = opts.log;
-  const running = check.def.run({ name: check.name, spec: check.spec, signal: ac.signal, timeoutMs: check.timeoutMs, log, now });
+  let crash!: (err: unknown) => void;
+  const crashed = new Promise<never>((_, reject) => (crash = reject));
+  crashed.catch(() => undefined);
+  const scope: RunScope = { check: check.name, fail: (err) => crash(err) };
+  const ctx = { name: check.name, spec: check.spec, signal: ac.signal, timeoutMs: check.timeoutMs, log, now, holdsSecret };
+  let running: Promise<Observation>;
   try {
-    obs = await Promise.race([running, deadline]);
+    running = Promise.resolve(scopes.run(scope, () => check.def.run(ctx)));
   } catch (err) {
-    error = err;
+    running = Promise.reject(err);
+  }
+  try {
+    const first = await Promise.race([running, deadline, crashed]);
+    if (first !== ABANDONED) obs = asObservation(first);
+  } catch (err) {
+    error = err ?? new Error('the check failed without saying why');
   } finally {
     clearTimeout(timer);
     opts.signal?.removeEventListener('abort', onStop);
@@ -87,7 +125,12 @@ export async function runCheckOnce(check: CheckConfig, opts: RunOptions): Promis
     return { ...base, status: Status.Unknown, statusText: 'unknown', up: false, reason: 'error', message: `check failed: ${message}`, values: {} };
   }
   const o = obs as Observation;
-  const verdict = judge(o, check.rules);
+  let verdict: ReturnType<typeof judge>;
+  try {
+    verdict = judge(o, check.rules);
+  } catch (err) {
+    return { ...base, status: Status.Unknown, statusText: 'unknown', up: false, reason: 'error', message: `cannot judge the result: ${(err as Error).message}`, values: {} };
+  }
   // Checks cut their own texts (a reply, a pidfile) before the agent sees them: scrubbed here,
   // where the check's text still ends where the check cut it, so a secret cut short is caught.
   const said = scrub(o.message);
@@ -113,4 +156,13 @@ function scrubValues(values: Record<string, Value>): Record<string, Value> {
     if (clean !== v) (out ??= { ...values })[k] = clean;
   }
   return out ?? values;
+}
+
+/** The check's answer if it is an observation; throws (making the run unknown) if not. */
+function asObservation(value: unknown): Observation {
+  const o = value as Observation | null;
+  if (typeof o !== 'object' || o === null || typeof o.values !== 'object' || o.values === null || typeof o.message !== 'string') {
+    throw new Error('the check returned no observation (values and message)');
+  }
+  return o;
 }

@@ -40,6 +40,11 @@ export function setSecrets(values: Iterable<string>): void {
     .map(compile);
 }
 
+/** Whether `text` holds one of the config's secret values, whole (a header value to keep from another host). */
+export function holdsSecret(text: string): boolean {
+  return secrets.some((s) => text.includes(s.value));
+}
+
 /** The longest secret in UTF-8 bytes (of the config's and of `extra`): how much a tail cut must keep beyond its limit. */
 export function longestSecretBytes(extra: readonly string[] = []): number {
   return Math.max(0, ...[...extra, ...secrets.map((s) => s.value)].map((v) => Buffer.byteLength(v)));

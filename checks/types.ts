@@ -69,6 +69,12 @@ export interface CheckContext<Spec> {
   log: CheckLogger;
   /** Wall clock in milliseconds; injected so tests can control time. */
   now(): number;
+  /**
+   * Whether `text` holds one of the config's secret values (a `${ENV}` or `${file:}` secret,
+   * a token, a password): what must not be sent to another host. The agent fills it in;
+   * checks cannot see the config's secrets otherwise.
+   */
+  holdsSecret(text: string): boolean;
 }
 
 /** Default `warn` / `crit` conditions, used for a level the user did not set. */

@@ -6,6 +6,7 @@ import type { TLSSocket } from 'node:tls';
 import axios, { type AxiosResponse } from 'axios';
 import { z } from 'zod';
 import { certDaysLeft, classifyNetworkError, defineCheck, describeNetworkError, httpUrl, isSecretName, isValidRegex, rootError, round, size, targetDown, type FieldSpec, type Value } from '../types';
+import { MAX_BODY_BYTES, readBody, type BodyRead } from './body';
 import { compileJsonPath, type JsonPath } from './json-path';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
@@ -44,7 +45,10 @@ const schema = z
       )
       .optional()
       .describe('Values taken from a JSON body: {name: path}, path like `$.data.items[0].state`.'),
-    maxBodySize: size().default(1_000_000).describe('Read at most this much of the body (e.g. 1MB); the rest is not downloaded.'),
+    maxBodySize: size()
+      .refine((n) => n <= MAX_BODY_BYTES, { message: `must be at most 64MiB (${MAX_BODY_BYTES} bytes)` })
+      .default(1_000_000)
+      .describe('Read at most this much of the body (e.g. 1MB, at most 64MiB); the rest is not downloaded.'),
   })
   .refine((s) => !(s.json && Object.keys(s.json).some((k) => k in BASE_FIELDS)), {
     message: `json value names must not reuse built-in value names (${'status, latencyMs, bodyBytes, bodyTruncated, certDaysLeft, redirects, matches'})`,
@@ -83,9 +87,13 @@ const compiled = new WeakMap<HttpSpec, { paths: [string, JsonPath][]; regex?: Re
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
-/** The headers a redirect to another host may carry: none that look secret (`X-Api-Key`, `Authorization`, cookies). */
-function withoutSecrets(headers: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(headers).filter(([name]) => !isSecretName(name)));
+/**
+ * The headers a redirect to another host may carry: none that look secret by name
+ * (`X-Api-Key`, `Authorization`, cookies), and none whose value holds a configured secret
+ * (`X-Other: ${DB_PASSWORD}`, `X-File: ${file:/run/secrets/x}`).
+ */
+function withoutSecrets(headers: Record<string, string>, holdsSecret: (text: string) => boolean): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([name, value]) => !isSecretName(name) && !holdsSecret(value)));
 }
 
 function prepare(spec: HttpSpec) {
@@ -127,9 +135,8 @@ export const httpCheck = defineCheck({
     if (spec.bodyContains !== undefined || spec.bodyRegex !== undefined) crit.push('matches == false');
     return { crit };
   },
-  async run({ spec, signal, now }) {
+  async run({ spec, signal, now, holdsSecret }) {
     const prep = prepare(spec);
-    const needText = spec.bodyContains !== undefined || prep.regex !== undefined || prep.paths.length > 0;
     const why = (err: unknown) => (signal.aborted ? 'timed out' : describeNetworkError(err));
     const started = performance.now();
     const elapsed = () => round(performance.now() - started, 3);
@@ -174,7 +181,7 @@ export const httpCheck = defineCheck({
       } catch {
         return targetDown('error', `redirect to an invalid URL: ${location}`, { latencyMs: elapsed(), redirects });
       }
-      if (next.host !== new URL(url).host) headers = withoutSecrets(headers);
+      if (next.host !== new URL(url).host) headers = withoutSecrets(headers, holdsSecret);
       // As browsers do: 303, and 301/302 after a POST, continue with a GET and no body.
       if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
         method = 'GET';
@@ -187,9 +194,9 @@ export const httpCheck = defineCheck({
 
     const socket = (res.request?.socket ?? res.request?.res?.socket) as TLSSocket | undefined;
     const daysLeft = socket && url.startsWith('https:') ? certDaysLeft(socket, now()) : undefined;
-    let body: { bytes: number; truncated: boolean; text?: string };
+    let body: BodyRead;
     try {
-      body = await readBody(res.data, spec.maxBodySize, needText, signal);
+      body = await readBody(res.data, spec.maxBodySize, { contains: spec.bodyContains, regex: prep.regex, text: prep.paths.length > 0 }, signal);
     } catch (err) {
       return targetDown(signal.aborted ? 'timeout' : classifyNetworkError(err), `reading body: ${why(err)}`, {
         latencyMs: elapsed(),
@@ -207,12 +214,11 @@ export const httpCheck = defineCheck({
     };
     if (daysLeft !== undefined) values.certDaysLeft = daysLeft;
     let note = '';
+    if (body.contains !== undefined || body.regex !== undefined) {
+      values.matches = body.contains !== false && body.regex !== false;
+      if (!values.matches) note = ', body does not match';
+    }
     if (body.text !== undefined) {
-      if (spec.bodyContains !== undefined || prep.regex) {
-        values.matches =
-          (spec.bodyContains === undefined || body.text.includes(spec.bodyContains)) && (!prep.regex || prep.regex.test(body.text));
-        if (!values.matches) note = ', body does not match';
-      }
       if (prep.paths.length) {
         let doc: unknown;
         try {
@@ -236,43 +242,3 @@ export const httpCheck = defineCheck({
     };
   },
 });
-
-function readBody(stream: Readable, max: number, keep: boolean, signal: AbortSignal): Promise<{ bytes: number; truncated: boolean; text?: string }> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    let done = false;
-    const finish = (truncated: boolean) => {
-      if (done) return;
-      done = true;
-      signal.removeEventListener('abort', onAbort);
-      resolve({ bytes, truncated, text: keep ? Buffer.concat(chunks).toString('utf8') : undefined });
-    };
-    const onAbort = () => {
-      if (done) return;
-      done = true;
-      stream.destroy();
-      reject(signal.reason ?? new Error('aborted'));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    stream.on('data', (chunk: Buffer) => {
-      if (done) return;
-      if (bytes + chunk.length > max) {
-        if (keep) chunks.push(chunk.subarray(0, max - bytes));
-        bytes = max;
-        stream.destroy();
-        finish(true);
-        return;
-      }
-      bytes += chunk.length;
-      if (keep) chunks.push(chunk);
-    });
-    stream.on('end', () => finish(false));
-    stream.on('error', (err) => {
-      if (done) return;
-      done = true;
-      signal.removeEventListener('abort', onAbort);
-      reject(err);
-    });
-  });
-}

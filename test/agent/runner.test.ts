@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { Status } from '../../agent/evaluate';
 import { createLogger } from '../../agent/logger';
+import { packageRoot } from '../../agent/paths';
 import { ABORT_GRACE_MS, runCheckOnce } from '../../agent/runner';
 import { setSecrets } from '../../agent/secrets';
 import { targetDown } from '../../checks/types';
@@ -112,5 +115,65 @@ describe('runCheckOnce', () => {
       const values = await runCheckOnce(checkConfig('a', async () => ({ values: { value: 0, who: `${TOKEN}`, n: 'x' } as never, message: 'ok' })), { log });
       expect(values.values).toEqual({ value: 0, who: '[REDACTED]', n: 'x' });
     });
+  });
+});
+
+describe('a check cannot take the agent down', () => {
+  test('a synchronous throw, a non-observation and a rejection with nothing are unknown runs', async () => {
+    const { log } = capture();
+    const sync = await runCheckOnce(checkConfig('sync', (() => { throw new Error('boom'); }) as never), { log });
+    expect(sync).toMatchObject({ status: Status.Unknown, reason: 'error', message: 'check failed: boom' });
+    for (const answer of [undefined, null, 42, { message: 'no values' }, { values: {} }]) {
+      const r = await runCheckOnce(checkConfig('odd', (async () => answer) as never), { log });
+      expect(r).toMatchObject({ status: Status.Unknown, reason: 'error', message: 'check failed: the check returned no observation (values and message)' });
+    }
+    const nothing = await runCheckOnce(checkConfig('nothing', (() => Promise.reject(undefined)) as never), { log });
+    expect(nothing).toMatchObject({ status: Status.Unknown, message: 'check failed: the check failed without saying why' });
+  });
+
+  // Jest catches uncaught errors itself, so these run the built agent in a process of their own.
+  const strays = async (...args: string[]) => {
+    const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>((resolve) => {
+      const child = execFile(process.execPath, [path.join(__dirname, '../fixtures/stray-errors/main.js'), path.join(packageRoot(), 'dist/agent'), ...args], (err, out, errOut) =>
+        resolve({ stdout: out, stderr: errOut, code: child.exitCode }));
+    });
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    return stdout.trim().split('\n').map((l) => JSON.parse(l));
+  };
+
+  test('errors a check lets escape (an error event with no listener, a throw in a callback, a lost rejection) end its run unknown and are counted', async () => {
+    const out = await strays();
+    expect(out[0]).toMatchObject({ check: 'socket', status: 'unknown', reason: 'error' });
+    expect(out[0].message).toMatch(/^check failed: .*(ECONNRESET|EPIPE)/);
+    expect(out[1]).toEqual({ check: 'callback', status: 'unknown', reason: 'error', message: 'check failed: Invalid string length' });
+    expect(out[2]).toEqual({ check: 'lost', status: 'unknown', reason: 'error', message: 'check failed: nobody listens' });
+    expect(out[3]).toMatchObject({ check: 'late', status: 'ok' });
+    const { counts, exits, log } = out[4];
+    expect(exits).toEqual([]);
+    expect(counts).toEqual(['check/exception', 'check/exception', 'check/exception', 'check/rejection']);
+    expect(log).toContainEqual({ level: 'warn', check: 'late', msg: 'check raised an error nobody caught; its run is unknown', err: 'emitted after the run' });
+  });
+
+  test("an exception in the agent's own code is fatal (exit 70, to restart from the store); its rejections are not", async () => {
+    const [{ counts, exits, log }] = await strays('agent-bug');
+    expect(counts).toEqual(['agent/exception', 'agent/rejection']);
+    expect(exits).toEqual([70]);
+    expect(log).toContainEqual(expect.objectContaining({ level: 'fatal', err: 'agent bug' }));
+    expect(log).toContainEqual(expect.objectContaining({ level: 'error', msg: 'unhandled promise rejection (a bug; please report it)', err: 'agent rejection' }));
+  });
+
+  test('a check is told which text holds a configured secret', async () => {
+    const { log } = capture();
+    setSecrets(['s3cr3t-db-password']);
+    try {
+      const seen: boolean[] = [];
+      await runCheckOnce(checkConfig('a', async ({ holdsSecret }) => {
+        seen.push(holdsSecret('Basic s3cr3t-db-password'), holdsSecret('nothing here'));
+        return { values: { value: 0 }, message: 'ok' };
+      }), { log });
+      expect(seen).toEqual([true, false]);
+    } finally {
+      setSecrets([]);
+    }
   });
 });

@@ -39,7 +39,7 @@ describe('cpu check', () => {
   it('stops sampling at once when the signal aborts', async () => {
     const ac = new AbortController();
     const started = Date.now();
-    const run = cpuCheck.run({ name: 'cpu', spec: cpuCheck.schema.parse({ sample: '30s' }), signal: ac.signal, timeoutMs: 30_000, log: silentLog, now: Date.now });
+    const run = cpuCheck.run({ name: 'cpu', spec: cpuCheck.schema.parse({ sample: '30s' }), signal: ac.signal, timeoutMs: 30_000, log: silentLog, now: Date.now, holdsSecret: () => false });
     setTimeout(() => ac.abort(new Error('timeout')), 50);
     await expect(run).rejects.toThrow();
     expect(Date.now() - started).toBeLessThan(1000);

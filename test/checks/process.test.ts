@@ -155,7 +155,7 @@ describe('process check', () => {
     const ac = new AbortController();
     const spec = processCheck.schema.parse({ pidfile: writePid(process.pid), sample: '30s' });
     const started = Date.now();
-    const run = processCheck.run({ name: 'p', spec, signal: ac.signal, timeoutMs: 30_000, log: silentLog, now: Date.now });
+    const run = processCheck.run({ name: 'p', spec, signal: ac.signal, timeoutMs: 30_000, log: silentLog, now: Date.now, holdsSecret: () => false });
     setTimeout(() => ac.abort(new Error('timeout')), 50);
     await expect(run).rejects.toThrow();
     expect(Date.now() - started).toBeLessThan(1000);

@@ -7,14 +7,14 @@ export const silentLog: CheckLogger = { debug() {}, info() {}, warn() {}, error(
 export async function runCheck(
   def: CheckDefinition<any>,
   raw: Record<string, unknown>,
-  opts: { timeoutMs?: number; name?: string } = {},
+  opts: { timeoutMs?: number; name?: string; holdsSecret?: (text: string) => boolean } = {},
 ): Promise<Observation> {
   const spec = def.schema.parse(raw);
   const timeoutMs = opts.timeoutMs ?? 5000;
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(new Error('timeout')), timeoutMs);
   try {
-    return await def.run({ name: opts.name ?? def.type, spec, signal: ac.signal, timeoutMs, log: silentLog, now: Date.now });
+    return await def.run({ name: opts.name ?? def.type, spec, signal: ac.signal, timeoutMs, log: silentLog, now: Date.now, holdsSecret: opts.holdsSecret ?? (() => false) });
   } finally {
     clearTimeout(timer);
   }
