@@ -38,7 +38,8 @@ export async function postJson(url: string, body: unknown, opts: { headers?: Rec
     retryAfter = res.headers['retry-after'];
   } catch (err) {
     // An aborted request says why (the attempt's timeout, the agent stopping), not just "canceled".
-    const why = opts.signal.aborted ? describeNetworkError(opts.signal.reason) : describeNetworkError(err);
+    const reason = opts.signal.aborted ? (opts.signal.reason as Error | undefined) : undefined;
+    const why = reason?.name === 'TimeoutError' ? 'timed out' : describeNetworkError(reason ?? err);
     throw new NotifyError(`POST failed: ${why}`, true, { cause: err });
   }
   if (status >= 200 && status < 300) {

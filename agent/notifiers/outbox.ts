@@ -68,6 +68,26 @@ export class OutboxWorker {
     return typeof this.opts.timeoutMs === 'function' ? this.opts.timeoutMs() : (this.opts.timeoutMs ?? 30_000);
   }
 
+  /**
+   * The signal of one attempt: aborted by its timeout or by stop(). A timer of our own, not
+   * AbortSignal.any([…, AbortSignal.timeout()]): on Node 20 the garbage collector can take the
+   * timeout signal of such a pair, and the attempt then hangs until the receiver answers.
+   */
+  private attemptSignal(): { signal: AbortSignal; done(): void } {
+    const ctl = new AbortController();
+    const onStop = () => ctl.abort(this.abort.signal.reason);
+    if (this.abort.signal.aborted) onStop();
+    else this.abort.signal.addEventListener('abort', onStop, { once: true });
+    const timer = setTimeout(() => ctl.abort(new DOMException('The operation timed out.', 'TimeoutError')), this.timeoutMs());
+    return {
+      signal: ctl.signal,
+      done: () => {
+        clearTimeout(timer);
+        this.abort.signal.removeEventListener('abort', onStop);
+      },
+    };
+  }
+
   start(): void {
     this.running = true;
     this.kick();
@@ -94,9 +114,10 @@ export class OutboxWorker {
     const chain = `${event.incident.id}/${name}`;
     if (this.busy.has(chain)) return;
     this.busy.add(chain);
-    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.timeoutMs())]);
+    const attempt = this.attemptSignal();
     const p = notifier.def
-      .send(event, notifier.spec, { signal, templates: notifier.templates ?? DEFAULT_TEMPLATES })
+      .send(event, notifier.spec, { signal: attempt.signal, templates: notifier.templates ?? DEFAULT_TEMPLATES })
+      .finally(attempt.done)
       .then(
         () => this.opts.onResult?.(name, 'resent'),
         (err) => {
@@ -180,15 +201,16 @@ export class OutboxWorker {
       this.opts.onResult?.(e.notifier, 'failed');
       return;
     }
-    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.timeoutMs())]);
+    const attempt = this.attemptSignal();
     let error: unknown;
     let sent = false;
     try {
-      await notifier.def.send(JSON.parse(e.payload) as IncidentEvent, notifier.spec, { signal, templates: notifier.templates ?? DEFAULT_TEMPLATES });
+      await notifier.def.send(JSON.parse(e.payload) as IncidentEvent, notifier.spec, { signal: attempt.signal, templates: notifier.templates ?? DEFAULT_TEMPLATES });
       sent = true;
     } catch (err) {
       error = err;
     }
+    attempt.done();
     // Recorded in the tick the answer arrived, with no await in between: a crash repeats this
     // event only if it falls between the receiver answering and this synchronous commit
     // (at-least-once; the repeat carries the same idempotency key).

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { createLogger } from '../../agent/logger';
 import { parseRetryAfter } from '../../agent/notifiers/http';
 import { backoffMs, OutboxWorker, type NotifierInstance } from '../../agent/notifiers/outbox';
@@ -327,5 +329,55 @@ test('an event re-sent after a crash between the 2xx and the record carries the 
     expect(store.pendingNotifications()).toBe(0);
   } finally {
     crashed.cleanup();
+  }
+});
+
+test('an attempt past the timeout is abandoned and retried, and the error says it timed out; the timeout is read at each use', async () => {
+  const held: Array<() => void> = [];
+  const slow = await startHttp((req, res) => {
+    req.resume();
+    held.push(() => res.destroy());
+  });
+  try {
+    enqueue(1, 1);
+    let timeoutMs = 200;
+    const w = worker({ timeoutMs: () => timeoutMs, retryBaseMs: 60_000 }, `${slow.url}/hook`);
+    const t0 = Date.now();
+    w.start();
+    await until(() => results.includes('hook:retry'));
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(store.notificationsOf(1)[0].lastError).toBe('POST failed: timed out');
+    timeoutMs = 30_000;
+    await w.stop();
+  } finally {
+    for (const end of held) end();
+    await slow.close();
+  }
+});
+
+test('attempt timeouts fire even after garbage collection (no attempt hangs on a silent receiver)', async () => {
+  // AbortSignal.any([…, AbortSignal.timeout()]) loses its timeout to the collector on Node 20.
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const held: Array<() => void> = [];
+  const silent = await startHttp((req, res) => {
+    req.resume();
+    held.push(() => res.destroy());
+  });
+  try {
+    for (let i = 1; i <= 30; i++) enqueue(i, 1);
+    const w = worker({ timeoutMs: 300, retryBaseMs: 60_000, concurrency: 30 }, `${silent.url}/hook`);
+    w.start();
+    await until(() => held.length === 30);
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await sleep(50);
+    }
+    await until(() => results.length === 30, 3000);
+    expect(results.every((r) => r === 'hook:retry')).toBe(true);
+    await w.stop();
+  } finally {
+    for (const end of held) end();
+    await silent.close();
   }
 });
