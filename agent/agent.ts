@@ -120,6 +120,7 @@ export class Agent {
         snapshots: config.incidents.snapshots,
       });
       Object.assign(agent, { incidents: engine, outbox });
+      watchStore(store, deps);
     }
     await agent.apply(config);
     agent.metrics.recordReload(true);
@@ -147,6 +148,17 @@ export class Agent {
   /** True once the config is loaded and checks are scheduled. */
   isReady(): boolean {
     return this.ready;
+  }
+
+  /**
+   * Why the agent is not ready (for /readyz), or undefined when it is: not started, or a store
+   * that cannot write (it still runs checks, opens incidents and pages, from memory).
+   */
+  notReady(): string | undefined {
+    if (!this.ready) return 'not ready';
+    const h = this.deps.store?.health();
+    if (h && !h.writable) return `store not writable: ${h.error ?? 'unknown error'} (${h.pending} change${h.pending === 1 ? '' : 's'} held in memory)`;
+    return undefined;
   }
 
   /**
@@ -345,6 +357,24 @@ function fingerprint(c: CheckConfig): string {
     fingerprints.set(c, f);
   }
   return f;
+}
+
+/**
+ * Counts store failures, keeps keepwatch_store_writable current and logs when the store stops
+ * and starts taking writes again (a retry every few seconds would flood the log).
+ */
+function watchStore(store: Store, deps: AgentDeps): void {
+  let writable = true;
+  store.observe({
+    error: (op) => deps.metrics.storeError(op),
+    health: (h) => {
+      deps.metrics.setStoreHealth(h.writable, h.pending);
+      if (h.writable === writable) return;
+      writable = h.writable;
+      if (h.writable) deps.log.info('store writable again; the changes held in memory are written');
+      else deps.log.error({ error: h.error }, 'store not writable: keeping incidents and notifications in memory and retrying every 5 s');
+    },
+  });
 }
 
 /** The incident engine's view of a config. */

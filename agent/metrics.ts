@@ -192,6 +192,9 @@ export class Metrics {
   private readonly notificationQueue: Gauge;
   private readonly notificationsHeld: Gauge;
   private readonly sloObjective: Gauge;
+  private readonly storeWritable: Gauge;
+  private readonly storePending: Gauge;
+  private readonly storeErrors: Counter;
   private readonly strayErrors: Counter;
   private readonly httpConnections: Gauge;
   private readonly httpClosed: Counter;
@@ -322,6 +325,20 @@ export class Metrics {
       registers,
     });
     for (const source of ['check', 'agent']) for (const kind of ['exception', 'rejection']) this.strayErrors.inc({ source, kind }, 0);
+    this.storeWritable = new Gauge({
+      name: 'keepwatch_store_writable',
+      help: '1 while the store file takes writes; 0 while it cannot (full disk, read-only, I/O error) and changes are held in memory.',
+      registers,
+    });
+    this.storeWritable.set(1);
+    this.storePending = new Gauge({ name: 'keepwatch_store_pending_changes', help: 'Changes held in memory until the store file takes writes again.', registers });
+    this.storeErrors = new Counter({
+      name: 'keepwatch_store_errors_total',
+      help: 'Store failures by operation: write (a change the file refused), sync (writing the held changes again), checkpoint (the WAL).',
+      labelNames: ['op'],
+      registers,
+    });
+    for (const op of ['write', 'sync', 'checkpoint']) this.storeErrors.inc({ op }, 0);
     // Series that exist from the start, at 0, so that rate() and increase() see the first event.
     for (const severity of ['warning', 'critical']) {
       this.incidentsOpened.inc({ severity }, 0);
@@ -442,6 +459,15 @@ export class Metrics {
   setNotificationQueue(due: number, held: number): void {
     this.notificationQueue.set(due);
     this.notificationsHeld.set(held);
+  }
+
+  storeError(op: 'write' | 'sync' | 'checkpoint'): void {
+    this.storeErrors.inc({ op });
+  }
+
+  setStoreHealth(writable: boolean, pending: number): void {
+    this.storeWritable.set(writable ? 1 : 0);
+    this.storePending.set(pending);
   }
 
   /** Sets the open-incident gauge from scratch. */

@@ -59,7 +59,10 @@ export class AgentServer {
         method: 'GET',
         pattern: /^\/readyz$/,
         access: 'open',
-        handle: () => (this.agent.isReady() ? { json: { status: 'ready' } } : { status: 503, json: { error: 'not ready' } }),
+        handle: () => {
+          const why = this.agent.notReady();
+          return why ? { status: 503, json: { error: why } } : { json: { status: 'ready' } };
+        },
       },
       { method: 'GET', pattern: /^\/api\/v1\/checks$/, access: 'read', handle: () => ({ json: { checks: this.agent.listChecks() } }) },
       {

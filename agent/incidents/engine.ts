@@ -83,6 +83,8 @@ export class IncidentEngine {
   private readonly lastStatus = new Map<string, Status>();
   /** Checks whose state changed since it was last written. */
   private readonly dirty = new Set<string>();
+  /** Open incidents whose summary and values changed since they were last written, by check. */
+  private readonly dirtySummaries = new Map<string, Incident>();
   private readonly availability = new Map<string, { hour: number; ok: number; total: number }>();
   private readonly pending = new Set<Promise<unknown>>();
   /** Incidents whose L1 remediation runs now: their escalation waits for it. */
@@ -116,6 +118,7 @@ export class IncidentEngine {
       if (h?.length) this.lastStatus.set(name, h[h.length - 1] as Status);
     }
     this.open = new Map(this.store.unresolvedIncidents().map((i) => [i.check, i]));
+    this.dirtySummaries.clear();
     this.silences = this.store.listSilences(this.now());
     this.updateGauges();
   }
@@ -174,6 +177,10 @@ export class IncidentEngine {
     } catch (err) {
       this.log.error({ err }, 'cannot write check states and availability on stop');
     }
+    if (!this.store.maintain(this.now(), true)) {
+      const { pending, error } = this.store.health();
+      this.log.error({ pending, error }, 'store still not writable on stop: the changes held in memory are lost');
+    }
   }
 
   /** Open and acknowledged incidents. */
@@ -207,10 +214,16 @@ export class IncidentEngine {
 
     const json = JSON.stringify(state);
     const stateChanged = json !== this.stateJson.get(check.name);
-    if (!decisions.length && !incident) {
-      // Nothing happens to an incident: the new state is saved with the next batch (a few
-      // seconds), not in a transaction per result. A crash loses at most those seconds of
-      // counting, which can only delay an incident, never open or page one twice.
+    if (incident && (result.message !== incident.summary || JSON.stringify(result.values) !== JSON.stringify(incident.values))) {
+      incident.summary = result.message;
+      incident.values = result.values;
+      this.dirtySummaries.set(check.name, incident);
+    }
+    if (!decisions.length) {
+      // Nothing is decided: the new state (and an open incident's latest message and values)
+      // is saved with the next batch (a few seconds), not in a transaction per result: those
+      // were whole WAL pages per result of every failing check. A crash loses at most those
+      // seconds of counting, which can only delay an incident, never open or page one twice.
       this.states.set(check.name, state);
       if (stateChanged) {
         this.stateJson.set(check.name, json);
@@ -222,11 +235,7 @@ export class IncidentEngine {
     this.guarded(check.name, () => {
       if (stateChanged) this.store.saveCheckState(check.name, state, now);
       let inc = incident;
-      if (inc && (result.message !== inc.summary || JSON.stringify(result.values) !== JSON.stringify(inc.values))) {
-        inc.summary = result.message;
-        inc.values = result.values;
-        this.store.updateIncident(inc.id, { summary: inc.summary, values: inc.values });
-      }
+      if (inc && this.dirtySummaries.get(check.name) === inc) this.store.updateIncident(inc.id, { summary: inc.summary, values: inc.values });
       for (const d of decisions) {
         if (d.kind === 'open') {
           inc = opened = this.openIncident(check, result, d.severity, d.flapping, now);
@@ -242,6 +251,7 @@ export class IncidentEngine {
     this.states.set(check.name, state);
     this.stateJson.set(check.name, json);
     this.dirty.delete(check.name);
+    if (this.dirtySummaries.get(check.name) === incident) this.dirtySummaries.delete(check.name);
     if (decisions.length) this.deps.onEnqueue?.();
     if (opened) this.afterOpen(check, opened);
   }
@@ -530,6 +540,8 @@ export class IncidentEngine {
       if (now - this.lastStateFlush >= STATE_FLUSH_MS) this.flushStates();
       if (now - this.lastFlush >= 60_000) this.flushAvailability();
       if (now - this.lastPrune >= 3_600_000) this.prune(now);
+      // Writes changes held in memory while the disk was full, and keeps the WAL small.
+      this.store.maintain(now);
       const open = this.cfg.maintenance.filter((w) => activeRange(w, now) !== undefined);
       this.deps.metrics.setMaintenance(this.cfg.maintenance.map((w) => ({ name: w.name, active: open.includes(w) })));
       const covered: string[] = [];
@@ -842,18 +854,20 @@ export class IncidentEngine {
     a.total = 0;
   }
 
-  /** Writes the check states that changed since the last flush, in one transaction. */
+  /** Writes the check states and incident summaries that changed since the last flush, in one transaction. */
   flushStates(): void {
     this.lastStateFlush = this.now();
-    if (!this.dirty.size) return;
+    if (!this.dirty.size && !this.dirtySummaries.size) return;
     const now = this.now();
     this.store.transaction(() => {
       for (const name of this.dirty) {
         const s = this.states.get(name);
         if (s) this.store.saveCheckState(name, s, now);
       }
+      for (const inc of this.dirtySummaries.values()) this.store.updateIncident(inc.id, { summary: inc.summary, values: inc.values });
     });
     this.dirty.clear();
+    this.dirtySummaries.clear();
   }
 
   /** Writes the availability counted since the last flush. */

@@ -116,6 +116,12 @@ const MIGRATIONS: string[] = [
   `,
 ];
 
+/** WAL pages after which a commit checkpoints (SQLite's default is 1000). */
+export const WAL_PAGES = 64;
+
+/** A WAL larger than this is truncated to it after a checkpoint. */
+export const WAL_LIMIT_BYTES = 256 * 1024;
+
 /** The store's schema version this build writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -146,6 +152,17 @@ export function openDb(dataDir: string): Db {
     // committed transaction; only a power loss can drop the last few.
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
+    // Nothing reaches the disk before COMMIT (no cache spill, temporary data in memory): a full
+    // disk then fails a transaction as a whole, after the code in it has run, and the store
+    // can hold its changes in memory (see Writer).
+    db.pragma('cache_spill = OFF');
+    db.pragma('temp_store = MEMORY');
+    // A bounded WAL. By default it grows to 1000 pages (4 MiB) before a checkpoint and keeps
+    // its largest size after: each batch of check states and each result of a failing check
+    // appends whole 4 KiB pages. Checkpoint every WAL_PAGES pages, and truncate a WAL that grew
+    // past WAL_LIMIT_BYTES (the store also truncates it every minute: Store.maintain).
+    db.pragma(`wal_autocheckpoint = ${WAL_PAGES}`);
+    db.pragma(`journal_size_limit = ${WAL_LIMIT_BYTES}`);
     const check = db.pragma('quick_check', { simple: true });
     if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
     migrate(db, file);

@@ -1,43 +1,95 @@
 import type { EventKind } from '../notifiers/types';
 import type { Statement } from 'better-sqlite3';
 import { openDb, type Db } from './db';
+import { Writer, type StoreHealth, type StoreObserver } from './writer';
 import { INCIDENT_COLUMNS, scrubJsonText, toColumn, toIncident, toJson, toOutbox, type Incident, type IncidentState, type OutboxEntry, type Row, type Silence, type TimelineEntry } from './rows';
 import { scrub } from '../secrets';
 
 export { StoreError } from './db';
 export type { Incident, IncidentState, OutboxEntry, Silence, TimelineEntry } from './rows';
+export type { StoreHealth, StoreObserver } from './writer';
+
+/** How often changes held in memory (the file could not take them) are tried again (ms). */
+export const RETRY_MS = 5000;
+
+/** How often the WAL is checkpointed and truncated (ms). */
+export const CHECKPOINT_MS = 60_000;
 
 /**
  * The agent's SQLite store: incidents and their timelines, per-check state, silences, the
  * notification outbox, remediation history and availability. The only module that speaks SQL.
  */
 export class Store {
-  private readonly stmts: Record<string, Statement<unknown[]>> = {};
+  private readonly w: Writer;
+  private lastRetry = 0;
+  private lastCheckpoint = 0;
 
   /** A random id of this store, part of every idempotency key. */
   readonly id: string;
 
-  private constructor(readonly db: Db, readonly file: string) {
+  /** `db` is the file's database (reads and writes go through the writer, which may hold them in memory). */
+  private constructor(readonly db: Db, readonly file: string, fault?: () => Error | undefined) {
+    this.w = new Writer(db, fault);
     this.id = (db.prepare("SELECT value FROM meta WHERE key = 'store_id'").get() as Row).value;
   }
 
-  /** Opens the store under `dataDir` (see openDb for the errors it throws). */
-  static open(dataDir: string): Store {
+  /**
+   * Opens the store under `dataDir` (see openDb for the errors it throws). `fault`, for tests,
+   * fails the file's writes as a full disk would while it returns an error.
+   */
+  static open(dataDir: string, opts: { fault?: () => Error | undefined } = {}): Store {
     const db = openDb(dataDir);
-    return new Store(db, db.name);
+    return new Store(db, db.name, opts.fault);
   }
 
+  /** Closes the store, writing what is held in memory first if the file takes it (else it is lost). */
   close(): void {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    this.w.flush();
+    this.w.close();
   }
 
   /** Runs `fn` in one transaction: everything it writes lands together, or nothing does. */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.w.transaction(fn);
+  }
+
+  /** Whether the file takes writes, and how many changes wait in memory for it. */
+  health(): StoreHealth {
+    return this.w.health();
+  }
+
+  /** Tells `observer` of every SQLite failure and every change of health. */
+  observe(observer: StoreObserver): void {
+    this.w.observer = observer;
+  }
+
+  /**
+   * Upkeep, for a timer: writes the changes held in memory (every RETRY_MS, after a checkpoint
+   * that may free the space the WAL holds), and checkpoints the WAL into the database file and
+   * truncates it (every CHECKPOINT_MS), so it stays small however long the agent runs.
+   * `force` tries now. True when nothing is held in memory.
+   */
+  maintain(now: number, force = false): boolean {
+    if (!this.w.health().writable) {
+      if (!force && now - this.lastRetry < RETRY_MS) return false;
+      this.lastRetry = now;
+      this.w.checkpoint();
+      return this.w.flush();
+    }
+    if (force || now - this.lastCheckpoint >= CHECKPOINT_MS) {
+      this.lastCheckpoint = now;
+      this.w.checkpoint();
+    }
+    return true;
   }
 
   private stmt(sql: string): Statement<unknown[]> {
-    return (this.stmts[sql] ??= this.db.prepare<unknown[]>(sql));
+    return this.w.prepare(sql);
+  }
+
+  private write(sql: string, args: unknown[], key?: string) {
+    return this.w.run(sql, args, key);
   }
 
   // Check state
@@ -49,8 +101,9 @@ export class Store {
   }
 
   saveCheckState(check: string, state: unknown, at: number): void {
-    this.stmt('INSERT INTO check_state (check_name, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(check_name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at')
-      .run(check, JSON.stringify(state), at);
+    // Keyed: while changes are held in memory, only a check's last state waits for the file.
+    this.write('INSERT INTO check_state (check_name, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(check_name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at',
+      [check, JSON.stringify(state), at], `check_state:${check}`);
   }
 
   // Incidents
@@ -58,7 +111,7 @@ export class Store {
   insertIncident(i: Omit<Incident, 'id'>): Incident {
     const cols = ['key', 'agent', 'check_name', 'type', ...Object.values(INCIDENT_COLUMNS)];
     const values = [i.key, i.agent, i.check, i.type, ...Object.keys(INCIDENT_COLUMNS).map((k) => toColumn(i[k as keyof typeof INCIDENT_COLUMNS], k))];
-    const info = this.stmt(`INSERT INTO incidents (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(...values);
+    const info = this.write(`INSERT INTO incidents (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`, values);
     return { ...i, id: Number(info.lastInsertRowid) };
   }
 
@@ -67,7 +120,7 @@ export class Store {
     const keys = Object.keys(fields) as (keyof typeof INCIDENT_COLUMNS)[];
     if (!keys.length) return;
     const sql = `UPDATE incidents SET ${keys.map((k) => `${INCIDENT_COLUMNS[k]} = ?`).join(', ')} WHERE id = ?`;
-    this.stmt(sql).run(...keys.map((k) => toColumn(fields[k], k)), id);
+    this.write(sql, [...keys.map((k) => toColumn(fields[k], k)), id]);
   }
 
   getIncident(id: number): Incident | undefined {
@@ -102,8 +155,8 @@ export class Store {
   }
 
   addTimeline(incidentId: number, at: number, kind: string, message: string, data?: unknown): void {
-    this.stmt('INSERT INTO timeline (incident_id, n, at, kind, message, data) VALUES (?, (SELECT COALESCE(MAX(n), 0) + 1 FROM timeline WHERE incident_id = ?), ?, ?, ?, ?)')
-      .run(incidentId, incidentId, at, kind, scrub(message), data === undefined ? null : toJson(data));
+    this.write('INSERT INTO timeline (incident_id, n, at, kind, message, data) VALUES (?, (SELECT COALESCE(MAX(n), 0) + 1 FROM timeline WHERE incident_id = ?), ?, ?, ?, ?)',
+      [incidentId, incidentId, at, kind, scrub(message), data === undefined ? null : toJson(data)]);
   }
 
   timeline(incidentId: number): TimelineEntry[] {
@@ -119,8 +172,8 @@ export class Store {
   // Silences
 
   insertSilence(s: Silence): void {
-    this.stmt('INSERT INTO silences (id, checks, labels, starts_at, ends_at, comment, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(s.id, JSON.stringify(s.checks), JSON.stringify(s.labels), s.startsAt, s.endsAt, s.comment, s.createdBy, s.createdAt);
+    this.write('INSERT INTO silences (id, checks, labels, starts_at, ends_at, comment, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      [s.id, JSON.stringify(s.checks), JSON.stringify(s.labels), s.startsAt, s.endsAt, s.comment, s.createdBy, s.createdAt]);
   }
 
   /** Silences that have not ended by `now` (active or future); with `all`, every one. */
@@ -140,15 +193,15 @@ export class Store {
 
   /** Ends a silence now; false when there is no such silence or it had ended. */
   expireSilence(id: string, now: number): boolean {
-    return this.stmt('UPDATE silences SET ends_at = ? WHERE id = ? AND ends_at > ?').run(now, id, now).changes > 0;
+    return this.write('UPDATE silences SET ends_at = ? WHERE id = ? AND ends_at > ?', [now, id, now]).changes > 0;
   }
 
   // Outbox
 
   /** Adds a notification; a second one with the same key and notifier is ignored (idempotent). */
   enqueue(e: Omit<OutboxEntry, 'id' | 'attempts' | 'nextAttemptAt' | 'deliveredAt' | 'failedAt' | 'lastError'>): boolean {
-    return this.stmt('INSERT OR IGNORE INTO outbox (key, notifier, incident_id, event, payload, created_at, not_before, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(e.key, e.notifier, e.incidentId, e.event, scrubJsonText(e.payload), e.createdAt, e.notBefore, e.notBefore).changes > 0;
+    return this.write('INSERT OR IGNORE INTO outbox (key, notifier, incident_id, event, payload, created_at, not_before, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      [e.key, e.notifier, e.incidentId, e.event, scrubJsonText(e.payload), e.createdAt, e.notBefore, e.notBefore]).changes > 0;
   }
 
   /**
@@ -181,15 +234,15 @@ export class Store {
   }
 
   markDelivered(id: number, at: number, attempts: number): void {
-    this.stmt('UPDATE outbox SET delivered_at = ?, attempts = ?, last_error = NULL WHERE id = ?').run(at, attempts, id);
+    this.write('UPDATE outbox SET delivered_at = ?, attempts = ?, last_error = NULL WHERE id = ?', [at, attempts, id]);
   }
 
   markRetry(id: number, attempts: number, nextAt: number, error: string): void {
-    this.stmt('UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?').run(attempts, nextAt, scrub(error), id);
+    this.write('UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?', [attempts, nextAt, scrub(error), id]);
   }
 
   markFailed(id: number, at: number, attempts: number, error: string): void {
-    this.stmt('UPDATE outbox SET failed_at = ?, attempts = ?, last_error = ? WHERE id = ?').run(at, attempts, scrub(error), id);
+    this.write('UPDATE outbox SET failed_at = ?, attempts = ?, last_error = ? WHERE id = ?', [at, attempts, scrub(error), id]);
   }
 
   /** Every notification of an incident, in order. */
@@ -202,8 +255,7 @@ export class Store {
    * in progress or a snapshot being taken), of the given events or all.
    */
   cancelHeld(incidentId: number, now: number, events?: readonly EventKind[]): number {
-    return this.stmt(`DELETE FROM outbox WHERE incident_id = ? AND ${HELD} AND event IN (SELECT value FROM json_each(?))`)
-      .run(incidentId, now, JSON.stringify(events ?? ALL_EVENTS)).changes;
+    return this.write(`DELETE FROM outbox WHERE incident_id = ? AND ${HELD} AND event IN (SELECT value FROM json_each(?))`, [incidentId, now, JSON.stringify(events ?? ALL_EVENTS)]).changes;
   }
 
   /** Releases an incident's held notifications now (to the given notifiers, or all). */
@@ -211,14 +263,13 @@ export class Store {
     const sql = `UPDATE outbox SET not_before = ?, next_attempt_at = ? WHERE incident_id = ? AND ${HELD}${notifiers ? ' AND notifier IN (SELECT value FROM json_each(?))' : ''}`;
     const args: unknown[] = [now, now, incidentId, now];
     if (notifiers) args.push(JSON.stringify(notifiers));
-    return this.stmt(sql).run(...args).changes;
+    return this.write(sql, args).changes;
   }
 
   /** Rewrites the payloads of an incident's notifications not attempted yet. */
   updateUnsentPayloads(incidentId: number, update: (payload: string) => string): void {
     const rows = this.stmt('SELECT id, payload FROM outbox WHERE incident_id = ? AND delivered_at IS NULL AND failed_at IS NULL AND attempts = 0').all(incidentId) as Row[];
-    const set = this.stmt('UPDATE outbox SET payload = ? WHERE id = ?');
-    for (const r of rows) set.run(scrubJsonText(update(r.payload)), r.id);
+    for (const r of rows) this.write('UPDATE outbox SET payload = ? WHERE id = ?', [scrubJsonText(update(r.payload)), r.id]);
   }
 
   /** The notifiers an incident has notifications for (sent, pending or failed): who has heard of it. */
@@ -239,11 +290,11 @@ export class Store {
   prune(resolvedBefore: number, hourBefore: number, remediationsBefore: number): { incidents: number } {
     return this.transaction(() => {
       const old = "SELECT id FROM incidents WHERE state = 'resolved' AND resolved_at < ?";
-      this.stmt(`DELETE FROM timeline WHERE incident_id IN (${old})`).run(resolvedBefore);
-      this.stmt(`DELETE FROM outbox WHERE incident_id IN (${old})`).run(resolvedBefore);
-      const incidents = this.stmt("DELETE FROM incidents WHERE state = 'resolved' AND resolved_at < ?").run(resolvedBefore).changes;
-      this.stmt('DELETE FROM availability WHERE hour < ?').run(hourBefore);
-      this.stmt('DELETE FROM remediations WHERE at < ?').run(remediationsBefore);
+      this.write(`DELETE FROM timeline WHERE incident_id IN (${old})`, [resolvedBefore]);
+      this.write(`DELETE FROM outbox WHERE incident_id IN (${old})`, [resolvedBefore]);
+      const incidents = this.write("DELETE FROM incidents WHERE state = 'resolved' AND resolved_at < ?", [resolvedBefore]).changes;
+      this.write('DELETE FROM availability WHERE hour < ?', [hourBefore]);
+      this.write('DELETE FROM remediations WHERE at < ?', [remediationsBefore]);
       return { incidents };
     });
   }
@@ -255,15 +306,15 @@ export class Store {
   }
 
   addRemediation(check: string, at: number): void {
-    this.stmt('INSERT INTO remediations (check_name, at) VALUES (?, ?)').run(check, at);
+    this.write('INSERT INTO remediations (check_name, at) VALUES (?, ?)', [check, at]);
   }
 
   // Availability
 
   /** Adds run counts per check and hour (hour = epoch hours). */
   addAvailability(rows: Array<{ check: string; hour: number; ok: number; total: number }>): void {
-    const s = this.stmt('INSERT INTO availability (check_name, hour, ok, total) VALUES (?, ?, ?, ?) ON CONFLICT(check_name, hour) DO UPDATE SET ok = ok + excluded.ok, total = total + excluded.total');
-    for (const r of rows) s.run(r.check, r.hour, r.ok, r.total);
+    const sql = 'INSERT INTO availability (check_name, hour, ok, total) VALUES (?, ?, ?, ?) ON CONFLICT(check_name, hour) DO UPDATE SET ok = ok + excluded.ok, total = total + excluded.total';
+    for (const r of rows) this.write(sql, [r.check, r.hour, r.ok, r.total]);
   }
 
   /** ok and total runs per check since `sinceHour`. */
