@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { z } from 'zod';
 
@@ -6,20 +5,6 @@ import { z } from 'zod';
 export function round(n: number, decimals = 1): number {
   const f = 10 ** decimals;
   return Math.round(n * f) / f;
-}
-
-/**
- * A /proc/PID file's text, or undefined when the process is gone or hidden from us (hidepid):
- * either way not ours to report. Other errors are thrown.
- */
-export async function readProcFile(pid: number, file: string): Promise<string | undefined> {
-  try {
-    return await readFile(`/proc/${pid}/${file}`, 'utf8');
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === 'ENOENT' || code === 'ESRCH' || code === 'EACCES' || code === 'EPERM') return undefined;
-    throw err;
-  }
 }
 
 /** Whether `u` is an absolute http:// or https:// URL. */
