@@ -15,8 +15,11 @@ import type { Store } from './store/store';
 export interface AgentDeps {
   log: Logger;
   metrics: Metrics;
-  /** Loads the config again for a reload (SIGHUP, POST /-/reload); throws ConfigError when invalid. */
-  loadConfig?: () => Config;
+  /**
+   * Loads the config again for a reload (SIGHUP, POST /-/reload); throws (or rejects with)
+   * ConfigError when invalid. The daemon's loader reads files off the event loop.
+   */
+  loadConfig?: () => Config | Promise<Config>;
   now?: () => number;
   /** Spread of first runs after start (default 5 s). */
   initialSpreadMs?: number;
@@ -176,7 +179,7 @@ export class Agent {
     if (!this.deps.loadConfig) return { ok: false, errors: ['this agent has no config file to reload'] };
     let config: Config;
     try {
-      config = this.deps.loadConfig();
+      config = await this.deps.loadConfig();
       await this.apply(config);
     } catch (err) {
       const errors = err instanceof ConfigError ? err.problems.map(formatProblem) : [String((err as Error).message ?? err)];

@@ -2,20 +2,18 @@
 // The V8 flag keeps the young generation at 2 x 8 MB instead of 2 x 16 MB: a busy agent makes
 // short-lived garbage only, so this saves ~25 MB RSS at 1,000 checks for little CPU. The
 // same flags are in package.json's start script, the Dockerfile and the benchmark.
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import pino from 'pino';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Agent } from './agent';
-import { expandChecks, loadConfigFile, type CheckConfig, type Config } from './config/load';
+import { loadOrExit, NO_CHECKS_WARNING, resolveConfigPath, validateCommand } from './cli-config';
+import { expandChecks, loadConfigFileAsync, type CheckConfig } from './config/load';
 import { configJsonSchema, parseListen } from './config/schema';
-import { ConfigError, formatProblem } from './errors';
 import { Status } from './evaluate';
 import { createLogger, setSecrets, type Logger } from './logger';
 import { Metrics } from './metrics';
-import { defaultConfigPath, packageVersion } from './paths';
+import { packageVersion } from './paths';
 import { installProcessGuard } from './process-guard';
 import { runCheckOnce, type CheckResult } from './runner';
 import { AgentServer } from './server';
@@ -25,29 +23,6 @@ import { Store, StoreError } from './store/store';
 // hung calls (a dead NFS mount, a silent resolver) would stall every other check. Must be
 // set before the pool's first use, which is after this module loads.
 process.env.UV_THREADPOOL_SIZE ??= '16';
-
-/**
- * Which config file to use: --config, else $KEEPWATCH_CONFIG, else ./keepwatch.yaml,
- * else the embedded default that watches this machine.
- */
-export function resolveConfigPath(flag?: string, env = process.env, cwd = process.cwd()): string {
-  if (flag) return path.resolve(cwd, flag);
-  if (env.KEEPWATCH_CONFIG) return path.resolve(cwd, env.KEEPWATCH_CONFIG);
-  const local = path.join(cwd, 'keepwatch.yaml');
-  return fs.existsSync(local) ? local : defaultConfigPath();
-}
-
-/** Loads the config, or prints every problem to stderr (and the log, when given) and exits. */
-function loadOrExit(file: string, exitCode: number, log?: Logger): Config {
-  try {
-    return loadConfigFile(file);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
-    log?.fatal({ file, errors: err.problems.length }, 'config invalid; not starting');
-    process.exit(exitCode);
-  }
-}
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -104,6 +79,7 @@ async function runCommand(argv: { config?: string; listen?: string; 'log-level'?
   process.on('SIGINT', () => shutdown('SIGINT'));
 
   const config = loadOrExit(file, 1, log);
+  if (!config.checks.length) log.warn({ config: file }, NO_CHECKS_WARNING);
   setSecrets(config.secrets);
   let store: Store;
   try {
@@ -117,7 +93,7 @@ async function runCommand(argv: { config?: string; listen?: string; 'log-level'?
   stopHooks.push(() => store.close());
   const metrics = new Metrics({ version: packageVersion() });
   guard.attach((source, kind) => metrics.recordStrayError(source, kind));
-  agent = await Agent.create(config, { log, metrics, loadConfig: () => loadConfigFile(file), logLevel: level, store });
+  agent = await Agent.create(config, { log, metrics, loadConfig: () => loadConfigFileAsync(file, { requireChecks: true }), logLevel: level, store });
   server = new AgentServer(agent, log);
   const { host, port } = parseListen(argv.listen ?? config.agent.listen);
   try {
@@ -300,13 +276,6 @@ async function silenceCommand(argv: { action: string; id?: string; url: string; 
     createdBy: argv.by ?? whoami(),
   });
   print(`silence ${s.id}: ${s.checks.join(', ')} until ${when(s.endsAt)}`, s);
-}
-
-function validateCommand(argv: { config?: string }): void {
-  const file = resolveConfigPath(argv.config);
-  const config = loadOrExit(file, 1);
-  const n = config.checks.length;
-  process.stdout.write(`${file}: ok (${n} check${n === 1 ? '' : 's'})\n`);
 }
 
 /** Builds the `keepwatch` command line. */

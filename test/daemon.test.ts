@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { eventually, runCli, startDaemon, tempDir, type Daemon } from './helpers/daemon';
@@ -100,6 +101,77 @@ describe('the daemon as a child process', () => {
     const file = path.join(dir.dir, 'bad.yaml');
     fs.writeFileSync(file, 'agent:\n  listen: nowhere\n');
     await expect(startDaemon(['--config', file])).rejects.toThrow(/bad\.yaml:2:11: agent\.listen: expected host:port/);
+  });
+});
+
+describe('reloads that would stop monitoring or hang are refused', () => {
+  test('an emptied config, a ${file:} FIFO and a FIFO as the config: refused, checks and token kept, /healthz answering', async () => {
+    const dir = tempDir();
+    const file = path.join(dir.dir, 'keepwatch.yaml');
+    const fifo = path.join(dir.dir, 'secret.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const head = `agent: { listen: "127.0.0.1:0", dataDir: "${dir.dir}/data" }\napi: { token: "\${KEEPWATCH_TOKEN}" }\n`;
+    const good = `${head}checks:\n  - { name: one, type: load, every: 1h }\n  - { name: two, type: load, every: 1h }\n`;
+    const auth = { authorization: 'Bearer reload-token-1' };
+    fs.writeFileSync(file, '# checks come later\n');
+    const d = await startDaemon(['--config', file], { env: { KEEPWATCH_TOKEN: 'reload-token-1' } });
+    const next = (re: RegExp) => {
+      const from = d.logs.length;
+      return eventually(async () => d.logs.slice(from).find((l) => re.test(l)), 10_000, `a log line matching ${re}`);
+    };
+    const names = async () => ((await (await fetch(`${d.base}/api/v1/checks`)).json()) as { checks: { name: string }[] }).checks.map((c) => c.name);
+    const reload = async () => {
+      const res = await fetch(`${d.base}/-/reload`, { method: 'POST', headers: auth });
+      return { status: res.status, body: (await res.json()) as { error?: string; errors?: string[]; checks?: number } };
+    };
+    try {
+      // Started without checks: accepted, with a warning.
+      expect(await d.waitForLog(/"msg":"no checks configured/)).toContain('"level":"warn"');
+      let reloaded = next(/"msg":"config reloaded"/);
+      fs.writeFileSync(file, good);
+      d.child.kill('SIGHUP');
+      await reloaded;
+      expect(await names()).toEqual(['one', 'two']);
+
+      // Emptied (0 bytes) on SIGHUP: refused, the running checks stay.
+      let refused = next(/"msg":"config reload refused; the running config stays"/);
+      fs.writeFileSync(file, '');
+      d.child.kill('SIGHUP');
+      expect(await refused).toContain(`${file}:1:1: checks: no checks: a reload to a config without checks is refused`);
+      expect(await (await fetch(`${d.base}/metrics`)).text()).toMatch(/^keepwatch_config_last_reload_successful 0$/m);
+      expect(await names()).toEqual(['one', 'two']);
+
+      // Comments only, by POST /-/reload: a JSON refusal, and api.token still in force.
+      fs.writeFileSync(file, '# everything commented out\n# checks:\n');
+      expect(await reload()).toEqual({
+        status: 400,
+        body: { error: 'config invalid; the running config stays', errors: [expect.stringMatching(/^.*keepwatch\.yaml:1:1: checks: no checks: a reload/)] },
+      });
+      expect((await fetch(`${d.base}/-/reload`, { method: 'POST' })).status).toBe(401);
+
+      // A ${file:} that is a FIFO: refused at once (no wait for a writer); the loop never stops.
+      refused = next(/"msg":"config reload refused; the running config stays"/);
+      fs.writeFileSync(file, `${head}checks:\n  - { name: one, type: load, every: 1h, description: "\${file:${fifo}}" }\n`);
+      d.child.kill('SIGHUP');
+      expect((await fetch(`${d.base}/healthz`)).status).toBe(200);
+      expect(await refused).toContain(`cannot read ${fifo}: not a regular file (a FIFO)`);
+
+      // The config path itself a FIFO.
+      fs.rmSync(file);
+      execFileSync('mkfifo', [file]);
+      const viaFifo = await reload();
+      expect(viaFifo).toEqual({ status: 400, body: expect.objectContaining({ errors: [`${file}:1:1: cannot read config: not a regular file (a FIFO)`] }) });
+      expect((await fetch(`${d.base}/healthz`)).status).toBe(200);
+      expect(await names()).toEqual(['one', 'two']);
+
+      fs.rmSync(file);
+      fs.writeFileSync(file, good);
+      expect(await reload()).toEqual({ status: 200, body: { status: 'reloaded', checks: 2 } });
+      expect(await (await fetch(`${d.base}/metrics`)).text()).toMatch(/^keepwatch_config_last_reload_successful 1$/m);
+    } finally {
+      await d.stop('SIGKILL');
+      dir.cleanup();
+    }
   });
 });
 

@@ -165,7 +165,8 @@ function parseSource(text: string, file: string): Source {
   const problems: ConfigProblem[] = [];
   const at: At = (offset, path, message) => {
     const pos = lines.linePos(offset);
-    problems.push({ file, line: pos.line, col: pos.col, path, message });
+    // Before the text is parsed (it is too large) the counter knows no line: the start.
+    problems.push({ file, line: Math.max(pos.line, 1), col: Math.max(pos.col, 1), path, message });
   };
   const doc = parseYaml(text, lines, at);
   if (!doc) throw new ConfigError(problems);

@@ -31,7 +31,7 @@ function kindOf(st: fs.Stats): string {
 
 function checkStat(st: fs.Stats, maxBytes: number): void {
   if (!st.isFile()) throw new FileReadError(`not a regular file (${kindOf(st)})`);
-  if (st.size > maxBytes) throw new FileReadError(`larger than the ${formatBytes(maxBytes)} limit (${formatBytes(st.size)})`);
+  if (st.size > maxBytes) throw new FileReadError(`larger than the ${formatBytes(maxBytes)} limit (${st.size} bytes)`);
 }
 
 function tooLarge(maxBytes: number): FileReadError {

@@ -22,7 +22,7 @@ export const ALIAS_NODES_MAX = 100_000;
 export function parseYaml(text: string, lines: LineCounter, at: At): Document | undefined {
   const bytes = Buffer.byteLength(text);
   if (bytes > CONFIG_MAX_BYTES) {
-    at(0, '', `config larger than the ${formatBytes(CONFIG_MAX_BYTES)} limit (${formatBytes(bytes)})`);
+    at(0, '', `config larger than the ${formatBytes(CONFIG_MAX_BYTES)} limit (${bytes} bytes)`);
     return undefined;
   }
   // uniqueKeys is checked below: the library compares each key with every earlier key of its

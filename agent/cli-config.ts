@@ -1,0 +1,41 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadConfigFile, type Config } from './config/load';
+import { ConfigError, formatProblem } from './errors';
+import type { Logger } from './logger';
+import { defaultConfigPath } from './paths';
+
+/**
+ * Which config file to use: --config, else $KEEPWATCH_CONFIG, else ./keepwatch.yaml,
+ * else the embedded default that watches this machine.
+ */
+export function resolveConfigPath(flag?: string, env = process.env, cwd = process.cwd()): string {
+  if (flag) return path.resolve(cwd, flag);
+  if (env.KEEPWATCH_CONFIG) return path.resolve(cwd, env.KEEPWATCH_CONFIG);
+  const local = path.join(cwd, 'keepwatch.yaml');
+  return fs.existsSync(local) ? local : defaultConfigPath();
+}
+
+/** What start and `validate` say of a config without checks (a reload refuses one). */
+export const NO_CHECKS_WARNING = 'no checks configured: the agent watches nothing, and a reload to a config without checks is refused';
+
+/** Loads the config, or prints every problem to stderr (and the log, when given) and exits. */
+export function loadOrExit(file: string, exitCode: number, log?: Logger): Config {
+  try {
+    return loadConfigFile(file);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
+    log?.fatal({ file, errors: err.problems.length }, 'config invalid; not starting');
+    process.exit(exitCode);
+  }
+}
+
+/** `keepwatch validate`: exit 0 with a one-line summary, or 1 with every problem located. */
+export function validateCommand(argv: { config?: string }): void {
+  const file = resolveConfigPath(argv.config);
+  const config = loadOrExit(file, 1);
+  const n = config.checks.length;
+  if (!n) process.stderr.write(`${file}: warning: ${NO_CHECKS_WARNING}\n`);
+  process.stdout.write(`${file}: ok (${n} check${n === 1 ? '' : 's'})\n`);
+}
