@@ -41,6 +41,15 @@ interface Conn {
 }
 
 /**
+ * How long a connection closed after its answer keeps discarding what the client still sends.
+ * Closing at once, with request bytes unread, makes the kernel send a reset that can destroy
+ * the answer before the client reads it (a 413 turns into "connection reset"); so the agent
+ * half-closes, reads for a moment, then closes (RFC 9112 section 9.6). Bounded, so a body that
+ * trickles on is still cut within seconds.
+ */
+export const LINGER_MS = 2000;
+
+/**
  * How often Node checks the header and request timeouts: a tenth of the shorter one, within
  * 50 ms and 1 s (Node's default of 30 s would let a 10 s header timeout run to 40 s).
  */
@@ -64,6 +73,8 @@ export class ConnectionGuard {
   /** Open connections, the one idle longest first (a finished request moves its connection to the end). */
   private readonly conns = new Map<net.Socket, Conn>();
   private readonly perAddress = new Map<string, number>();
+  /** Connections half-closed after their last answer, discarding input until LINGER_MS. */
+  private readonly lingering = new WeakSet<net.Socket>();
 
   constructor(
     private readonly server: http.Server,
@@ -105,6 +116,8 @@ export class ConnectionGuard {
     this.conns.set(socket, { socket, address, inFlight: 0 });
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     socket.once('close', () => this.forget(socket));
+    // Node calls this once a `Connection: close` answer is written; close gently instead.
+    socket.destroySoon = () => this.closeGently(socket);
     this.events.open(this.conns.size);
   }
 
@@ -118,7 +131,8 @@ export class ConnectionGuard {
       if (!req.complete && !conn.socket.destroyed) {
         // Answered before the body arrived (401, 413, 415): close once the answer is written
         // rather than read the rest, which may trickle in for as long as the client likes.
-        this.cut(conn.socket, 'unread_body', true);
+        if (this.forget(conn.socket)) this.events.closed('unread_body');
+        this.closeGently(conn.socket);
       } else if (this.conns.delete(conn.socket)) {
         this.conns.set(conn.socket, conn); // now the most recently active
       }
@@ -142,11 +156,19 @@ export class ConnectionGuard {
   }
 
   /** Destroys a tracked connection and counts why; forgets it at once so that caps see the room. */
-  private cut(socket: net.Socket, reason: CloseReason, afterWrites = false): void {
+  private cut(socket: net.Socket, reason: CloseReason): void {
     if (!this.forget(socket)) return;
-    if (afterWrites) socket.destroySoon();
-    else socket.destroy();
+    socket.destroy();
     this.events.closed(reason);
+  }
+
+  /** Half-closes once written, discards what still arrives, and closes at the client's end or after LINGER_MS. */
+  private closeGently(socket: net.Socket): void {
+    if (this.lingering.has(socket)) return;
+    this.lingering.add(socket);
+    socket.end();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    socket.once('close', () => clearTimeout(timer));
   }
 
   private forget(socket: net.Socket): boolean {
@@ -166,20 +188,29 @@ export class ConnectionGuard {
    */
   private clientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
     const conn = this.conns.get(socket);
+    if (this.lingering.has(socket) && err.code !== 'ECONNRESET') return; // the rest of what it sent
     if (err.code === 'ECONNRESET' || !conn) {
       this.forget(socket);
       socket.destroy();
       return;
     }
     const [status, message, reason] = clientErrorReply(err, conn);
-    if (conn.inFlight === 0 && socket.writable) {
-      const body = `${JSON.stringify({ error: message })}\n`;
-      socket.write(
-        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-          `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
-      );
+    this.forget(socket);
+    this.events.closed(reason);
+    if (conn.inFlight > 0 || !socket.writable) {
+      // A handler is answering (or the socket is gone): nothing may be written in between.
+      socket.destroy();
+      return;
     }
-    this.cut(socket, reason);
+    const body = `${JSON.stringify({ error: message })}\n`;
+    // Node keeps the bytes it could not parse: an answer to HEAD has no body.
+    const head = (err as { rawPacket?: Buffer }).rawPacket?.toString('latin1', 0, 5) === 'HEAD ';
+    socket.write(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${head ? '' : body}`,
+    );
+    if (reason === 'bad_request') this.closeGently(socket);
+    else socket.destroy(); // a timed-out client gets no more time
   }
 }
 

@@ -272,6 +272,7 @@ export class AgentServer {
     const startsAt = input.startsAt ? Date.parse(input.startsAt) : now;
     const endsAt = input.endsAt ? Date.parse(input.endsAt) : startsAt + input.for!;
     if (endsAt <= startsAt) throw new HttpError(400, 'endsAt must be after startsAt');
+    if (!(endsAt <= LAST_TIME)) throw new HttpError(400, 'a silence must end by 9999-12-31');
     const silence: Silence = {
       id: crypto.randomUUID(),
       checks: input.checks ?? [input.check!],
@@ -316,6 +317,9 @@ const silenceInputSchema = z
   })
   .refine((s) => (s.check === undefined) !== (s.checks === undefined), { message: 'give check (a name or glob) or checks (a list)' })
   .refine((s) => (s.for === undefined) !== (s.endsAt === undefined), { message: 'give for (a duration such as 2h) or endsAt' });
+
+/** The last instant a silence may reach: later ones have no ISO 8601 form with a four-digit year. */
+const LAST_TIME = Date.parse('9999-12-31T23:59:59.999Z');
 
 const iso = (t?: number) => (t === undefined ? undefined : new Date(t).toISOString());
 

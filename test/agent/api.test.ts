@@ -96,6 +96,18 @@ test('bodies must be declared JSON: 415 otherwise; a POST without a body needs n
   expect((await call('/api/v1/incidents/1/ack', { method: 'POST', ...admin, headers: { 'Content-Type': 'text/plain' }, body: '' })).status).toBe(409);
 });
 
+test('silences past the end of time are a 400, not a 500', async () => {
+  for (const body of [
+    { check: 'api', for: 1e308, comment: 'forever' },
+    { check: 'api', for: '999999999d', comment: 'forever' },
+    { check: 'api', startsAt: '+275760-09-13T00:00:00.000Z', for: '2h', comment: 'late' },
+  ]) {
+    const r = await post('/api/v1/silences', body);
+    expect(r.status).toBe(400);
+    expect(r.json.error).toEqual(expect.any(String));
+  }
+});
+
 test('resolve by hand', async () => {
   expect((await post('/api/v1/incidents/1/resolve', { by: 'alice', comment: 'restarted it' })).json).toMatchObject({ state: 'resolved', resolvedBy: 'alice' });
   expect((await post('/api/v1/incidents/1/resolve', {})).status).toBe(409);

@@ -150,6 +150,31 @@ describe('bodies still arriving after an early answer', () => {
     expect(await closedCount(s, 'unread_body')).toBe(before + 1);
   });
 
+  test('a client still uploading gets its answer and a clean close, not a reset: the agent half-closes and drains for a moment', async () => {
+    const socket = net.connect({ port: s.port, host: '127.0.0.1', allowHalfOpen: true });
+    let received = '';
+    let failure: Error | undefined;
+    socket.setEncoding('utf8').on('data', (d: string) => (received += d));
+    socket.on('error', (err) => (failure = err));
+    const ended = new Promise<void>((r) => socket.once('end', () => r()));
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    await new Promise((r) => socket.once('connect', r));
+    socket.write(`POST /api/v1/silences HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n`);
+    let answered = false;
+    void ended.then(() => (answered = true));
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    // Keep sending, as a client uploading a large body does, until the answer is in and a while after.
+    for (let after = 0; after < 16 && !failure; ) {
+      if (!socket.write(chunk)) await new Promise((r) => socket.once('drain', r).once('close', r));
+      if (answered) after++;
+    }
+    socket.end();
+    await closed;
+    expect(failure).toBeUndefined();
+    expect(received).toMatch(/^HTTP\/1\.1 401 Unauthorized\r\n[^]*\{"error":"missing or wrong bearer token \(api\.token\)"\}\n$/);
+    expect(received).toMatch(/\r\nConnection: close\r\n/);
+  });
+
   test('a 413 found while reading (no Content-Length) is answered, then the connection closed', async () => {
     const c = await connect(s.port);
     c.socket.write(`POST /api/v1/silences HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`);
