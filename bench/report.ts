@@ -1,3 +1,4 @@
+import { configProblems, renderConfigLoad, type ConfigCase } from './config-load';
 import type { Settings } from './run';
 
 /** One bare-client baseline run (bench/baseline.ts). */
@@ -79,6 +80,8 @@ export interface BenchResults {
   keepwatch: KeepwatchRun[];
   blackbox: BlackboxRun[];
   idle: IdleRun[];
+  /** `keepwatch validate` on large generated configs. */
+  configLoad?: ConfigCase[];
 }
 
 /** The middle value (mean of the two middle ones for an even count). */
@@ -116,6 +119,9 @@ export function renderResults(r: BenchResults): { markdown: string; problems: st
     if (b.failed > 0) problems.push(`blackbox run ${i + 1}: ${b.failed} probes failed (${b.errors.join('; ')})`);
     if (b.probes < 0.95 * b.expectedProbes) problems.push(`blackbox run ${i + 1}: ${b.probes} probes in the window, ${b.expectedProbes} were due`);
   });
+
+  problems.push(...configProblems(r.configLoad ?? []));
+  const config = renderConfigLoad(r.configLoad ?? []);
 
   const kwCpu = median(kw.map((k) => k.cpuPerRunMs));
   const bbCpu = median(bb.map((b) => b.cpuPerProbeMs));
@@ -167,6 +173,7 @@ export function renderResults(r: BenchResults): { markdown: string; problems: st
       `(an \`http.Agent\` with keepAlive false); CPU per request from \`process.cpuUsage()\`.`,
     '',
   );
+  if (r.configLoad?.length) md.push(config.method, '');
 
   md.push(`## Results (median of ${s.runs})`, '');
   md.push('| measure | median | runs | target | met? |', '|---|---|---|---|---|');
@@ -183,6 +190,7 @@ export function renderResults(r: BenchResults): { markdown: string; problems: st
     `| Idle RSS, default config | ${mb(median(idle))} | ${list(idle.map(mb))} | < 80 MB | ${yes(median(idle) < 80e6)} |`,
     `| Baseline: Node \`http.get\`, fresh connection, CPU per request | ${ms(median(httpBase))} | ${list(httpBase.map((x) => ms(x)))} | context (issue: 0.21 ms) | — |`,
     `| Baseline: axios, keepAlive false, CPU per request | ${ms(median(axiosBase))} | ${list(axiosBase.map((x) => ms(x)))} | context (issue: 0.45 ms) | — |`,
+    ...config.rows,
     '',
   );
   if (problems.length) {
@@ -211,6 +219,7 @@ export function renderResults(r: BenchResults): { markdown: string; problems: st
     const st = Object.entries(x.statuses).map(([k, v]) => `${k} ${v}`).join(', ');
     md.push(`| ${i + 1} | ${x.seconds.toFixed(1)} s | ${x.checks} | ${st} | ${mb(x.rss)} / ${mb(x.hwm)} |`);
   });
+  if (r.configLoad?.length) md.push('', ...config.perRun);
   md.push('', '### Baselines', '');
   md.push('| run | client | requests | CPU/request | wall/request |', '|---|---|---|---|---|');
   for (const [name, runs] of [['http.get', r.baselines.http], ['axios', r.baselines.axios]] as const) {
