@@ -86,6 +86,8 @@ export class ConnectionGuard {
     // Sockets time out only when idle between requests: keepAliveTimeout (server.timeout is 0).
     server.on('timeout', (socket: net.Socket) => this.cut(socket, 'idle'));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => this.clientError(err, socket));
+    // Without a listener Node drops a CONNECT without a word; answer it like any refused request.
+    server.on('connect', (_req: http.IncomingMessage, socket: net.Socket) => this.refuseRequest(socket, 405, 'method CONNECT not allowed: this is not a proxy'));
   }
 
   /** Connections open now. */
@@ -195,22 +197,27 @@ export class ConnectionGuard {
       return;
     }
     const [status, message, reason] = clientErrorReply(err, conn);
-    this.forget(socket);
-    this.events.closed(reason);
     if (conn.inFlight > 0 || !socket.writable) {
       // A handler is answering (or the socket is gone): nothing may be written in between.
-      socket.destroy();
+      this.cut(socket, reason);
       return;
     }
-    const body = `${JSON.stringify({ error: message })}\n`;
     // Node keeps the bytes it could not parse: an answer to HEAD has no body.
     const head = (err as { rawPacket?: Buffer }).rawPacket?.toString('latin1', 0, 5) === 'HEAD ';
+    this.refuseRequest(socket, status, message, reason, head);
+    // A timed-out client gets no more time.
+    if (reason !== 'bad_request') socket.destroy();
+  }
+
+  /** Answers a request no handler will see with a JSON error, then closes gently. */
+  private refuseRequest(socket: net.Socket, status: number, message: string, reason: CloseReason = 'bad_request', head = false): void {
+    if (this.forget(socket)) this.events.closed(reason);
+    const body = head ? '' : `${JSON.stringify({ error: message })}\n`;
     socket.write(
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${head ? '' : body}`,
+        `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
     );
-    if (reason === 'bad_request') this.closeGently(socket);
-    else socket.destroy(); // a timed-out client gets no more time
+    this.closeGently(socket);
   }
 }
 

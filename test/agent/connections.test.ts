@@ -256,12 +256,20 @@ describe('requests Node refuses itself', () => {
   test.each([
     ['malformed request line', 'NOT HTTP AT ALL\r\n\r\n', 400],
     ['65 KB URL', `GET /${'a'.repeat(65 * 1024)} HTTP/1.1\r\nHost: x\r\n\r\n`, 431],
+    ['CONNECT (Node would drop it without an answer)', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 405],
   ])('%s: a JSON error, then the connection closed', async (_name, request, status) => {
     const c = await connect(s.port);
     c.socket.write(request);
     await c.closed;
     expect(c.received()).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
     expect(JSON.parse(c.received().split('\r\n\r\n')[1]).error).toEqual(expect.any(String));
+  });
+
+  test('a HEAD Node refuses gets the status without a body', async () => {
+    const c = await connect(s.port);
+    c.socket.write(`HEAD /${'a'.repeat(65 * 1024)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await c.closed;
+    expect(c.received()).toMatch(/^HTTP\/1\.1 431 [^]*\r\nContent-Length: 0\r\n[^]*\r\n\r\n$/);
   });
 });
 
