@@ -41,7 +41,7 @@ describe('keepwatch validate', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toEqual([
-      `${f}:2:3: agent.lisen: unknown key "lisen"; did you mean "listen"? (valid: name, listen, dataDir, concurrency, logLevel)`,
+      `${f}:2:3: agent.lisen: unknown key "lisen"; did you mean "listen"? (valid: name, listen, dataDir, concurrency, logLevel, http)`,
       expect.stringMatching(new RegExp(`^${f}:5:11: checks\\[0\\]\\.type: unknown check type "htp"; did you mean "http"\\?`)),
       expect.stringMatching(new RegExp(`^${f}:6:35: checks\\[1\\]\\.warn: invalid condition: unknown field "usedPrecent"; did you mean "usedPercent"\\?`)),
     ]);

@@ -185,7 +185,7 @@ describe('located errors', () => {
 
   test('unknown keys name the nearest valid word, at the key', () => {
     expect(problems('agent:\n  lisen: ":9470"\n')).toEqual([
-      'kw.yaml:2:3: agent.lisen: unknown key "lisen"; did you mean "listen"? (valid: name, listen, dataDir, concurrency, logLevel)',
+      'kw.yaml:2:3: agent.lisen: unknown key "lisen"; did you mean "listen"? (valid: name, listen, dataDir, concurrency, logLevel, http)',
     ]);
     const [p] = problems('checks:\n  - name: a\n    type: http\n    url: http://x\n    bodyContain: ok\n');
     expect(p).toMatch(/^kw\.yaml:5:5: checks\[0\]\.bodyContain: unknown key "bodyContain"; did you mean "bodyContains"\?/);
