@@ -320,11 +320,11 @@ export class Metrics {
     for (const reason of CLOSE_REASONS) this.httpClosed.inc({ reason }, 0);
     this.strayErrors = new Counter({
       name: 'keepwatch_uncaught_errors_total',
-      help: "Errors nothing caught, by source (check: that check's run became unknown; agent: a bug) and kind (exception, rejection).",
+      help: "Errors nothing caught, by where they were made (check: a check's code; agent: the agent's own, an exception exits; io: a socket or stream nobody listened to) and kind (exception, rejection).",
       labelNames: ['source', 'kind'],
       registers,
     });
-    for (const source of ['check', 'agent']) for (const kind of ['exception', 'rejection']) this.strayErrors.inc({ source, kind }, 0);
+    for (const source of ['check', 'agent', 'io']) for (const kind of ['exception', 'rejection']) this.strayErrors.inc({ source, kind }, 0);
     this.storeWritable = new Gauge({
       name: 'keepwatch_store_writable',
       help: '1 while the store file takes writes; 0 while it cannot (full disk, read-only, I/O error) and changes are held in memory.',
@@ -415,7 +415,7 @@ export class Metrics {
   }
 
   /** Counts an error nothing caught (see process-guard.ts). */
-  recordStrayError(source: 'check' | 'agent', kind: 'exception' | 'rejection'): void {
+  recordStrayError(source: 'check' | 'agent' | 'io', kind: 'exception' | 'rejection'): void {
     this.strayErrors.inc({ source, kind });
   }
 

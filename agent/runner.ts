@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { FailureReason, Observation, Value } from '../checks/types';
 import type { CheckConfig } from './config/load';
 import { judge, Status, STATUS_NAMES, type StatusName } from './evaluate';
@@ -33,37 +32,16 @@ export interface RunOptions {
 /** How long a check has, after its signal aborts at the timeout, to return its own answer. */
 export const ABORT_GRACE_MS = 250;
 
-/** The check run that code belongs to, followed through every callback and promise it starts. */
-interface RunScope {
-  check: string;
-  fail(err: unknown): void;
-}
-
-const scopes = new AsyncLocalStorage<RunScope>();
-
 /** What the deadline answers with: the run gave no result in time, even after its abort. */
 const ABANDONED = Symbol('abandoned');
-
-/**
- * Hands an error that nobody caught (an `error` event without a listener, a throw in a
- * callback, a rejection left alone) to the check run whose code raised it: a run still going
- * ends unknown with that error. Returns the check's name, or undefined when the error did not
- * come from a check. Called by the process-level handlers (see process-guard.ts).
- */
-export function claimStrayError(err: unknown): string | undefined {
-  const scope = scopes.getStore();
-  if (!scope) return undefined;
-  scope.fail(err);
-  return scope.check;
-}
 
 /**
  * Runs a check once under its timeout and judges the result. It always settles by the
  * timeout plus ABORT_GRACE_MS: a check that ignores its AbortSignal is abandoned (and logged), so a hung check
  * never holds a concurrency slot or delays another check. A throw means the check could
- * not do its job: status unknown, reason `error`; so does any error the check's code lets
- * escape while it runs (thrown synchronously, rejected, or emitted later by a socket or
- * stream it made), and an answer that is not an observation. No check takes the agent down.
+ * not do its job: status unknown, reason `error`, whether it throws synchronously, rejects,
+ * or answers with something that is not an observation. What escapes even that (an error
+ * event nobody listens for) is caught by the process guard (process-guard.ts).
  */
 export async function runCheckOnce(check: CheckConfig, opts: RunOptions): Promise<CheckResult> {
   const now = opts.now ?? Date.now;
@@ -86,19 +64,15 @@ export async function runCheckOnce(check: CheckConfig, opts: RunOptions): Promis
   let obs: Observation | undefined;
   let error: unknown;
   const log = opts.log;
-  let crash!: (err: unknown) => void;
-  const crashed = new Promise<never>((_, reject) => (crash = reject));
-  crashed.catch(() => undefined);
-  const scope: RunScope = { check: check.name, fail: (err) => crash(err) };
   const ctx = { name: check.name, spec: check.spec, signal: ac.signal, timeoutMs: check.timeoutMs, log, now, holdsSecret };
   let running: Promise<Observation>;
   try {
-    running = Promise.resolve(scopes.run(scope, () => check.def.run(ctx)));
+    running = Promise.resolve(check.def.run(ctx));
   } catch (err) {
     running = Promise.reject(err);
   }
   try {
-    const first = await Promise.race([running, deadline, crashed]);
+    const first = await Promise.race([running, deadline]);
     if (first !== ABANDONED) obs = asObservation(first);
   } catch (err) {
     error = err ?? new Error('the check failed without saying why');
