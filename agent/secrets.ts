@@ -128,33 +128,6 @@ export function scrubDeep<T>(value: T, extra: readonly string[] = []): T {
 }
 
 /**
- * The credentials of a URL's user-info (`https://user:pass@host/…`), decoded, with what an
- * HTTP client derives from them: the `Basic` Authorization value and its base64 part. Each is
- * a secret as much as the password (a receiver echoing the header must not leak it).
- */
-export function urlCredentials(url: string): { username: string; password: string; basic: string; derived: string[] } | undefined {
-  if (!URL.canParse(url)) return undefined;
-  const u = new URL(url);
-  if (!u.username && !u.password) return undefined;
-  const username = safeDecode(u.username);
-  const password = safeDecode(u.password);
-  const b64 = Buffer.from(`${username}:${password}`).toString('base64');
-  const derived = [`Basic ${b64}`, b64];
-  if (password) derived.push(password);
-  return { username, password, basic: `Basic ${b64}`, derived };
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch (err) {
-    // A stray % in a password is taken literally, as curl does.
-    if (err instanceof URIError) return s;
-    throw err;
-  }
-}
-
-/**
  * A command line's arguments fit to show: values of secret-looking flags hidden
  * (`--token=…`, `--password x`) and passwords in URLs (`//user:pw@`) replaced.
  */

@@ -60,3 +60,46 @@ export function describeNetworkError(err: unknown): string {
   const msg = (e.reason || e.message || String(err)).split('\n')[0].trim();
   return e.code && !msg.includes(e.code) ? `${e.code}: ${msg}` : msg;
 }
+
+/**
+ * The credentials of a URL's user-info (`https://user:pass@host/…`), decoded, with what an
+ * HTTP client derives from them: the `Basic` Authorization value and its base64 part. Each is
+ * a secret as much as the password (a receiver echoing the header must not leak it).
+ */
+export function urlCredentials(url: string): { username: string; password: string; basic: string; derived: string[] } | undefined {
+  if (!URL.canParse(url)) return undefined;
+  const u = new URL(url);
+  if (!u.username && !u.password) return undefined;
+  const username = safeDecode(u.username);
+  const password = safeDecode(u.password);
+  const b64 = Buffer.from(`${username}:${password}`).toString('base64');
+  const derived = [`Basic ${b64}`, b64];
+  if (password) derived.push(password);
+  return { username, password, basic: `Basic ${b64}`, derived };
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch (err) {
+    // A stray % in a password is taken literally, as curl does.
+    if (err instanceof URIError) return s;
+    throw err;
+  }
+}
+
+/**
+ * The URL to request (user-info removed) and the headers to send: the configured ones, plus
+ * `Authorization: Basic …` from the URL's credentials when none of them is an Authorization
+ * header (any case). HTTP clients otherwise let the URL's credentials replace the configured
+ * header.
+ */
+export function requestParts(url: string, configured: Record<string, string> = {}): { target: string; headers: Record<string, string> } {
+  const creds = urlCredentials(url);
+  if (!creds) return { target: url, headers: { ...configured } };
+  const u = new URL(url);
+  u.username = '';
+  u.password = '';
+  const hasAuth = Object.keys(configured).some((k) => k.toLowerCase() === 'authorization');
+  return { target: u.href, headers: hasAuth ? { ...configured } : { ...configured, Authorization: creds.basic } };
+}

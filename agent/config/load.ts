@@ -1,10 +1,9 @@
 import { isMap, isSeq, LineCounter, type Document } from 'yaml';
 import { z } from 'zod';
 import { registry } from '../../checks';
-import { isHttpUrl, isSecretName, type CheckCategory, type CheckDefinition, type Expansion, type FieldSpec } from '../../checks/types';
+import { isHttpUrl, isSecretName, urlCredentials, type CheckCategory, type CheckDefinition, type Expansion, type FieldSpec } from '../../checks/types';
 import { ConfigError, type ConfigProblem } from '../errors';
 import type { Rules } from '../evaluate';
-import { urlCredentials } from '../secrets';
 import { compileCoverage, type Timeframe } from '../incidents/coverage';
 import type { SlaTarget, Tier } from '../incidents/escalation';
 import type { Severity } from '../incidents/lifecycle';

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import axios from 'axios';
-import { describeNetworkError } from '../../checks/types';
-import { longestSecretBytes, scrubAndCut, urlCredentials } from '../secrets';
+import { describeNetworkError, requestParts } from '../../checks/types';
+import { longestSecretBytes, scrubAndCut } from '../secrets';
 import { NotifyError } from './types';
 
 /** How much of a refusal's body an error keeps. */
@@ -52,22 +52,6 @@ export async function postJson(url: string, body: unknown, opts: { headers?: Rec
   const text = scrubAndCut(head.trim(), ERROR_BODY_CHARS);
   const retryable = status === 429 || status >= 500;
   throw new NotifyError(`HTTP ${status}${text ? `: ${text}` : ''}`, retryable, { retryAfterMs: parseRetryAfter(retryAfter) });
-}
-
-/**
- * The URL to request (user-info removed) and the headers to send: the configured ones, plus
- * `Authorization: Basic …` from the URL's credentials when none of them is an Authorization
- * header (any case). HTTP clients otherwise let the URL's credentials replace the configured
- * header.
- */
-export function requestParts(url: string, configured: Record<string, string> = {}): { target: string; headers: Record<string, string> } {
-  const creds = urlCredentials(url);
-  if (!creds) return { target: url, headers: { ...configured } };
-  const u = new URL(url);
-  u.username = '';
-  u.password = '';
-  const hasAuth = Object.keys(configured).some((k) => k.toLowerCase() === 'authorization');
-  return { target: u.href, headers: hasAuth ? { ...configured } : { ...configured, Authorization: creds.basic } };
 }
 
 /** The first `limit` bytes of a response body as text (less when it ends or fails first). */

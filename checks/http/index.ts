@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import axios, { type AxiosResponse } from 'axios';
 import { z } from 'zod';
-import { certDaysLeft, classifyNetworkError, defineCheck, describeNetworkError, httpUrl, isSecretName, isValidRegex, rootError, round, size, targetDown, type FieldSpec, type Value } from '../types';
+import { certDaysLeft, classifyNetworkError, defineCheck, describeNetworkError, httpUrl, isSecretName, isValidRegex, requestParts, rootError, round, size, targetDown, type FieldSpec, type Value } from '../types';
 import { MAX_BODY_BYTES, readBody, type BodyRead } from './body';
 import { compileJsonPath, type JsonPath } from './json-path';
 
@@ -83,7 +83,7 @@ function httpsAgent(insecure: boolean, caFile?: string): https.Agent {
   return agent;
 }
 
-const compiled = new WeakMap<HttpSpec, { paths: [string, JsonPath][]; regex?: RegExp; body?: string; headers: Record<string, string> }>();
+const compiled = new WeakMap<HttpSpec, { paths: [string, JsonPath][]; regex?: RegExp; body?: string; headers: Record<string, string>; url: string }>();
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
@@ -99,7 +99,10 @@ function withoutSecrets(headers: Record<string, string>, holdsSecret: (text: str
 function prepare(spec: HttpSpec) {
   let c = compiled.get(spec);
   if (!c) {
-    const headers: Record<string, string> = { 'User-Agent': 'keepwatch', ...spec.headers };
+    // Credentials in the URL become a Basic Authorization header unless one is configured:
+    // configured headers win (axios would let the URL's user-info replace them).
+    const { target, headers: withAuth } = requestParts(spec.url, spec.headers);
+    const headers: Record<string, string> = { 'User-Agent': 'keepwatch', ...withAuth };
     let body: string | undefined;
     if (typeof spec.body === 'string') body = spec.body;
     else if (spec.body !== undefined) {
@@ -111,6 +114,7 @@ function prepare(spec: HttpSpec) {
       regex: spec.bodyRegex ? new RegExp(spec.bodyRegex) : undefined,
       body,
       headers,
+      url: target,
     };
     compiled.set(spec, c);
   }
@@ -142,7 +146,7 @@ export const httpCheck = defineCheck({
     const elapsed = () => round(performance.now() - started, 3);
     // Redirects are followed here rather than by axios (follow-redirects): it costs about
     // 15% more CPU per request, and we decide what a redirect to another host may carry.
-    let url = spec.url;
+    let url = prep.url;
     let method: string = spec.method;
     let data = prep.body;
     let headers = prep.headers;

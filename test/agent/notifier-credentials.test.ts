@@ -1,12 +1,11 @@
 import { Writable } from 'node:stream';
 import { loadConfigText } from '../../agent/config/load';
 import { createLogger, setSecrets } from '../../agent/logger';
-import { requestParts } from '../../agent/notifiers/http';
+import { requestParts, urlCredentials } from '../../checks/types';
 import { notifierRegistry } from '../../agent/notifiers';
 import { OutboxWorker } from '../../agent/notifiers/outbox';
 import { DEFAULT_TEMPLATES } from '../../agent/notifiers/render';
 import { NotifyError, type IncidentEvent } from '../../agent/notifiers/types';
-import { urlCredentials } from '../../agent/secrets';
 import { Store } from '../../agent/store/store';
 import { tempDir } from '../helpers/daemon';
 import { sleep } from '../helpers/fake-checks';

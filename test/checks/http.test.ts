@@ -130,6 +130,14 @@ describe('http check against a real local server', () => {
     expect(JSON.parse(seen.body ?? '')).toEqual({ hello: 'world' });
   });
 
+  test('a configured Authorization header wins over credentials in the URL; alone, they become Basic', async () => {
+    const withCreds = `http://probe:s3cret-pass@127.0.0.1:${server.port}/echo`;
+    await runCheck(httpCheck, { url: withCreds, headers: { authorization: 'Bearer configured-token' } });
+    expect(seen.headers?.authorization).toBe('Bearer configured-token');
+    await runCheck(httpCheck, { url: withCreds });
+    expect(seen.headers?.authorization).toBe(`Basic ${Buffer.from('probe:s3cret-pass').toString('base64')}`);
+  });
+
   test('a server slower than the timeout gives a timeout, promptly', async () => {
     const t0 = Date.now();
     const obs = await runCheck(httpCheck, { url: `${server.url}/slow` }, { timeoutMs: 300 });
