@@ -228,6 +228,7 @@ export class Writer {
       this.journal.push(c);
       this.pending++;
     }
+    this.observer.health?.(this.health());
   }
 
   private failed(op: StoreOp, err: unknown): void {
