@@ -2,6 +2,7 @@ import nodemailer from 'nodemailer';
 import { z } from 'zod';
 import { describeNetworkError } from '../../checks/types';
 import { render, type Templates } from './render';
+import { scrubAndCut } from '../secrets';
 import { defineNotifier, NotifyError, type IncidentEvent } from './types';
 
 /**
@@ -15,7 +16,7 @@ export function emailMessage(e: IncidentEvent, t: Templates, from: string, to: s
   return {
     from,
     to: to.join(', '),
-    subject: render(t.title, e).replace(/\s+/g, ' ').slice(0, 200),
+    subject: scrubAndCut(render(t.title, e).replace(/\s+/g, ' '), 200),
     text: `${render(t.text, e)}\n\n${values ? `values:\n${values}\n\n` : ''}incident ${e.incident.id} (${e.incident.ref}), ${e.event} at ${e.at}\n`,
     messageId: messageId(e.key),
     headers: { 'X-Keepwatch-Key': e.key, 'X-Keepwatch-Incident': e.incident.ref },

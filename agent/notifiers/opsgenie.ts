@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { postJson } from './http';
 import { render, type Templates } from './render';
+import { scrubAndCut } from '../secrets';
 import { defineNotifier, type IncidentEvent } from './types';
 import { httpUrl } from '../../checks/types';
 
@@ -23,10 +24,10 @@ export function opsgenieRequest(e: IncidentEvent, t: Templates, base: string, sp
   const alias = e.incident.ref;
   const byAlias = (action: string) => `${base}/v2/alerts/${encodeURIComponent(alias)}/${action}?identifierType=alias`;
   if (e.event === 'acknowledge') {
-    return { url: byAlias('acknowledge'), body: { source: `keepwatch ${e.agent}`, user: e.incident.acknowledgedBy ?? 'keepwatch', note: render(t.text, e).slice(0, 25000) } };
+    return { url: byAlias('acknowledge'), body: { source: `keepwatch ${e.agent}`, user: e.incident.acknowledgedBy ?? 'keepwatch', note: scrubAndCut(render(t.text, e), 25000) } };
   }
   if (e.event === 'resolve') {
-    return { url: byAlias('close'), body: { source: `keepwatch ${e.agent}`, user: e.incident.resolvedBy ?? 'keepwatch', note: render(t.text, e).slice(0, 25000) } };
+    return { url: byAlias('close'), body: { source: `keepwatch ${e.agent}`, user: e.incident.resolvedBy ?? 'keepwatch', note: scrubAndCut(render(t.text, e), 25000) } };
   }
   const details: Record<string, string> = { check: e.incident.check, type: e.incident.type, event: e.event, key: e.key, tier: e.incident.tier ?? '' };
   for (const [k, v] of Object.entries(e.incident.values)) details[`value.${k}`] = String(v);
@@ -37,8 +38,8 @@ export function opsgenieRequest(e: IncidentEvent, t: Templates, base: string, sp
     url: `${base}/v2/alerts`,
     body: {
       alias,
-      message: render(t.title, e).slice(0, 130),
-      description: render(t.text, e).slice(0, 15000),
+      message: scrubAndCut(render(t.title, e), 130),
+      description: scrubAndCut(render(t.text, e), 15000),
       details,
       source: `keepwatch ${e.agent}`,
       entity: e.incident.check,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { postJson } from './http';
 import { render, type Templates } from './render';
+import { scrubAndCut } from '../secrets';
 import { defineNotifier, type IncidentEvent } from './types';
 import { httpUrl } from '../../checks/types';
 
@@ -28,7 +29,7 @@ export function pagerdutyEvent(e: IncidentEvent, t: Templates, routingKey: strin
     dedup_key,
     event_action: 'trigger',
     payload: {
-      summary: render(t.title, e).slice(0, 1024),
+      summary: scrubAndCut(render(t.title, e), 1024),
       source: e.agent,
       severity: e.incident.severity,
       timestamp: e.at,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { postJson } from './http';
 import { render } from './render';
+import { scrubAndCut } from '../secrets';
 import { defineNotifier, type IncidentEvent } from './types';
 import type { Templates } from './render';
 import { httpUrl } from '../../checks/types';
@@ -21,8 +22,8 @@ export function escapeMrkdwn(text: string): string {
 
 /** The Slack message for an event: Block Kit header and text, a coloured attachment with the values. */
 export function slackMessage(e: IncidentEvent, t: Templates, spec: { channel?: string; username?: string; iconEmoji?: string }) {
-  const title = render(t.title, e).slice(0, 150);
-  const text = render(t.text, e, escapeMrkdwn).slice(0, 3000);
+  const title = scrubAndCut(render(t.title, e), 150);
+  const text = scrubAndCut(render(t.text, e, escapeMrkdwn), 3000);
   const fields = Object.entries(e.incident.values)
     .slice(0, 10)
     .map(([k, v]) => ({ title: k, value: String(v), short: true }));
@@ -38,7 +39,7 @@ export function slackMessage(e: IncidentEvent, t: Templates, spec: { channel?: s
     attachments: [
       {
         color: colour(e),
-        fallback: `${title}: ${e.incident.summary}`.slice(0, 300),
+        fallback: scrubAndCut(`${title}: ${e.incident.summary}`, 300),
         fields,
         footer: `keepwatch ${e.agent} · incident ${e.incident.id}`,
         ts: Math.floor(Date.parse(e.at) / 1000),
