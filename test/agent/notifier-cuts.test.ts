@@ -27,7 +27,7 @@ const event = (summary: string): IncidentEvent => ({
 });
 
 test.each([
-  ['pagerduty summary (1024)', (e: IncidentEvent) => pagerdutyEvent(e, { ...DEFAULT_TEMPLATES, title: '{{summary}}' }, 'rk').payload.summary, 1024],
+  ['pagerduty summary (1024)', (e: IncidentEvent) => (pagerdutyEvent(e, { ...DEFAULT_TEMPLATES, title: '{{summary}}' }, 'rk') as { payload: { summary: string } }).payload.summary, 1024],
   ['opsgenie message (130)', (e: IncidentEvent) => (opsgenieRequest(e, { ...DEFAULT_TEMPLATES, title: '{{summary}}' }, 'https://og', { tags: [], responders: [] }).body as { message: string }).message, 130],
   ['slack title (150)', (e: IncidentEvent) => JSON.stringify(slackMessage(e, { ...DEFAULT_TEMPLATES, title: '{{summary}}' }, {})), 150],
   ['email subject (200)', (e: IncidentEvent) => emailMessage(e, { ...DEFAULT_TEMPLATES, title: '{{summary}}' }, 'a@x', ['b@x']).subject, 200],
