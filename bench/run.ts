@@ -4,10 +4,14 @@ import http from 'node:http';
 import path from 'node:path';
 import { packageRoot, packageVersion } from '../agent/paths';
 import { benchConfigLoad } from './config-load';
+
 import { cleanupAll, freePort, get, installCleanup, removeDir, sleep, start, tempDir, waitHealthy, type Child } from './children';
 import { cpuSeconds, machine, memory } from './proc';
 import { agentSnapshot, bucketQuantile, type AgentSnapshot } from './prom';
 import { renderResults, type BaselineRun, type BlackboxRun, type BenchResults, type IdleRun, type KeepwatchRun } from './report';
+
+/** The heading of the hand-kept reliability section of RESULTS.md. */
+const RELIABILITY_HEADING = '## Reliability suite';
 
 /** Bench settings; each can be changed by its environment variable for a quick run. */
 export interface Settings {
@@ -424,7 +428,11 @@ async function main(): Promise<void> {
   results.loadAfter = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
   const { markdown, problems } = renderResults(results);
-  fs.writeFileSync(s.out, markdown);
+  // The reliability suite's figures (npm run test:reliability) are kept by hand at the end of
+  // the file; a new benchmark run replaces everything above them.
+  const previous = fs.existsSync(s.out) ? fs.readFileSync(s.out, 'utf8') : '';
+  const kept = previous.indexOf(RELIABILITY_HEADING);
+  fs.writeFileSync(s.out, kept >= 0 ? `${markdown.trimEnd()}\n\n${previous.slice(kept)}` : markdown);
   progress(`wrote ${s.out}`);
   process.stdout.write(markdown);
   if (problems.length) {
