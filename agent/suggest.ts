@@ -15,19 +15,37 @@ export function editDistance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
-/** The candidate closest to `word` (case-insensitive), when it is close enough to be a likely typo. */
+/** Longest word, and most candidates, worth a suggestion: typos are in names, not in pasted blobs. */
+const MAX_WORD = 64;
+const MAX_CANDIDATES = 2000;
+
+/**
+ * The candidate closest to `word` (case-insensitive), when it is close enough to be a likely
+ * typo. Bounded: no suggestion for a long word or among thousands of candidates (ten thousand
+ * unknown dependencies among ten thousand checks would otherwise take minutes to report).
+ */
 export function nearest(word: string, candidates: Iterable<string>): string | undefined {
+  if (word.length > MAX_WORD) return undefined;
+  const size = (candidates as { size?: number }).size ?? (candidates as { length?: number }).length;
+  if (size !== undefined && size > MAX_CANDIDATES) return undefined;
+  const list: string[] = [];
+  for (const c of candidates) {
+    if (list.length === MAX_CANDIDATES) return undefined;
+    list.push(c);
+  }
   const w = word.toLowerCase();
+  const limit = Math.max(2, Math.floor(word.length / 3));
   let best: string | undefined;
   let bestDistance = Infinity;
-  for (const c of candidates) {
+  for (const c of list) {
+    // The distance is at least the difference in length: skip what cannot be near.
+    if (Math.abs(c.length - w.length) > limit) continue;
     const dist = editDistance(w, c.toLowerCase());
     if (dist < bestDistance) {
       best = c;
       bestDistance = dist;
     }
   }
-  const limit = Math.max(2, Math.floor(word.length / 3));
   return bestDistance <= limit ? best : undefined;
 }
 

@@ -150,6 +150,9 @@ function unreadable(file: string, err: unknown): ConfigError {
   return new ConfigError([{ file, line: 1, col: 1, path: '', message: `cannot read config: ${err.message}` }], { cause: err });
 }
 
+/** Longest problem message (and path) reported whole. */
+const MESSAGE_MAX = 1000;
+
 /** A parsed config file, and where its problems go. */
 interface Source {
   file: string;
@@ -165,7 +168,11 @@ function parseSource(text: string, file: string): Source {
   const at: At = (offset, path, message) => {
     const pos = lines.linePos(offset);
     // Before the text is parsed (it is too large) the counter knows no line: the start.
-    problems.push({ file, line: Math.max(pos.line, 1), col: Math.max(pos.col, 1), path, message });
+    const line = Math.max(pos.line, 1);
+    const col = Math.max(pos.col, 1);
+    // A message quoting a 200 KB value would be a 200 KB log line.
+    const text = message.length > MESSAGE_MAX ? `${message.slice(0, MESSAGE_MAX)}… (${message.length} characters)` : message;
+    problems.push({ file, line, col, path: path.length > MESSAGE_MAX ? `${path.slice(0, MESSAGE_MAX)}…` : path, message: text });
   };
   const doc = parseYaml(text, lines, at);
   if (!doc) throw new ConfigError(problems);

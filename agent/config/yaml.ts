@@ -26,27 +26,48 @@ export function parseYaml(text: string, lines: LineCounter, at: At): Document | 
     return undefined;
   }
   // uniqueKeys is checked below: the library compares each key with every earlier key of its
-  // map, which made a map of 20,000 labels take seconds.
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
+  // map, which made a map of 20,000 labels take seconds. logLevel: its warnings would go to
+  // stderr as process warnings; what they warn of is refused here instead.
+  const doc = stackSafe(at, () => parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false, logLevel: 'error' }));
+  if (!doc) return undefined;
   for (const e of doc.errors) at(e.pos[0], '', e.message.split('\n')[0]);
   if (doc.errors.length) return undefined;
-  let duplicates = 0;
+  let bad = 0;
   walk(doc, (node, path) => {
     if (!isMap(node)) return;
     const seen = new Map<unknown, Scalar>();
     for (const pair of node.items) {
+      if (isMap(pair.key) || isSeq(pair.key)) {
+        bad++;
+        at(pair.key.range?.[0] ?? 0, formatPath(path), 'a key must be a plain value, not a list or mapping');
+      }
       if (!isScalar(pair.key)) continue;
       const first = seen.get(pair.key.value);
       if (!first) {
         seen.set(pair.key.value, pair.key);
         continue;
       }
-      duplicates++;
+      bad++;
       const line = lines.linePos(first.range?.[0] ?? 0).line;
       at(pair.key.range?.[0] ?? 0, formatPath([...path, String(pair.key.value)]), `duplicate key (first set on line ${line})`);
     }
   });
-  return duplicates ? undefined : doc;
+  return bad ? undefined : doc;
+}
+
+/**
+ * Runs a step of the YAML library, turning a stack overflow into a problem at the start of the
+ * file. Some malformed input (a thousand lines of an unclosed list, then `---`) makes its
+ * parser recurse once per line.
+ */
+function stackSafe<T>(at: At, step: () => T): T | undefined {
+  try {
+    return step();
+  } catch (err) {
+    if (!(err instanceof RangeError) || !/call stack/i.test(err.message)) throw err;
+    at(0, '', 'the YAML is nested too deeply, or broken in a way its parser cannot recover from');
+    return undefined;
+  }
 }
 
 /**
@@ -122,8 +143,9 @@ export function resolveAliases(doc: Document, at: At): boolean {
       open.add(node);
       node.items.forEach((item: unknown, i: number) => {
         if (isPair(item)) {
-          path.push(isScalar(item.key) ? String(item.key.value) : '?');
           const [ks, key] = visit(item.key);
+          if (!failed && (isMap(key) || isSeq(key))) fail(item.key as Node, 'a key must be a plain value, not an alias of a list or mapping');
+          path.push(isScalar(key) ? String(key.value) : '?');
           const [vs, value] = visit(item.value);
           item.key = key;
           item.value = value;
@@ -153,7 +175,7 @@ export function resolveAliases(doc: Document, at: At): boolean {
  */
 export function toPlain(doc: Document, at: At): unknown {
   try {
-    return doc.toJS({ maxAliasCount: 0 });
+    return stackSafe(at, () => doc.toJS({ maxAliasCount: 0 }));
   } catch (err) {
     if (!(err instanceof ReferenceError) || !/alias/i.test(err.message)) throw err;
     at(0, '', `YAML alias could not be resolved: ${err.message}`);

@@ -168,6 +168,34 @@ describe('large configs', () => {
   });
 });
 
+describe('what the mutated-config corpus found', () => {
+  test('input that overflows the YAML parser\'s stack is a problem at the start of the file, not a RangeError', () => {
+    const lines = Array.from({ length: 5000 }, (_, i) => `  - {name: m${i}}`);
+    expect(text(`checks:\n x:O - {name: m}\n${lines.join('\n')}\n---\nx: 1\n`)).toEqual([
+      'kw.yaml:1:1: the YAML is nested too deeply, or broken in a way its parser cannot recover from',
+    ]);
+  });
+
+  test('a list or mapping as a key is refused where it stands (the library would only warn on stderr)', () => {
+    expect(text('agent:\n  ? [complex, key]\n  : value\n')).toEqual(['kw.yaml:2:5: agent: a key must be a plain value, not a list or mapping']);
+    expect(text('agent: { name: &k [a] }\napi:\n  ? *k\n  : value\n')).toEqual(['kw.yaml:3:5: api: a key must be a plain value, not an alias of a list or mapping']);
+  });
+
+  test('a 50,000-character value is reported quickly and briefly: no suggestion search, the message cut', () => {
+    const got = text(`defaults: { coverage: "${'x'.repeat(50_000)}" }\n`);
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatch(/^kw\.yaml:1:23: defaults\.coverage: unknown coverage timeframe "x{900,}… \(\d+ characters\)$/);
+    expect(got[0].length).toBeLessThan(1200);
+  });
+
+  test('10,000 unknown dependencies among 10,000 checks: every one reported, without a suggestion search over all names', () => {
+    const checks = Array.from({ length: 10_000 }, (_, i) => `  - { name: c${i}, type: tcp, port: 1, dependsOn: [c${i}x] }`);
+    const got = text(`checks:\n${checks.join('\n')}\n`);
+    expect(got).toHaveLength(10_000);
+    expect(got[9_999]).toBe('kw.yaml:10001:52: checks[9999].dependsOn[0]: unknown check "c9999x"');
+  });
+});
+
 describe('a config without checks', () => {
   test.each([
     ['an empty file', ''],
