@@ -30,7 +30,8 @@ checks:
     url: "https://user:pa55word@api.example/healthz?api_key=k123"
     headers: { Authorization: "Bearer \${API_TOKEN}", X-Other: "\${DB_PASSWORD:-pw}" }
     warn: "latencyMs > 300"
-    crit: ["status != 200", "latencyMs > 2s", "body !~ \\"ok|up\\""]
+    bodyRegex: "ok|up"
+    crit: ["status != 200", "latencyMs > 2s", "matches == false"]
     labels: { team: payments, tier: "1" }
     dependsOn: [db]
   - { name: db, type: tcp, host: db.internal, port: 5432, every: 1m, crit: "latencyMs >= 1500ms" }
@@ -45,7 +46,7 @@ escalation:
   - { name: L2, after: 15m, notify: [hook, pd], coverage: business, pageAnyway: [critical], repeat: { every: 30m, max: 3 } }
 sla: { critical: { respond: 15m, resolve: 4h } }
 notifiers:
-  - { name: hook, type: webhook, url: "https://hooks.example/kw", secret: "\${HOOK_SECRET:-s3cret-hmac}" }
+  - { name: hook, type: webhook, url: "https://hooks.example/kw", secret: "\${HOOK_SECRET:-s3cret-hmac-0123456789}" }
   - { name: pd, type: pagerduty, routingKey: "0123456789abcdef0123456789abcdef" }
 notifications: { maxAge: 1h, templates: { title: "{{EVENT}} {{severity}}: {{check}}" } }
 checks:
@@ -54,8 +55,9 @@ checks:
   - name: worker
     type: process
     match: "worker"
-    crit: "count < 2"
-    remediate: { command: ["/bin/true"], timeout: 5s }
+    crit: "running < 2"
+    remediate: { actions: [ { systemd: worker } ], limit: { max: 3, within: 1h }, cooldown: 5m }
+    logs: [ { path: /var/log/worker.log, match: "ERROR", lines: 20 } ]
 `,
   `checks:
   - &base { name: a, type: tcp, port: 1, labels: &labels { team: ops } }

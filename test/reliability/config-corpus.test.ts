@@ -46,6 +46,8 @@ function corpus(n: number, seed: number): Array<{ text: string; how: string[] }>
 }
 
 test('the loader in-process: every config loads or is refused with located problems; nothing throws anything else', () => {
+  // The seeds themselves are valid, so mutations start from configs that reach every stage.
+  for (const text of seeds()) expect(loadConfigText(text, 'seed.yaml', { env: ENV }).file).toBe('seed.yaml');
   const items = corpus(IN_PROCESS, SEED);
   let loaded = 0;
   let refused = 0;
