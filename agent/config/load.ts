@@ -89,6 +89,32 @@ export interface LoadOptions {
  */
 export const CHECKS_MAX = 20_000;
 
+/**
+ * Most `type:` keys a file may hold. Every check has one (notifiers and a few other entries
+ * too), so a file past this is refused by a scan of its text, before a parse that would take
+ * seconds and hundreds of MB for the megabytes of one-line checks that fit under the size cap.
+ */
+const TYPE_KEYS_MAX = 2 * CHECKS_MAX;
+
+/** Where the key past {@link TYPE_KEYS_MAX} stands, or undefined when there are not that many. */
+function typeKeyFlood(text: string): { line: number; col: number } | undefined {
+  const re = /(?:^|[\s{,])type\s*:/g;
+  let count = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text))) {
+    if (++count <= TYPE_KEYS_MAX) continue;
+    const offset = m.index + (/^[\s{,]/.test(m[0]) ? 1 : 0);
+    let line = 1;
+    let lineStart = 0;
+    for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
+      line++;
+      lineStart = i + 1;
+    }
+    return { line, col: offset - lineStart + 1 };
+  }
+  return undefined;
+}
+
 /** Reads, interpolates, validates and compiles a config file; throws ConfigError with every problem found. */
 export function loadConfigFile(file: string, opts: LoadOptions = {}): Config {
   let text: string;
@@ -174,6 +200,11 @@ function parseSource(text: string, file: string): Source {
     const text = message.length > MESSAGE_MAX ? `${message.slice(0, MESSAGE_MAX)}… (${message.length} characters)` : message;
     problems.push({ file, line, col, path: path.length > MESSAGE_MAX ? `${path.slice(0, MESSAGE_MAX)}…` : path, message: text });
   };
+  const flood = typeKeyFlood(text);
+  if (flood) {
+    problems.push({ file, ...flood, path: 'checks', message: `more than ${TYPE_KEYS_MAX} "type:" keys: far more checks than the ${CHECKS_MAX} one agent takes (split them over several agents)` });
+    throw new ConfigError(problems);
+  }
   const doc = parseYaml(text, lines, at);
   if (!doc) throw new ConfigError(problems);
   const checks = isMap(doc.contents) ? doc.contents.get('checks', true) : undefined;

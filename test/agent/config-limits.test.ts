@@ -166,6 +166,14 @@ describe('large configs', () => {
     const many = Array.from({ length: CHECKS_MAX + 1 }, (_, i) => `- {name: c${i}, type: nope}`);
     expect(text(`checks:\n${many.join('\n')}\n`)).toEqual([`kw.yaml:2:1: checks: ${CHECKS_MAX + 1} checks: more than the ${CHECKS_MAX} one agent takes (split them over several agents)`]);
   });
+
+  test('megabytes of one-line checks far past the cap are refused by a scan of the text, at the key past the limit, without parsing', () => {
+    const many = Array.from({ length: 2 * CHECKS_MAX + 5 }, (_, i) => `  - {name: c${i}, type: load}`);
+    // Unparseable past the flood: a parse would report it; the scan stops first.
+    expect(text(`checks:\n${many.join('\n')}\n  - {broken\n`)).toEqual([
+      `kw.yaml:${2 * CHECKS_MAX + 2}:20: checks: more than ${2 * CHECKS_MAX} "type:" keys: far more checks than the ${CHECKS_MAX} one agent takes (split them over several agents)`,
+    ]);
+  });
 });
 
 describe('what the mutated-config corpus found', () => {
