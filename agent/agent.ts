@@ -15,10 +15,7 @@ import type { Store } from './store/store';
 export interface AgentDeps {
   log: Logger;
   metrics: Metrics;
-  /**
-   * Loads the config again for a reload (SIGHUP, POST /-/reload); throws (or rejects with)
-   * ConfigError when invalid. The daemon's loader reads files off the event loop.
-   */
+  /** Loads the config for a reload (SIGHUP, /-/reload), files read off the event loop; ConfigError when invalid. */
   loadConfig?: () => Config | Promise<Config>;
   now?: () => number;
   /** Spread of first runs after start (default 5 s). */
