@@ -120,7 +120,9 @@ export class Store {
     const keys = Object.keys(fields) as (keyof typeof INCIDENT_COLUMNS)[];
     if (!keys.length) return;
     const sql = `UPDATE incidents SET ${keys.map((k) => `${INCIDENT_COLUMNS[k]} = ?`).join(', ')} WHERE id = ?`;
-    this.write(sql, [...keys.map((k) => toColumn(fields[k], k)), id]);
+    // Keyed by row and columns: while the disk refuses writes, the summary and values rewritten
+    // every few seconds are held once per incident, not once per write.
+    this.write(sql, [...keys.map((k) => toColumn(fields[k], k)), id], `incident:${id}:${keys.join(',')}`);
   }
 
   getIncident(id: number): Incident | undefined {
@@ -238,7 +240,7 @@ export class Store {
   }
 
   markRetry(id: number, attempts: number, nextAt: number, error: string): void {
-    this.write('UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?', [attempts, nextAt, scrub(error), id]);
+    this.write('UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?', [attempts, nextAt, scrub(error), id], `outbox-retry:${id}`);
   }
 
   markFailed(id: number, at: number, attempts: number, error: string): void {
@@ -313,8 +315,16 @@ export class Store {
 
   /** Adds run counts per check and hour (hour = epoch hours). */
   addAvailability(rows: Array<{ check: string; hour: number; ok: number; total: number }>): void {
-    const sql = 'INSERT INTO availability (check_name, hour, ok, total) VALUES (?, ?, ?, ?) ON CONFLICT(check_name, hour) DO UPDATE SET ok = ok + excluded.ok, total = total + excluded.total';
-    for (const r of rows) this.write(sql, [r.check, r.hour, r.ok, r.total]);
+    // Written as totals rather than increments, so that each check and hour is one keyed row
+    // however many minutes a full disk holds it in memory (an increment cannot replace another).
+    const read = this.stmt('SELECT ok, total FROM availability WHERE check_name = ? AND hour = ?');
+    const sql = 'INSERT INTO availability (check_name, hour, ok, total) VALUES (?, ?, ?, ?) ON CONFLICT(check_name, hour) DO UPDATE SET ok = excluded.ok, total = excluded.total';
+    this.w.transaction(() => {
+      for (const r of rows) {
+        const had = read.get(r.check, r.hour) as { ok: number; total: number } | undefined;
+        this.write(sql, [r.check, r.hour, (had?.ok ?? 0) + r.ok, (had?.total ?? 0) + r.total], `availability:${r.check}:${r.hour}`);
+      }
+    });
   }
 
   /** ok and total runs per check since `sinceHour`. */

@@ -160,3 +160,26 @@ test('the WAL stays small: checkpointed every few pages, truncated by maintain',
   store.maintain(0, true);
   expect(fs.statSync(wal).size).toBe(0);
 });
+
+test('a long outage holds one change per row for what is rewritten (summaries, check states, availability, retries), and writes the latest', () => {
+  const id = openIncident('api');
+  disk.full = true;
+  for (let i = 0; i < 3_000; i++) {
+    store.updateIncident(id, { summary: `still failing ${i}`, values: { n: i } });
+    store.saveCheckState(`c${i % 10}`, { n: i }, i);
+    store.addAvailability([{ check: 'api', hour: 7, ok: 1, total: 2 }]);
+    store.markRetry(1, i, i + 1, `refused ${i}`);
+  }
+  // 3,000 rounds of four writes: one held change per row, and a journal that does not grow
+  // with the number of writes.
+  expect(store.health().pending).toBe(1 + 10 + 1 + 1);
+  const journal = (store as unknown as { w: { journalLength: number } }).w.journalLength;
+  expect(journal).toBeLessThan(2 * 1024 + 100);
+  disk.full = false;
+  expect(store.maintain(0, true)).toBe(true);
+  const s = reopened();
+  expect(s.getIncident(id)).toMatchObject({ summary: 'still failing 2999', values: { n: 2999 } });
+  expect(s.loadCheckStates().get('c9')).toEqual({ n: 2999 });
+  expect(s.availabilitySince(0).get('api')).toEqual({ ok: 3000, total: 6000 });
+  expect(s.notificationsOf(id)[0]).toMatchObject({ attempts: 2999, lastError: 'refused 2999' });
+});
