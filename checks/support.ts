@@ -1,5 +1,7 @@
+import fs from 'node:fs';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { z } from 'zod';
+import { formatBytes } from './units';
 
 /** Rounds to `decimals` places (values in messages and metrics need no float noise). */
 export function round(n: number, decimals = 1): number {
@@ -102,4 +104,113 @@ export function requestParts(url: string, configured: Record<string, string> = {
   u.password = '';
   const hasAuth = Object.keys(configured).some((k) => k.toLowerCase() === 'authorization');
   return { target: u.href, headers: hasAuth ? { ...configured } : { ...configured, Authorization: creds.basic } };
+}
+
+/**
+ * A file that is not a regular file, too large, or unreadable; `message` says which, without
+ * the content. `code` is the system error's (`ENOENT`, `EACCES`, …), `ERR_NOT_REGULAR_FILE` or
+ * `ERR_FS_FILE_TOO_LARGE` for a file refused, `EIO` when nothing more is known.
+ */
+export class FileReadError extends Error {
+  readonly code: string;
+
+  constructor(message: string, options: { code?: string; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'FileReadError';
+    this.code = options.code ?? 'EIO';
+  }
+}
+
+// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever. The
+// handle is then checked with fstat (not the path with stat: it could be swapped between the
+// two) and only a regular file is read. The flag changes nothing for regular files.
+const OPEN_FLAGS = fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0);
+const CHUNK = 64 * 1024;
+
+function kindOf(st: fs.Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+function checkStat(st: fs.Stats, maxBytes: number): void {
+  if (!st.isFile()) throw new FileReadError(`not a regular file (${kindOf(st)})`, { code: 'ERR_NOT_REGULAR_FILE' });
+  if (st.size > maxBytes) throw new FileReadError(`larger than the ${formatBytes(maxBytes, { iec: true })} limit (${st.size} bytes)`, { code: 'ERR_FS_FILE_TOO_LARGE' });
+}
+
+function tooLarge(maxBytes: number): FileReadError {
+  return new FileReadError(`larger than the ${formatBytes(maxBytes, { iec: true })} limit`, { code: 'ERR_FS_FILE_TOO_LARGE' });
+}
+
+function openError(err: unknown): FileReadError {
+  const e = err as NodeJS.ErrnoException;
+  return new FileReadError(e.code ?? e.message, { code: e.code, cause: err });
+}
+
+/**
+ * Reads a regular file as UTF-8, at most `maxBytes` of it; FIFOs, devices, directories and
+ * larger files are refused with a FileReadError. Files in /proc report size 0, so the read
+ * runs to the end of the file rather than trusting the size.
+ */
+export function readTextFileSync(file: string, maxBytes: number): string {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, OPEN_FLAGS);
+  } catch (err) {
+    throw openError(err);
+  }
+  try {
+    checkStat(fs.fstatSync(fd), maxBytes);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(Math.min(CHUNK, maxBytes + 1 - total));
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      chunks.push(buf.subarray(0, n));
+      total += n;
+      if (total > maxBytes) throw tooLarge(maxBytes);
+    }
+    return Buffer.concat(chunks, total).toString('utf8');
+  } catch (err) {
+    if (err instanceof FileReadError) throw err;
+    throw openError(err);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Like readTextFileSync, off the event loop: a slow or hung file system stalls nothing else.
+ * What a check reads from a path in its config goes through here (a pidfile, a CA file).
+ */
+export async function readTextFile(file: string, maxBytes: number): Promise<string> {
+  let fh: fs.promises.FileHandle;
+  try {
+    fh = await fs.promises.open(file, OPEN_FLAGS);
+  } catch (err) {
+    throw openError(err);
+  }
+  try {
+    checkStat(await fh.stat(), maxBytes);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(Math.min(CHUNK, maxBytes + 1 - total));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(buf.subarray(0, bytesRead));
+      total += bytesRead;
+      if (total > maxBytes) throw tooLarge(maxBytes);
+    }
+    return Buffer.concat(chunks, total).toString('utf8');
+  } catch (err) {
+    if (err instanceof FileReadError) throw err;
+    throw openError(err);
+  } finally {
+    await fh.close();
+  }
 }

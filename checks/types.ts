@@ -2,7 +2,10 @@ import type { z } from 'zod';
 import { formatDuration } from './units';
 
 export { duration, size, percent, parseDuration, parseSize, parsePercent, formatDuration, formatBytes } from './units';
-export { round, isValidRegex, isHttpUrl, httpUrl, certDaysLeft, rootError, describeNetworkError, urlCredentials, requestParts } from './support';
+export {
+  round, isValidRegex, isHttpUrl, httpUrl, certDaysLeft, rootError, describeNetworkError, urlCredentials, requestParts,
+  FileReadError, readTextFile, readTextFileSync,
+} from './support';
 export { MAX_PROCESSES, procTables, ProcTables, parseStat, systemConstants, type ProcEntry, type ProcSource, type ProcTable } from './proc-table';
 
 /** What a check is about; shown as the `category` label of `keepwatch_check_status`. */

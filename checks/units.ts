@@ -72,16 +72,22 @@ export function formatDuration(ms: number): string {
   return out;
 }
 
-/** Bytes in SI units, the ones conditions take (`freeBytes < 10GB`): `12.3 GB`. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+/**
+ * Bytes in SI units, the ones conditions take (`freeBytes < 10GB`): `12.3 GB`. With `iec`, in
+ * powers of 1024 without a trailing `.0` (`4 MiB`): a limit that is a power of two, shown in SI
+ * units, would read as a different number (4 MiB is `4.2 MB`).
+ */
+export function formatBytes(n: number, opts: { iec?: boolean } = {}): string {
+  const base = opts.iec ? 1024 : 1000;
+  const units = opts.iec ? ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] : ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
   let i = 0;
   let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
+  while (v >= base && i < units.length - 1) {
+    v /= base;
     i++;
   }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+  if (i === 0) return `${v} B`;
+  return `${opts.iec ? +v.toFixed(1) : v.toFixed(1)} ${units[i]}`;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { isAlias, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type LineCounter, type Node, type Scalar } from 'yaml';
+import { formatBytes } from '../../checks/types';
 import { formatPath } from './locate';
-import { CONFIG_MAX_BYTES, formatBytes } from './read';
+import { CONFIG_MAX_BYTES } from './read';
 
 /** Reports a problem at a character offset of the text. */
 export type At = (offset: number, path: string, message: string) => void;
@@ -22,7 +23,7 @@ export const ALIAS_NODES_MAX = 100_000;
 export function parseYaml(text: string, lines: LineCounter, at: At): Document | undefined {
   const bytes = Buffer.byteLength(text);
   if (bytes > CONFIG_MAX_BYTES) {
-    at(0, '', `config larger than the ${formatBytes(CONFIG_MAX_BYTES)} limit (${bytes} bytes)`);
+    at(0, '', `config larger than the ${formatBytes(CONFIG_MAX_BYTES, { iec: true })} limit (${bytes} bytes)`);
     return undefined;
   }
   // uniqueKeys is checked below: the library compares each key with every earlier key of its
