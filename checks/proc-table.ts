@@ -22,11 +22,16 @@ export const PROC_BATCH = 32;
 /**
  * A table read this recently (or still being read) serves another caller instead of a new
  * read: runs due at the same moment share one. Short, so a process started a moment ago is seen.
+ * After that the table is let go, so its command lines are not kept between runs.
  */
 export const PROC_TABLE_MAX_AGE_MS = 100;
 
-/** Longest command line read; longer ones are cut (a Java classpath can run to tens of KiB). */
-export const MAX_CMDLINE_BYTES = 128 * 1024;
+/**
+ * Longest command line read; longer ones are cut, so matching sees their first 4 KiB (what
+ * /proc showed before Linux 4.2). A Java classpath can run to tens of KiB, and every
+ * process's command line is read on every reading: 10,000 of them at 128 KiB were over 1 GiB.
+ */
+export const MAX_CMDLINE_BYTES = 4 * 1024;
 
 /** One process as /proc/PID/stat (and cmdline) showed it. Zombies are never entries. */
 export interface ProcEntry {
@@ -206,7 +211,16 @@ export class ProcTables {
       return { entries, total: all.length, skipped: all.length - pids.length, startedAt };
     })();
     read.promise.then(
-      () => (read.settled = true),
+      () => {
+        read.settled = true;
+        // Let go of the table once it is too old to serve anyone, even if nobody asks again:
+        // it holds every process's command line. Timers run on real time; an injected clock
+        // only decides what counts as fresh.
+        const release = () => {
+          if (this.current === read) this.current = undefined;
+        };
+        setTimeout(release, Math.max(0, startedAt + this.maxAgeMs - this.clock())).unref();
+      },
       () => {
         read.settled = true;
         if (this.current === read) this.current = undefined;
@@ -251,6 +265,8 @@ export const procTables = new ProcTables();
 export interface SystemConstants {
   pageSize: number;
   clkTck: number;
+  /** Why the values are the usual ones assumed rather than read (auxv was unreadable); absent when read. */
+  assumed?: string;
 }
 
 let constants: Promise<SystemConstants> | undefined;
@@ -258,12 +274,16 @@ let constants: Promise<SystemConstants> | undefined;
 /**
  * Reads AT_PAGESZ and AT_CLKTCK from our own ELF auxiliary vector, where sysconf() gets them,
  * so there is no shelling out to getconf. Both are the same for every process on the machine.
- * Falls back to 4096 and 100, the values on x86-64 and most arm64 kernels, if auxv is unreadable.
+ * Falls back to 4096 and 100, the values on x86-64 and most arm64 kernels, if auxv is
+ * unreadable, and says so in `assumed`: this module has no logger, so the caller reports it.
  */
 export function systemConstants(): Promise<SystemConstants> {
   constants ??= readFile('/proc/self/auxv')
     .then((buf) => parseAuxv(buf, is32Bit() ? 4 : 8))
-    .catch(() => ({ pageSize: 4096, clkTck: 100 }));
+    .catch((err: unknown) => {
+      const e = err as NodeJS.ErrnoException;
+      return { pageSize: 4096, clkTck: 100, assumed: `cannot read /proc/self/auxv: ${e.code ?? e.message}` };
+    });
   return constants;
 }
 

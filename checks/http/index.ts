@@ -1,11 +1,15 @@
 import fs from 'node:fs';
+import { stat } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import axios, { type AxiosResponse } from 'axios';
 import { z } from 'zod';
-import { certDaysLeft, classifyNetworkError, defineCheck, describeNetworkError, httpUrl, isSecretName, isValidRegex, requestParts, rootError, round, size, targetDown, type FieldSpec, type Value } from '../types';
+import {
+  certDaysLeft, classifyNetworkError, defineCheck, describeNetworkError, FileReadError, httpUrl, isSecretName, isValidRegex, readTextFile,
+  requestParts, rootError, round, size, targetDown, type FieldSpec, type Value,
+} from '../types';
 import { MAX_BODY_BYTES, readBody, type BodyRead } from './body';
 import { compileJsonPath, type JsonPath } from './json-path';
 
@@ -29,7 +33,7 @@ const schema = z
       .string()
       .refine((f) => { try { fs.accessSync(f, fs.constants.R_OK); return true; } catch { return false; } }, { message: 'file not found or not readable' })
       .optional()
-      .describe('PEM file of CA certificates to trust instead of the system ones.'),
+      .describe('PEM file of CA certificates to trust instead of the system ones (a regular file of at most 1 MiB).'),
     bodyContains: z.string().optional().describe('Text the body must contain; sets the `matches` value.'),
     bodyRegex: z
       .string()
@@ -67,19 +71,40 @@ const BASE_FIELDS: Record<string, FieldSpec> = {
   matches: { type: 'boolean', help: 'Whether the body contains bodyContains and matches bodyRegex (only when one is set)', reason: 'body' },
 };
 
+/** Largest `caFile` read: a bundle of CA certificates (the whole Mozilla bundle is about 220 KB). */
+export const CA_FILE_MAX_BYTES = 1024 * 1024;
+
 // One agent per TLS trust setting, without keep-alive: every probe opens a fresh
 // connection, as a new client would, so connect and TLS failures are seen.
-const agents = new Map<string, https.Agent>();
+const agents = new Map<string, { version: string; agent: https.Agent }>();
 const plainAgent = new http.Agent({ keepAlive: false });
 
-function httpsAgent(insecure: boolean, caFile?: string): https.Agent {
-  // Keyed by the CA file's mtime too, so a rotated CA is picked up without a restart.
-  const key = `${insecure}:${caFile ?? ''}:${caFile ? fs.statSync(caFile, { throwIfNoEntry: false })?.mtimeMs : ''}`;
-  let agent = agents.get(key);
-  if (!agent) {
-    agent = new https.Agent({ keepAlive: false, rejectUnauthorized: !insecure, ca: caFile ? fs.readFileSync(caFile) : undefined });
-    agents.set(key, agent);
+/**
+ * The agent for a trust setting. The CA file is read off the event loop, only if it is a
+ * regular file of at most CA_FILE_MAX_BYTES (a FIFO would block, /dev/zero fill memory), and
+ * again when its mtime or size changes, so a rotated CA is picked up without a restart.
+ * Throws when the file cannot be read: the run is unknown, and says why.
+ */
+async function httpsAgent(insecure: boolean, caFile?: string): Promise<https.Agent> {
+  const key = `${insecure}:${caFile ?? ''}`;
+  const cached = agents.get(key);
+  let version = '';
+  let ca: string | undefined;
+  if (caFile) {
+    try {
+      const st = await stat(caFile);
+      version = `${st.mtimeMs}:${st.size}`;
+      if (cached?.version === version) return cached.agent;
+      ca = await readTextFile(caFile, CA_FILE_MAX_BYTES);
+    } catch (err) {
+      const why = err instanceof FileReadError ? err.message : ((err as NodeJS.ErrnoException).code ?? String(err));
+      throw new Error(`http check: cannot read caFile ${caFile}: ${why}`, { cause: err });
+    }
+  } else if (cached) {
+    return cached.agent;
   }
+  const agent = new https.Agent({ keepAlive: false, rejectUnauthorized: !insecure, ca });
+  agents.set(key, { version, agent });
   return agent;
 }
 
@@ -153,6 +178,7 @@ export const httpCheck = defineCheck({
     let redirects = 0;
     let res: AxiosResponse<Readable>;
     for (;;) {
+      const tlsAgent = url.startsWith('https:') ? await httpsAgent(spec.insecure, spec.caFile) : undefined;
       try {
         res = await axios.request<Readable>({
           url,
@@ -164,7 +190,7 @@ export const httpCheck = defineCheck({
           validateStatus: () => true,
           maxRedirects: 0,
           httpAgent: plainAgent,
-          httpsAgent: url.startsWith('https:') ? httpsAgent(spec.insecure, spec.caFile) : undefined,
+          httpsAgent: tlsAgent,
           signal,
           proxy: false,
           transitional: { clarifyTimeoutError: true },

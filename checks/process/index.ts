@@ -3,9 +3,12 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import {
-  defineCheck, duration, formatBytes, formatDuration, isValidRegex, MAX_PROCESSES, procTables, round, sampleFitsTimeout, systemConstants,
-  type FieldSpec, type ProcEntry,
+  defineCheck, duration, FileReadError, formatBytes, formatDuration, isValidRegex, MAX_PROCESSES, procTables, readTextFile, round,
+  sampleFitsTimeout, systemConstants, type CheckLogger, type FieldSpec, type ProcEntry,
 } from '../types';
+
+/** Largest pidfile read: it holds a number, so anything bigger is not a pidfile. */
+export const PIDFILE_MAX_BYTES = 4 * 1024;
 
 // Not `name`: that key is every check's own name, which the engine takes before the spec.
 const SELECTORS = ['processName', 'match', 'pidfile'] as const;
@@ -23,12 +26,12 @@ const schema = z
       .min(1)
       .refine(isValidRegex, { message: 'invalid regular expression' })
       .optional()
-      .describe('Regular expression tested against the full command line (arguments joined by spaces).'),
+      .describe('Regular expression tested against the command line (arguments joined by spaces; its first 4 KiB).'),
     pidfile: z
       .string()
       .refine((p) => path.isAbsolute(p), { message: 'expected an absolute path such as /run/nginx.pid' })
       .optional()
-      .describe('File holding the process id to watch; a missing file or a dead pid counts as not running.'),
+      .describe('File holding the process id to watch (a regular file of at most 4 KiB); a missing file or a dead pid counts as not running.'),
     sample: duration({ min: 100, max: 60_000 })
       .default(500)
       .describe('Window over which CPU use is measured (e.g. 500ms). Keep it below the timeout.'),
@@ -68,11 +71,12 @@ export const processCheck = defineCheck({
   fields,
   defaults: { crit: ['running < 1'] },
   validate: sampleFitsTimeout,
-  async run({ spec, signal }) {
+  async run({ spec, signal, log }) {
     if (process.platform !== 'linux') {
       throw new Error(`the process check reads /proc and works on Linux only, not on ${process.platform}`);
     }
     const sys = await systemConstants();
+    if (sys.assumed) warnAssumedOnce(log, sys);
     const found = await findProcesses(spec, signal);
     const extra: Record<string, number> = found.skipped === undefined ? {} : { skipped: found.skipped };
     const skippedNote = found.skipped ? `; ${found.skipped} of ${found.total} processes not examined (only the first ${MAX_PROCESSES} by pid are)` : '';
@@ -166,15 +170,28 @@ function hasName(e: ProcEntry, name: string): boolean {
   return !!argv0 && path.basename(argv0) === name;
 }
 
+let assumedWarned = false;
+
+/** Says once per agent that CPU and memory are computed with assumed units (auxv was unreadable). */
+function warnAssumedOnce(log: CheckLogger, sys: { pageSize: number; clkTck: number; assumed?: string }): void {
+  if (assumedWarned) return;
+  assumedWarned = true;
+  log.warn({ reason: sys.assumed, pageSize: sys.pageSize, clkTck: sys.clkTck }, 'page size and clock tick assumed: rssBytes and cpuPercent may be off');
+}
+
+/**
+ * The pid a pidfile names. Only a small regular file is read: a FIFO or a device put there
+ * by mistake (/dev/zero) is refused at once instead of blocking a thread or filling memory.
+ */
 async function readPidfile(file: string): Promise<{ pid?: number; label: string; none: string }> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readTextFile(file, PIDFILE_MAX_BYTES);
   } catch (err) {
-    const code = (err as { code?: string }).code;
+    if (!(err instanceof FileReadError)) throw err;
     // Daemons remove their pidfile when they stop, so a missing one means "not running".
-    if (code === 'ENOENT') return { label: '', none: `pidfile ${file} does not exist` };
-    const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (err as Error).message;
+    if (err.code === 'ENOENT') return { label: '', none: `pidfile ${file} does not exist` };
+    const why = err.code === 'EACCES' || err.code === 'EPERM' ? 'permission denied' : err.message;
     throw new Error(`process check: cannot read pidfile ${file}: ${why}`, { cause: err });
   }
   const m = /^\s*(\d+)\s*(?:\n|$)/.exec(text);

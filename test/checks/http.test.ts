@@ -1,5 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { httpCheck } from '../../checks/http';
+import os from 'node:os';
+import path from 'node:path';
+import { CA_FILE_MAX_BYTES, httpCheck } from '../../checks/http';
 import { MAX_BODY_BYTES } from '../../checks/http/body';
 import { compileJsonPath } from '../../checks/http/json-path';
 import { loadConfigText } from '../../agent/config/load';
@@ -239,6 +242,25 @@ describe('http check against a real local server', () => {
     const trusted = await runCheck(httpCheck, { url: tlsServer.url, caFile: cert.certFile });
     expect(trusted.values.status).toBe(200);
   });
+
+  // readFileSync on the event loop would freeze the whole agent on the FIFO (waiting for a
+  // writer) and read /dev/zero until memory ran out; these must be a prompt, clear unknown.
+  test('a caFile that is a FIFO, a device or too large makes the run fail at once with the reason', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kw-ca-'));
+    try {
+      const fifo = path.join(dir, 'ca.fifo');
+      execFileSync('mkfifo', [fifo]);
+      const big = path.join(dir, 'big.pem');
+      fs.writeFileSync(big, Buffer.alloc(CA_FILE_MAX_BYTES + 1, 'A'));
+      const started = Date.now();
+      await expect(runCheck(httpCheck, { url: tlsServer.url, caFile: fifo })).rejects.toThrow(`http check: cannot read caFile ${fifo}: not a regular file (a FIFO)`);
+      await expect(runCheck(httpCheck, { url: tlsServer.url, caFile: '/dev/zero' })).rejects.toThrow('cannot read caFile /dev/zero: not a regular file (a character device)');
+      await expect(runCheck(httpCheck, { url: tlsServer.url, caFile: big })).rejects.toThrow(`cannot read caFile ${big}: larger than the 1 MiB limit (1048577 bytes)`);
+      expect(Date.now() - started).toBeLessThan(1000);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 3000);
 });
 
 describe('http check config', () => {

@@ -1,4 +1,6 @@
-import { ProcTables, type ProcSource } from '../../checks/proc-table';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { MAX_CMDLINE_BYTES, ProcTables, type ProcSource } from '../../checks/proc-table';
 
 /** A fake /proc of `n` sleeping processes that counts what is read and can hold reads back. */
 function fakeProc(n: number) {
@@ -132,6 +134,55 @@ describe('ProcTables', () => {
     fake.release();
     expect(fake.counts.stat).toBe(25);
     expect(fake.counts.cmdline).toBe(0);
+  });
+
+  test('lets go of a table once it is older than maxAgeMs, even if nobody asks in between', async () => {
+    const fake = fakeProc(10);
+    // A frozen clock would call the table fresh forever: only its release makes a new read.
+    const tables = new ProcTables({ source: fake.source, maxAgeMs: 30, clock: () => 0 });
+    const a = await tables.get();
+    expect(await tables.get()).toBe(a);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(await tables.get()).not.toBe(a);
+    expect(fake.counts.list).toBe(2);
+  });
+
+  test('asks for at most 4 KiB of each command line', async () => {
+    const asked: number[] = [];
+    const huge = `/usr/bin/java\0-cp\0${'x'.repeat(1 << 20)}\0`;
+    const source: ProcSource = {
+      listPids: async () => [7],
+      read: async (pid, file, maxBytes) => {
+        if (file === 'stat') return `${pid} (java) S 1 1 1 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 50 0 3 0`;
+        asked.push(maxBytes);
+        return huge.slice(0, maxBytes);
+      },
+    };
+    const table = await new ProcTables({ source }).get();
+    expect(MAX_CMDLINE_BYTES).toBe(4096);
+    expect(asked).toEqual([4096]);
+    expect(table.entries.get(7)?.cmdline).toHaveLength(4096);
+  });
+
+  test('reads at most 4 KiB of a real command line of 100 KB', async () => {
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', 'x'.repeat(100_000)], { stdio: 'ignore' });
+    try {
+      const tables = new ProcTables();
+      const signal = AbortSignal.timeout(5000);
+      let cmdline = '';
+      // Until the child has exec'd, /proc shows the command line it was forked with.
+      while (!cmdline.includes('setInterval')) {
+        await new Promise((r) => setTimeout(r, 20));
+        cmdline = (await tables.entries([child.pid!], signal, true)).get(child.pid!)?.cmdline ?? '';
+      }
+      expect(Buffer.byteLength(cmdline)).toBe(4096);
+      expect(cmdline.startsWith(`${process.execPath}\0-e\0setInterval(() => {}, 1000)\0xxx`)).toBe(true);
+      expect(cmdline).toMatch(/x$/);
+    } finally {
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+    }
   });
 
   test('zombies and processes gone between reads are left out', async () => {

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { checkSchema } from '../../agent/config/schema';
 import { parseCondition } from '../../agent/evaluate';
-import { processCheck } from '../../checks/process';
+import { PIDFILE_MAX_BYTES, processCheck } from '../../checks/process';
 import { parseAuxv, parseStat } from '../../checks/proc-table';
 import type { Thresholds } from '../../checks/types';
 import { fieldsOf, runCheck, silentLog } from '../helpers/check';
@@ -144,6 +144,20 @@ describe('process check', () => {
       await expect(runCheck(processCheck, { pidfile: locked })).rejects.toThrow(`cannot read pidfile ${locked}: permission denied`);
     }
   });
+
+  // readFile would wait on the FIFO for a writer (a pool thread per run, forever) and read
+  // /dev/zero until 2 GiB were allocated; the bounded reader refuses both at once.
+  it('refuses a FIFO, a device or an oversized file as pidfile at once, never hanging', async () => {
+    const fifo = path.join(dir, 'fifo.pid');
+    execFileSync('mkfifo', [fifo]);
+    const big = path.join(dir, 'big.pid');
+    writeFileSync(big, `1\n${' '.repeat(PIDFILE_MAX_BYTES)}`);
+    const started = Date.now();
+    await expect(runCheck(processCheck, { pidfile: fifo })).rejects.toThrow(`cannot read pidfile ${fifo}: not a regular file (a FIFO)`);
+    await expect(runCheck(processCheck, { pidfile: '/dev/zero' })).rejects.toThrow('cannot read pidfile /dev/zero: not a regular file (a character device)');
+    await expect(runCheck(processCheck, { pidfile: big })).rejects.toThrow(`cannot read pidfile ${big}: larger than the 4 KiB limit (4098 bytes)`);
+    expect(Date.now() - started).toBeLessThan(1000);
+  }, 3000);
 
   it('refuses, at load time, a sample that outlasts the timeout', () => {
     expect(processCheck.validate!(processCheck.schema.parse({ processName: 'x', sample: '2s' }), { timeoutMs: 1000 })).toEqual([
