@@ -7,6 +7,7 @@ import { createLogger } from '../../agent/logger';
 import { Metrics } from '../../agent/metrics';
 import { AgentServer } from '../../agent/server';
 import { checkConfig, makeConfig, sleep } from '../helpers/fake-checks';
+import { sample } from '../helpers/metrics';
 
 const TOKEN = 'admin-token-123';
 const hourly = { kind: 'every', everyMs: 3_600_000 } as const;
@@ -81,12 +82,12 @@ async function settle(s: Started, n: number, busy = 0): Promise<void> {
 
 async function closedCount(s: Started, reason: string): Promise<number> {
   const text = (await s.agent.metrics.expose()).body.toString();
-  return Number(new RegExp(`^keepwatch_http_connections_closed_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(text)?.[1]);
+  return sample(text, 'keepwatch_http_connections_closed_total', `{reason="${reason}"}`);
 }
 
 async function gauge(s: Started): Promise<number> {
   const text = (await s.agent.metrics.expose()).body.toString();
-  return Number(/^keepwatch_http_connections (\d+)$/m.exec(text)?.[1]);
+  return sample(text, 'keepwatch_http_connections');
 }
 
 describe('timeouts', () => {

@@ -9,7 +9,7 @@ import { setSecrets } from '../../agent/secrets';
 import { AgentServer } from '../../agent/server';
 import { Store } from '../../agent/store/store';
 import { eventually, tempDir } from '../helpers/daemon';
-import { startHttp, startTcp, type TestServer } from '../helpers/servers';
+import { startReceiver, startTcp, type Receiver, type TestServer } from '../helpers/servers';
 import { secretPieces } from '../helpers/secrets';
 
 // Issue 9, item 9: 23 of the 24 characters of api.token were stored and served because a check
@@ -20,8 +20,7 @@ const KEPT = [6, 15, 23];
 
 let dir: ReturnType<typeof tempDir>;
 let servers: TestServer[] = [];
-let receiver: TestServer;
-const received: string[] = [];
+let receiver: Receiver;
 const logs: string[] = [];
 let store: Store;
 let agent: Agent;
@@ -30,11 +29,7 @@ let base: string;
 
 beforeAll(async () => {
   dir = tempDir();
-  receiver = await startHttp((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => (received.push(body), res.writeHead(200).end()));
-  });
+  receiver = await startReceiver();
   // The tcp check shows the first 60 characters of a reply that does not match: each server
   // puts the token so that the cut lands after KEPT[i] of its characters.
   servers = await Promise.all(KEPT.map((k) => startTcp((s) => s.end(`${'r'.repeat(60 - k - 6)}token=${TOKEN} and the rest of the line\n`))));
@@ -55,7 +50,7 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(await server.listen('127.0.0.1', 0)).port}`;
   agent.start();
   for (const k of KEPT) await agent.runNow(`cut${k}`);
-  await eventually(async () => received.length >= KEPT.length, 10_000, 'the pages');
+  await eventually(async () => receiver.got.length >= KEPT.length, 10_000, 'the pages');
 });
 
 afterAll(async () => {
@@ -84,8 +79,8 @@ test('incidents, timelines, evidence and checks served by the API hold no piece 
 });
 
 test('the pages sent, the log and the SQLite files hold no piece of it', () => {
-  expect(received).toHaveLength(KEPT.length);
-  for (const body of received) expect(secretPieces(body, TOKEN)).toEqual([]);
+  expect(receiver.got).toHaveLength(KEPT.length);
+  for (const { raw } of receiver.got) expect(secretPieces(raw, TOKEN)).toEqual([]);
   expect(secretPieces(logs.join(''), TOKEN)).toEqual([]);
   const files = fs.readdirSync(path.join(dir.dir, 'data')).map((f) => path.join(dir.dir, 'data', f));
   expect(files.length).toBeGreaterThan(0);

@@ -6,7 +6,8 @@ import { Metrics } from '../../agent/metrics';
 import { AgentServer } from '../../agent/server';
 import { Store } from '../../agent/store/store';
 import { eventually, tempDir } from '../helpers/daemon';
-import { startHttp, type TestServer } from '../helpers/servers';
+import { sample } from '../helpers/metrics';
+import { startHttp, startReceiver, type Receiver, type TestServer } from '../helpers/servers';
 
 // Issue 9, item 10: while the store could not write, two outages opened no incident, /readyz
 // stayed 200 and no metric showed it.
@@ -19,8 +20,7 @@ let dir: ReturnType<typeof tempDir>;
 let disk: { full: boolean };
 let target: TestServer;
 let targetStatus = 200;
-let receiver: TestServer;
-let pages: Array<{ event: string; key: string; id: number }>;
+let receiver: Receiver;
 let logs: string[];
 let store: Store | undefined;
 let agent: Agent;
@@ -30,19 +30,10 @@ let base: string;
 beforeEach(async () => {
   dir = tempDir();
   disk = { full: false };
-  pages = [];
   logs = [];
   targetStatus = 200;
   target = await startHttp((_req, res) => res.writeHead(targetStatus).end('x'));
-  receiver = await startHttp((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      const e = JSON.parse(body);
-      pages.push({ event: e.event, key: e.key, id: e.incident.id });
-      res.writeHead(200).end();
-    });
-  });
+  receiver = await startReceiver();
   const yaml = `
 agent: { name: web-01 }
 incidents: { openAfter: 2, resolveAfter: 1, snapshots: false }
@@ -80,7 +71,8 @@ async function get(path: string) {
   return { status: res.status, text: await res.text() };
 }
 
-const metric = async (name: string) => Number(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec((await get('/metrics')).text)?.[1]);
+const metric = async (name: string) => sample((await get('/metrics')).text, name);
+const pages = () => receiver.got.map(({ body: e }) => ({ event: e.event, key: e.key, id: e.incident.id }));
 
 async function runs(status: number, n: number) {
   targetStatus = status;
@@ -94,8 +86,8 @@ test('an outage while the disk is full opens an incident, pages, resolves, and i
   disk.full = true;
   await runs(500, 2);
   // Opened and paged from memory.
-  await eventually(async () => pages.length === 1, 10_000, 'the trigger');
-  expect(pages[0]).toMatchObject({ event: 'trigger', id: 1 });
+  await eventually(async () => pages().length === 1, 10_000, 'the trigger');
+  expect(pages()[0]).toMatchObject({ event: 'trigger', id: 1 });
   const incidents = JSON.parse((await get('/api/v1/incidents')).text).incidents;
   expect(incidents).toEqual([expect.objectContaining({ id: 1, check: 'api', state: 'open' })]);
   const ready = await get('/readyz');
@@ -107,8 +99,8 @@ test('an outage while the disk is full opens an incident, pages, resolves, and i
 
   // The outage ends while the disk is still full: resolved and paged from memory too.
   await runs(200, 1);
-  await eventually(async () => pages.length === 2, 10_000, 'the resolve');
-  expect(pages[1]).toMatchObject({ event: 'resolve', id: 1 });
+  await eventually(async () => pages().length === 2, 10_000, 'the resolve');
+  expect(pages()[1]).toMatchObject({ event: 'resolve', id: 1 });
 
   // The engine's timer retries every 5 s; space returns.
   disk.full = false;
@@ -132,6 +124,6 @@ test('an outage while the disk is full opens an incident, pages, resolves, and i
   } finally {
     file.close();
   }
-  expect(pages.map((p) => p.event)).toEqual(['trigger', 'resolve']);
-  expect(new Set(pages.map((p) => p.key)).size).toBe(2);
+  expect(pages().map((p) => p.event)).toEqual(['trigger', 'resolve']);
+  expect(new Set(pages().map((p) => p.key)).size).toBe(2);
 });

@@ -1,23 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../../agent/paths';
-
-/** A small seeded PRNG (mulberry32): the same seed gives the same corpus on every machine. */
-export function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
-  return { next, int, pick };
-}
-
-export type Rng = ReturnType<typeof rng>;
+import type { Rng } from './rng';
 
 /** Hand-written seeds beside the shipped configs: every section, and the conditions. */
 const HAND_SEEDS = [

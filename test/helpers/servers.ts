@@ -5,6 +5,7 @@ import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { IncidentEvent } from '../../agent/notifiers/types';
 
 /** A server listening on 127.0.0.1 at a free port. */
 export interface TestServer {
@@ -59,6 +60,40 @@ function listen(server: net.Server, scheme: string): Promise<TestServer> {
 /** Starts an HTTP server on 127.0.0.1:0 with the given handler. */
 export function startHttp(handler: http.RequestListener): Promise<TestServer> {
   return listen(http.createServer(handler), 'http');
+}
+
+/** One request a receiver got: its JSON body, as sent, and when it arrived. */
+export interface Delivery<T> {
+  body: T;
+  raw: string;
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  at: number;
+}
+
+/** A webhook receiver: its server and the requests it got, in order of arrival. */
+export interface Receiver<T = IncidentEvent> extends TestServer {
+  readonly got: Delivery<T>[];
+}
+
+/**
+ * Starts a receiver of JSON posts (an incident event each, by default) on 127.0.0.1:0. It
+ * records each request, then answers 200, or as `answer` says.
+ */
+export async function startReceiver<T = IncidentEvent>(
+  answer: (got: Delivery<T>, res: http.ServerResponse) => void = (_got, res) => res.writeHead(200).end(),
+): Promise<Receiver<T>> {
+  const got: Delivery<T>[] = [];
+  const server = await startHttp((req, res) => {
+    let raw = '';
+    req.on('data', (c) => (raw += c));
+    req.on('end', () => {
+      const delivery = { body: JSON.parse(raw) as T, raw, path: req.url ?? '', headers: req.headers, at: Date.now() };
+      got.push(delivery);
+      answer(delivery, res);
+    });
+  });
+  return { ...server, got };
 }
 
 /** Starts an HTTPS server on 127.0.0.1:0 with the given certificate and handler. */

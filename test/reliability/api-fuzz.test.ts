@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import fc from 'fast-check';
 import { eventually, startDaemon, tempDir, type Daemon } from '../helpers/daemon';
+import { closedPort } from '../helpers/servers';
 
 /**
  * The API under random input, against the built daemon: methods, paths (traversal,
@@ -23,12 +24,7 @@ let daemon: Daemon;
 beforeAll(async () => {
   dir = tempDir();
   const file = path.join(dir.dir, 'keepwatch.yaml');
-  const closed = await new Promise<number>((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
+  const closed = await closedPort();
   fs.writeFileSync(file, [
     `agent: { name: fuzz, listen: "127.0.0.1:0", dataDir: "${dir.dir}/data" }`,
     `api: { token: "${TOKEN}", readToken: "${READ_TOKEN}" }`,

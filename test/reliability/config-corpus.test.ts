@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfigText } from '../../agent/config/load';
 import { ConfigError, formatProblem } from '../../agent/errors';
-import { isLocated, mutate, rng, seeds, STACK_RE } from '../helpers/config-corpus';
+import { isLocated, mutate, seeds, STACK_RE } from '../helpers/config-corpus';
 import { CLI, tempDir } from '../helpers/daemon';
+import { rng } from '../helpers/rng';
 
 /**
  * A fixed-seed corpus of mutated configs (the shipped ones and hand-written seeds, with lines

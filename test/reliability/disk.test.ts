@@ -21,7 +21,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { eventually, startDaemon, tempDir, type Daemon } from '../helpers/daemon';
-import { closedPort, startHttp, startTcp, type TestServer } from '../helpers/servers';
+import { sample, sumSeries } from '../helpers/metrics';
+import { closedPort, startHttp, startReceiver, startTcp, type Receiver, type TestServer } from '../helpers/servers';
 
 /** The WAL must stay under this over the whole run. */
 const WAL_BOUND = 1 << 20;
@@ -40,8 +41,7 @@ let target: TestServer;
 let targetStatus = 200;
 let tcp: TestServer;
 let closed: number;
-let receiver: TestServer;
-const pages: Page[] = [];
+let receiver: Receiver;
 const mounts: string[] = [];
 let largestWal = 0;
 let sampler: NodeJS.Timeout | undefined;
@@ -55,15 +55,7 @@ beforeAll(async () => {
   target = await startHttp((_req, res) => res.writeHead(targetStatus).end('x'));
   tcp = await startTcp((s) => s.end());
   closed = await closedPort();
-  receiver = await startHttp((req, res) => {
-    let raw = '';
-    req.on('data', (c) => (raw += c));
-    req.on('end', () => {
-      const e = JSON.parse(raw);
-      pages.push({ event: e.event, key: e.key, check: e.incident.check, id: e.incident.id });
-      res.writeHead(200).end();
-    });
-  });
+  receiver = await startReceiver();
   sampler = setInterval(() => {
     try {
       largestWal = Math.max(largestWal, fs.statSync(walFile).size);
@@ -111,16 +103,15 @@ async function get(d: Daemon, p: string): Promise<{ status: number; text: string
 }
 
 async function metric(d: Daemon, name: string): Promise<number> {
-  const text = (await get(d, '/metrics')).text;
-  return Number(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
+  return sample((await get(d, '/metrics')).text, name);
 }
 
 async function runs(d: Daemon): Promise<number> {
-  const text = (await get(d, '/metrics')).text;
-  return [...text.matchAll(/^keepwatch_check_runs_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  return sumSeries((await get(d, '/metrics')).text, 'keepwatch_check_runs_total');
 }
 
-const webPages = () => pages.filter((p) => p.check === 'web');
+const pages = (): Page[] => receiver.got.map(({ body: e }) => ({ event: e.event, key: e.key, check: e.incident.check, id: e.incident.id }));
+const webPages = () => pages().filter((p) => p.check === 'web');
 
 /** Fills the file system under `dir` to the last byte. */
 function fill(dir: string): string {
@@ -213,7 +204,7 @@ test('disk full: an outage opens an incident and pages from memory, /readyz and 
   }
   // Paged once each: nothing was sent again when the held changes were written.
   expect(webPages().map((p) => p.event)).toEqual(['trigger', 'resolve']);
-  expect(new Set(pages.map((p) => p.key)).size).toBe(pages.length);
+  expect(new Set(pages().map((p) => p.key)).size).toBe(pages().length);
   expect(largestWal).toBeLessThan(WAL_BOUND);
   console.log(
     `reliability: disk full (2 MiB tmpfs at 100%, store refusing after ${silences} more writes): outage opened and paged from memory (${held} changes held), /readyz 503, written ${(writtenMs / 1000).toFixed(1)} s after space returned; ${total} check results, WAL at most ${Math.round(largestWal / 1024)} KiB (bound ${WAL_BOUND / 1024} KiB)`,

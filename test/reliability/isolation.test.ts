@@ -10,23 +10,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { eventually, startDaemon, tempDir, type Daemon } from '../helpers/daemon';
+import { histogram, percentile, sample, type Histogram } from '../helpers/metrics';
 import { startHttp, startTcp, type TestServer } from '../helpers/servers';
 
 const SLEEPERS = 3000;
 const WINDOW_MS = 30_000;
 
-/** Cumulative bucket counts of one histogram (le → count) and its count. */
-function histogram(text: string, name: string): { buckets: Array<[number, number]>; count: number } {
-  const buckets: Array<[number, number]> = [];
-  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)$`, 'gm'))) {
-    buckets.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
-  }
-  const count = Number(new RegExp(`^${name}_count (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
-  return { buckets, count };
-}
-
 /** The q-quantile of the observations between two scrapes, interpolated within its bucket as Prometheus does. */
-function quantile(before: ReturnType<typeof histogram>, after: ReturnType<typeof histogram>, q: number): number {
+function quantile(before: Histogram, after: Histogram, q: number): number {
   const diff = after.buckets.map(([le, n], i) => [le, n - (before.buckets[i]?.[1] ?? 0)] as [number, number]);
   const total = after.count - before.count;
   const rank = q * total;
@@ -38,15 +29,6 @@ function quantile(before: ReturnType<typeof histogram>, after: ReturnType<typeof
     below = n;
   }
   return lower;
-}
-
-function gauge(text: string, name: string, labels = ''): number {
-  const m = new RegExp(`^${name}${labels.replace(/[{}]/g, '\\$&')} ([0-9.e+-]+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : NaN;
-}
-
-function percentile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
 test('a hanging, a throwing, a 500 MiB-body and a 3,000-process check beside a 1 s check: lag p99 < 100 ms, alive, RSS bounded', async () => {
@@ -137,23 +119,23 @@ test('a hanging, a throwing, a 500 MiB-body and a 3,000-process check beside a 1
       if (healthz.length % 5 === 0) {
         // prom-client resets its event-loop delay histogram (perf_hooks) at each scrape.
         const page = await scrape();
-        rssMax = Math.max(rssMax, gauge(page, 'process_resident_memory_bytes'));
-        loopP99Max = Math.max(loopP99Max, gauge(page, 'nodejs_eventloop_lag_p99_seconds'));
+        rssMax = Math.max(rssMax, sample(page, 'process_resident_memory_bytes'));
+        loopP99Max = Math.max(loopP99Max, sample(page, 'nodejs_eventloop_lag_p99_seconds'));
       }
       await new Promise((r) => setTimeout(r, 200));
     }
     const text = await scrape();
     const after = histogram(text, 'keepwatch_scheduler_lag_seconds');
-    rssMax = Math.max(rssMax, gauge(text, 'process_resident_memory_bytes'));
+    rssMax = Math.max(rssMax, sample(text, 'process_resident_memory_bytes'));
 
     const runs = after.count - before.count;
     const p99 = quantile(before, after, 0.99);
     const p50 = quantile(before, after, 0.5);
     const within100 = (after.buckets.find(([le]) => le === 0.1)![1] - before.buckets.find(([le]) => le === 0.1)![1]) / runs;
     const sorted = [...healthz].sort((a, b) => a - b);
-    const fastRuns = gauge(text, 'keepwatch_check_runs_total', '{check="fast",status="ok",reason="none"}');
-    const procRuns = gauge(text, 'keepwatch_check_runs_total', '{check="procs",status="ok",reason="none"}');
-    const hugeRuns = gauge(text, 'keepwatch_check_runs_total', '{check="huge",status="ok",reason="none"}');
+    const fastRuns = sample(text, 'keepwatch_check_runs_total', '{check="fast",status="ok",reason="none"}');
+    const procRuns = sample(text, 'keepwatch_check_runs_total', '{check="procs",status="ok",reason="none"}');
+    const hugeRuns = sample(text, 'keepwatch_check_runs_total', '{check="huge",status="ok",reason="none"}');
     console.log(
       `reliability: isolation ${((Date.now() - started) / 1000).toFixed(1)} s; over ${WINDOW_MS / 1000} s with a hanging, a throwing, a 500 MiB-body (64 MiB read) ` +
       `and a ${SLEEPERS}-process check: scheduler lag p50 ${(p50 * 1000).toFixed(1)} ms, p99 ${(p99 * 1000).toFixed(1)} ms ` +
@@ -176,7 +158,7 @@ test('a hanging, a throwing, a 500 MiB-body and a 3,000-process check beside a 1
     expect(hugeRuns).toBeGreaterThanOrEqual(3);
     expect(procsSeen).toMatch(new RegExp(`^${SLEEPERS} processes matching`));
     expect(hugeSeen).toMatch(/^200 OK in \d+ ms, 67108864 bytes \(truncated\)$/);
-    expect(gauge(text, 'keepwatch_uncaught_errors_total', '{source="agent",kind="exception"}')).toBe(0);
+    expect(sample(text, 'keepwatch_uncaught_errors_total', '{source="agent",kind="exception"}')).toBe(0);
 
     expect(d.child.exitCode).toBeNull();
     expect(rssMax).toBeLessThan(400 * 1024 * 1024);

@@ -11,24 +11,14 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { eventually, startDaemon, tempDir, type Daemon } from '../helpers/daemon';
 import { sleep } from '../helpers/fake-checks';
-import { startHttp, type TestServer } from '../helpers/servers';
+import { percentile } from '../helpers/metrics';
+import { rng } from '../helpers/rng';
+import { startHttp, startReceiver, type Receiver, type TestServer } from '../helpers/servers';
 
 const SEED = 0x6b77;
 const KILLS = 20;
 /** Restarts (by index) whose daemon the receiver kills right after answering a delivery. */
 const INJECTED = new Set([4, 11, 18]);
-
-/** mulberry32: a small seeded PRNG, so every run kills at the same moments. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Arrival {
   key: string;
@@ -40,15 +30,11 @@ interface Arrival {
   latencyMs: number;
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? 0;
-}
-
 test('20 random SIGKILLs and kills between send and record lose no event; repeats carry the same key; the store stays sound', async () => {
   const tmp = tempDir();
-  const kills = prng(SEED);
-  const flips = prng(SEED + 1);
-  const arrivals: Arrival[] = [];
+  // Seeded, so every run kills at the same moments.
+  const kills = rng(SEED);
+  const flips = rng(SEED + 1);
   let up = true;
   let flipping = true;
   let flipTimer: NodeJS.Timeout | undefined;
@@ -58,35 +44,26 @@ test('20 random SIGKILLs and kills between send and record lose no event; repeat
   let injected = 0;
   const injectedKeys = new Set<string>();
   let target: TestServer | undefined;
-  let receiver: TestServer | undefined;
+  let receiver: Receiver | undefined;
   const started = Date.now();
 
   try {
     target = await startHttp((_req, res) => res.writeHead(up ? 200 : 503).end(up ? 'ok' : 'down'));
-    receiver = await startHttp((req, res) => {
-      let raw = '';
-      req.on('data', (c) => (raw += c));
-      req.on('end', () => {
-        const body = JSON.parse(raw);
-        arrivals.push({
-          key: body.key, header: req.headers['x-keepwatch-key'] as string | undefined, event: body.event, incident: body.incident.id, raw,
-          latencyMs: Date.now() - Date.parse(body.at),
-        });
-        res.writeHead(200).end('ok');
-        if (killOnNextDelivery && daemon) {
-          // Answered, and dead before it can record the delivery (or just after).
-          killOnNextDelivery = false;
-          daemon.child.kill('SIGKILL');
-          injected++;
-          injectedKeys.add(body.key);
-        }
-      });
+    receiver = await startReceiver(({ body }, res) => {
+      res.writeHead(200).end('ok');
+      if (killOnNextDelivery && daemon) {
+        // Answered, and dead before it can record the delivery (or just after).
+        killOnNextDelivery = false;
+        daemon.child.kill('SIGKILL');
+        injected++;
+        injectedKeys.add(body.key);
+      }
     });
     const flip = () => {
       if (!flipping) return;
       up = !up;
       toggles++;
-      flipTimer = setTimeout(flip, 800 + Math.floor(flips() * 1200));
+      flipTimer = setTimeout(flip, 800 + flips.int(1200));
     };
     flipTimer = setTimeout(flip, 800);
 
@@ -115,7 +92,7 @@ test('20 random SIGKILLs and kills between send and record lose no event; repeat
         clearTimeout(bound);
         killOnNextDelivery = false;
       } else {
-        await sleep(200 + Math.floor(kills() * 1000));
+        await sleep(200 + kills.int(1000));
         daemon.child.kill('SIGKILL');
         randomKills++;
       }
@@ -151,6 +128,10 @@ test('20 random SIGKILLs and kills between send and record lose no event; repeat
         { key: string; event: string; incident: number; deliveredAt: number | null; failedAt: number | null }[];
       const incidents = db.prepare('SELECT id, state FROM incidents ORDER BY id').all() as { id: number; state: string }[];
 
+      const arrivals = receiver.got.map(({ body, headers, raw, at }): Arrival => ({
+        key: body.key, header: headers['x-keepwatch-key'] as string | undefined, event: body.event, incident: body.incident.id, raw,
+        latencyMs: at - Date.parse(body.at),
+      }));
       // Every event the store holds was delivered, and reached the receiver at least once.
       const seen = new Map<string, Arrival[]>();
       for (const a of arrivals) seen.set(a.key, [...(seen.get(a.key) ?? []), a]);
@@ -180,7 +161,7 @@ test('20 random SIGKILLs and kills between send and record lose no event; repeat
       console.log(
         `reliability: kill ${randomKills} random + ${injected} between send and record SIGKILLs (seed ${SEED}), ${toggles} outage toggles, ` +
         `${incidents.length} incidents, ${outbox.length} events, all delivered, ${duplicates} duplicates (same key; ${afterInjected} after a kill between send and record), ` +
-        `delivery latency p50 ${percentile(firsts, 50)} ms p99 ${percentile(firsts, 99)} ms max ${firsts.at(-1)} ms, ` +
+        `delivery latency p50 ${percentile(firsts, 0.5)} ms p99 ${percentile(firsts, 0.99)} ms max ${firsts.at(-1)} ms, ` +
         `drain after last restart ${drainMs} ms, integrity_check ok, ${((Date.now() - started) / 1000).toFixed(1)} s`,
       );
     } finally {

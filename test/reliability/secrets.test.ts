@@ -5,12 +5,11 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { eventually, startDaemon, tempDir, type Daemon } from '../helpers/daemon';
-import { startHttp, type TestServer } from '../helpers/servers';
+import { startHttp, startReceiver, type Receiver, type TestServer } from '../helpers/servers';
 
 /** Secrets of one kind each: random, so that no piece of one turns up by chance. */
 const S = Object.fromEntries(
@@ -42,12 +41,11 @@ function leaks(where: string, text: string, secrets: Record<string, string>): st
 
 describe('secrets at trace level', () => {
   let target: TestServer;
-  let receiver: TestServer;
+  let receiver: Receiver<unknown>;
   let smtp: SMTPServer;
   let smtpPort: number;
   let daemon: Daemon | undefined;
   const tmp = tempDir();
-  const received: { path: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
   const mails: string[] = [];
   let hookCalls = 0;
 
@@ -60,19 +58,14 @@ describe('secrets at trace level', () => {
     });
     // One receiver for every notifier. The webhook's first answers are 500s that echo its
     // credentials, as a misconfigured proxy would: the error the agent records must not hold them.
-    receiver = await startHttp((req, res) => {
-      let body = '';
-      req.on('data', (c) => (body += c));
-      req.on('end', () => {
-        received.push({ path: req.url ?? '', headers: req.headers, body });
-        if (req.url?.startsWith('/hook') && ++hookCalls <= 2) {
-          res.writeHead(500, { 'content-type': 'text/plain' });
-          res.end(`upstream said no to ${req.headers.authorization} ${req.headers['x-keepwatch-signature'] ?? ''}`);
-          return;
-        }
-        res.writeHead(req.url?.startsWith('/v2/') ? 202 : 200, { 'content-type': 'application/json' });
-        res.end(req.url?.startsWith('/v2/') ? '{"status":"success","message":"Event processed"}' : 'ok');
-      });
+    receiver = await startReceiver<unknown>(({ path: url, headers }, res) => {
+      if (url.startsWith('/hook') && ++hookCalls <= 2) {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`upstream said no to ${headers.authorization} ${headers['x-keepwatch-signature'] ?? ''}`);
+        return;
+      }
+      res.writeHead(url.startsWith('/v2/') ? 202 : 200, { 'content-type': 'application/json' });
+      res.end(url.startsWith('/v2/') ? '{"status":"success","message":"Event processed"}' : 'ok');
     });
     smtp = new SMTPServer({
       authOptional: false,
@@ -179,7 +172,7 @@ checks:
     // the webhook after two echoed 500s.
     await eventually(async () => JSON.parse((await get('/api/v1/incidents')).text).incidents.length > 0, 30_000, 'an incident');
     await eventually(async () => {
-      const paths = received.map((r) => r.path);
+      const paths = receiver.got.map((r) => r.path);
       return hookCalls >= 3 && ['/v2/enqueue', '/v2/alerts', '/services/', '/workflows/'].every((p) => paths.some((x) => x.startsWith(p))) && mails.length > 0;
     }, 60_000, 'every notifier to be reached');
     // An ack with a comment and a silence through the API, then a resolve: more timeline entries.
@@ -224,7 +217,7 @@ checks:
     // What the agent sends: a page carries its own notifier's credential (that is how it
     // authenticates), never a secret of the check it reports on.
     const checkSecrets = { checkBearer: S.checkBearer, dbPassword: S.dbPassword, fileSecret: S.fileSecret, urlPass: S.urlPass, queryKey: S.queryKey, remedyToken: S.remedyToken, remedyArg: S.remedyArg, apiToken: S.apiToken, readToken: S.readToken };
-    for (const r of received) found.push(...leaks(`page to ${r.path.replace(/\/(services|workflows)\/.*/, '/$1/…')}`, r.body, checkSecrets));
+    for (const r of receiver.got) found.push(...leaks(`page to ${r.path.replace(/\/(services|workflows)\/.*/, '/$1/…')}`, r.raw, checkSecrets));
     for (const m of mails) found.push(...leaks('mail', m, checkSecrets));
     // Credentials derived from URLs (the base64 of user:password a client sends) are secrets too.
     const derived = {
@@ -237,7 +230,7 @@ checks:
       const file = path.join(dataDir, f);
       if (fs.statSync(file).isFile()) found.push(...leaks(`store ${f} (derived)`, fs.readFileSync(file).toString('latin1'), derived));
     }
-    console.log(`reliability: secrets ${Object.keys(S).length} kinds, ${d.logs.length} trace log lines, ${Object.keys(outputs).length} API answers, ${received.length + mails.length} pages scanned, ${found.length} leaks`);
+    console.log(`reliability: secrets ${Object.keys(S).length} kinds, ${d.logs.length} trace log lines, ${Object.keys(outputs).length} API answers, ${receiver.got.length + mails.length} pages scanned, ${found.length} leaks`);
     expect(found).toEqual([]);
   });
 });
