@@ -12,8 +12,8 @@ import { dueStep, tierMatches, type SlaTarget, type Tier } from './escalation';
 import { windowKpis } from './kpis';
 import { advance, initialState, type CheckState, type LifecyclePolicy, type Severity } from './lifecycle';
 import { activeRange, activeWindows, baseName, globToRegExp, type MaintenanceWindow } from './maintenance';
-import { remediationAllowed, runRemediation } from './remediate';
-import { summariseSnapshot, takeSnapshot, type Snapshot } from './snapshot';
+import { remediationAllowed, runRemediation } from '../responders/remediate';
+import { summariseSnapshot, takeSnapshot, type Snapshot } from '../responders/snapshot';
 
 /** Everything the engine needs from the config, compiled. */
 export interface EngineConfig {

@@ -10,7 +10,7 @@ import {
   runRemediation,
   systemdArgv,
   type RemediationAction,
-} from '../../agent/incidents/remediate';
+} from '../../agent/responders/remediate';
 import { setSecrets } from '../../agent/secrets';
 import { closedPort, startHttp, type TestServer } from '../helpers/servers';
 

@@ -12,7 +12,7 @@ import {
   takeSnapshot,
   type LogSpec,
   type Snapshot,
-} from '../../agent/incidents/snapshot';
+} from '../../agent/responders/snapshot';
 import { setSecrets } from '../../agent/secrets';
 import { ProcTables, systemConstants, type ProcSource } from '../../checks/proc-table';
 
