@@ -6,6 +6,7 @@ export {
   round, isValidRegex, isHttpUrl, httpUrl, certDaysLeft, rootError, describeNetworkError, urlCredentials, requestParts,
   FileReadError, readTextFile, readTextFileSync,
 } from './support';
+export { PSEUDO_FS_TYPES, SKIPPED_PREFIXES, isSkippedMountPoint, parseMountInfo, type MountEntry } from './mounts';
 export { MAX_PROCESSES, procTables, ProcTables, parseStat, systemConstants, type ProcEntry, type ProcSource, type ProcTable } from './proc-table';
 
 /** What a check is about; shown as the `category` label of `keepwatch_check_status`. */

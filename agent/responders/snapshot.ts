@@ -4,8 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { mem } from 'systeminformation/lib/memory';
 import { z } from 'zod';
-import { formatBytes, isValidRegex, procTables, round, type ProcTables } from '../../checks/types';
-import { PSEUDO_FS_TYPES, SKIPPED_PREFIXES } from '../../checks/disk';
+import {
+  formatBytes, isSkippedMountPoint, isValidRegex, parseMountInfo, procTables, PSEUDO_FS_TYPES, round, type ProcTables,
+} from '../../checks/types';
 import { scrubAndCut } from '../secrets';
 import { topProcesses, type ProcessList } from './top-processes';
 
@@ -220,16 +221,11 @@ async function diskUsage(): Promise<DiskUsage[]> {
   let mounts: Array<{ mount: string; fsType: string }> = [];
   if (process.platform === 'linux') {
     const seen = new Set<string>();
-    for (const line of (await readFile('/proc/self/mountinfo', 'utf8')).split('\n')) {
-      const f = line.split(' ');
-      const sep = f.indexOf('-', 6);
-      if (f.length < 10 || sep < 0) continue;
-      const mount = f[4].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-      const fsType = f[sep + 1];
-      const real = mount === '/' || (!PSEUDO_FS_TYPES.has(fsType) && !SKIPPED_PREFIXES.some((p) => mount === p || mount.startsWith(`${p}/`)));
+    for (const { device, mountPoint: mount, fsType } of parseMountInfo(await readFile('/proc/self/mountinfo', 'utf8'))) {
+      const real = mount === '/' || (!PSEUDO_FS_TYPES.has(fsType) && !isSkippedMountPoint(mount));
       // Mountinfo lists parents first, so the first mount of a device is its shortest path.
-      if (!real || seen.has(f[2])) continue;
-      seen.add(f[2]);
+      if (!real || seen.has(device)) continue;
+      seen.add(device);
       mounts.push({ mount, fsType });
     }
   }

@@ -2,22 +2,10 @@ import type { StatsFs } from 'node:fs';
 import { readFile, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { defineCheck, formatBytes, round, targetDown, type Expansion, type FieldSpec } from '../types';
-
-/**
- * Filesystem types that hold no user data: kernel interfaces, RAM-backed scratch,
- * container layers and read-only images that are full by design. node_exporter's default
- * list plus tmpfs, ramfs and nfsd, and the FUSE helpers that report a size of zero.
- */
-export const PSEUDO_FS_TYPES: ReadonlySet<string> = new Set([
-  'autofs', 'binfmt_misc', 'bpf', 'cgroup', 'cgroup2', 'configfs', 'debugfs', 'devpts', 'devtmpfs', 'fusectl',
-  'hugetlbfs', 'iso9660', 'mqueue', 'nsfs', 'overlay', 'proc', 'procfs', 'pstore', 'rpc_pipefs', 'securityfs',
-  'selinuxfs', 'squashfs', 'erofs', 'sysfs', 'tracefs', 'tmpfs', 'ramfs', 'nfsd',
-  'fuse.lxcfs', 'fuse.gvfsd-fuse', 'fuse.portal',
-]);
-
-/** Mount points under these hold kernel interfaces, secrets or container internals, never a disk to watch. */
-export const SKIPPED_PREFIXES: readonly string[] = ['/proc', '/sys', '/dev', '/run/credentials', '/var/lib/docker', '/var/lib/containers/storage'];
+import {
+  defineCheck, formatBytes, isSkippedMountPoint, parseMountInfo, PSEUDO_FS_TYPES, round, targetDown,
+  type Expansion, type FieldSpec, type MountEntry,
+} from '../types';
 
 const fsTypes = z.array(z.string().min(1)).min(1);
 
@@ -94,29 +82,6 @@ function expansion(spec: DiskSpec, mount: string): Expansion<DiskSpec> {
   return { suffix: mount, spec: { ...rest, mount }, labels: { mount } };
 }
 
-/** One line of /proc/self/mountinfo, the fields we use. */
-export interface MountEntry {
-  /** `major:minor` of the filesystem; bind mounts of one filesystem share it. */
-  device: string;
-  mountPoint: string;
-  fsType: string;
-}
-
-/**
- * Parses /proc/self/mountinfo: `id parent major:minor root mountpoint options [optional…] - fstype source superoptions`.
- * Paths escape space, tab, newline and backslash as octal (`\040`).
- */
-export function parseMountInfo(text: string): MountEntry[] {
-  const out: MountEntry[] = [];
-  for (const line of text.split('\n')) {
-    const parts = line.split(' ');
-    const sep = parts.indexOf('-', 6);
-    if (parts.length < 10 || sep < 0 || sep + 1 >= parts.length) continue;
-    out.push({ device: parts[2], mountPoint: unescapeOctal(parts[4]), fsType: parts[sep + 1] });
-  }
-  return out;
-}
-
 async function discoverMounts(spec: DiskSpec): Promise<string[]> {
   if (process.platform !== 'linux') return [];
   let text: string;
@@ -144,7 +109,7 @@ export async function selectMounts(
     (m) =>
       (spec.include ? spec.include.includes(m.fsType) : !PSEUDO_FS_TYPES.has(m.fsType)) &&
       !skipTypes.has(m.fsType) &&
-      !SKIPPED_PREFIXES.some((p) => m.mountPoint === p || m.mountPoint.startsWith(`${p}/`)),
+      !isSkippedMountPoint(m.mountPoint),
   );
   const ok = await Promise.all(candidates.map((m) => usable(m.mountPoint)));
   const byDevice = new Map<string, string>();
@@ -176,10 +141,6 @@ async function isWatchable(mountPoint: string): Promise<boolean> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-function unescapeOctal(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
 
 function describeStatfsError(mount: string, err: unknown): Error {

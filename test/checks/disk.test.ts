@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseCondition } from '../../agent/evaluate';
-import { diskCheck, guardedStatfs, parseMountInfo, selectMounts, type MountEntry } from '../../checks/disk';
-import type { Thresholds } from '../../checks/types';
+import { diskCheck, guardedStatfs, selectMounts } from '../../checks/disk';
+import { parseMountInfo, type MountEntry, type Thresholds } from '../../checks/types';
 import { fieldsOf, runCheck } from '../helpers/check';
 
 const PSEUDO = /^(proc|sysfs|tmpfs|devtmpfs|devpts|cgroup2?|overlay|mqueue|debugfs|tracefs|securityfs|pstore|bpf|autofs|squashfs|nsfs)$/;
