@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { describeNetworkError, httpUrl } from '../../checks/types';
-import { postJson } from './http';
-import { render, type Templates } from './render';
-import { defineNotifier, NotifyError, type IncidentEvent } from './types';
+import { describeNetworkError, httpUrl } from '../../../checks/types';
+import { postJson } from '../http';
+import { render, type Templates } from '../render';
+import { defineNotifier, NotifyError, type IncidentEvent } from '../types';
 
 /** How often open incidents are re-sent (Prometheus re-sends firing alerts every minute too). */
 export const RESEND_MS = 60_000;

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { postJson } from './http';
-import { render } from './render';
-import { scrubAndCut } from '../secrets';
-import { defineNotifier, type IncidentEvent } from './types';
-import type { Templates } from './render';
-import { httpUrl } from '../../checks/types';
+import { postJson } from '../http';
+import { render } from '../render';
+import { scrubAndCut } from '../../secrets';
+import { defineNotifier, type IncidentEvent } from '../types';
+import type { Templates } from '../render';
+import { httpUrl } from '../../../checks/types';
 
 const url = httpUrl();
 

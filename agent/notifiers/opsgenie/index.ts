@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { postJson } from './http';
-import { render, type Templates } from './render';
-import { scrubAndCut } from '../secrets';
-import { defineNotifier, type IncidentEvent } from './types';
-import { httpUrl } from '../../checks/types';
+import { postJson } from '../http';
+import { render, type Templates } from '../render';
+import { scrubAndCut } from '../../secrets';
+import { defineNotifier, type IncidentEvent } from '../types';
+import { httpUrl } from '../../../checks/types';
 
 const REGIONS = { us: 'https://api.opsgenie.com', eu: 'https://api.eu.opsgenie.com' };
 

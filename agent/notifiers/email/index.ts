@@ -1,9 +1,9 @@
 import nodemailer from 'nodemailer';
 import { z } from 'zod';
-import { describeNetworkError } from '../../checks/types';
-import { render, type Templates } from './render';
-import { scrubAndCut } from '../secrets';
-import { defineNotifier, NotifyError, type IncidentEvent } from './types';
+import { describeNetworkError } from '../../../checks/types';
+import { render, type Templates } from '../render';
+import { scrubAndCut } from '../../secrets';
+import { defineNotifier, NotifyError, type IncidentEvent } from '../types';
 
 /**
  * The mail for an event: subject from the title template, plain text from the text template.

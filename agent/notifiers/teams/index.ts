@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { postJson } from './http';
-import { render, type Templates } from './render';
-import { defineNotifier, type IncidentEvent } from './types';
-import { httpUrl } from '../../checks/types';
+import { postJson } from '../http';
+import { render, type Templates } from '../render';
+import { defineNotifier, type IncidentEvent } from '../types';
+import { httpUrl } from '../../../checks/types';
 
 /** Adaptive Card colours: Attention while failing, Warning for a warning, Good when resolved. */
 function cardColour(e: IncidentEvent): 'Attention' | 'Warning' | 'Good' | 'Accent' {

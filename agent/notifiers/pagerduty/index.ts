@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { postJson } from './http';
-import { render, type Templates } from './render';
-import { scrubAndCut } from '../secrets';
-import { defineNotifier, type IncidentEvent } from './types';
-import { httpUrl } from '../../checks/types';
+import { postJson } from '../http';
+import { render, type Templates } from '../render';
+import { scrubAndCut } from '../../secrets';
+import { defineNotifier, type IncidentEvent } from '../types';
+import { httpUrl } from '../../../checks/types';
 
 const REGIONS = { us: 'https://events.pagerduty.com/v2/enqueue', eu: 'https://events.eu.pagerduty.com/v2/enqueue' };
 

@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
-import { postJson } from './http';
-import { defineNotifier, type IncidentEvent } from './types';
-import { httpUrl } from '../../checks/types';
+import { postJson } from '../http';
+import { defineNotifier, type IncidentEvent } from '../types';
+import { httpUrl } from '../../../checks/types';
 
 /**
  * The signature of a webhook body: hex HMAC-SHA256 with the shared secret over
