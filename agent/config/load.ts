@@ -14,6 +14,7 @@ import { notifierRegistry } from '../notifiers';
 import type { NotifierInstance } from '../notifiers/outbox';
 import { DEFAULT_TEMPLATES, type Templates } from '../notifiers/render';
 import { compileCheck } from './compile-check';
+import { hostTimeZone } from './host-zone';
 import { fileRefs, interpolate, type ReadRef } from './interpolate';
 import { locator } from './locate';
 import { CONFIG_MAX_BYTES, FILE_REF_MAX_BYTES, FileReadError, readTextFile, readTextFileSync } from './read';
@@ -256,9 +257,12 @@ function compileSource(source: Source, opts: LoadOptions, readRef: ReadRef): Con
     notifiers.set(name, { name, def, spec, coverage, pageAnyway, templates: { ...DEFAULT_TEMPLATES, ...global, ...templates } });
   });
 
+  // Read once here, so the compilers below stay pure: timeframes and cron windows that name no
+  // zone are read in the host's.
+  const host = { timezone: hostTimeZone() };
   let coverage = new Map<string, Timeframe>();
   if (top.success) {
-    coverage = compileCoverage(top.data.coverage);
+    coverage = compileCoverage(top.data.coverage, host);
     crossCheck(top.data, checks, checkIndex, notifiers, coverage, raw, locate);
     if (opts.requireChecks && top.data.checks.length === 0) {
       locate.path(['checks'], 'no checks: a reload to a config without checks is refused, as it would stop all monitoring (restart the agent to run one without checks)');
@@ -278,7 +282,7 @@ function compileSource(source: Source, opts: LoadOptions, readRef: ReadRef): Con
       Object.entries(top.data.sla).map(([sev, t]) => [sev, { respondMs: t?.respond, resolveMs: t?.resolve }]),
     ) as Config['sla'],
     coverage,
-    maintenance: compileMaintenance(top.data.maintenance),
+    maintenance: compileMaintenance(top.data.maintenance, host),
     notifiers,
     notifications: top.data.notifications,
     secrets: [...secrets],

@@ -1,15 +1,16 @@
-import fs from 'node:fs';
-import { z } from 'zod';
+import type { z } from 'zod';
+import { PRESETS, timeframeSchema, type CoverageConfig, type MinuteRange } from './coverage-schema';
+import { localDay, wallToInstant } from './zoned-time';
 
 /*
  * Service timeframes ("coverage"): the hours in which a service is staffed, modelled on
- * Alertmanager's time_intervals. Everything here is pure: time comes in as epoch milliseconds,
- * and wall-clock times are turned into instants through the time zone database (Intl), so DST
- * is whatever the zone says it is.
+ * Alertmanager's time_intervals (coverage-schema.ts parses them). Everything here is pure: time
+ * comes in as epoch milliseconds, the host's zone comes in as an argument, and wall-clock times
+ * are turned into instants through the time zone database (Intl, see zoned-time.ts), so DST is
+ * whatever the zone says it is.
  */
 
 const MINUTE = 60_000;
-const HOUR = 3_600_000;
 const DAY = 86_400_000;
 const MINUTES_PER_DAY = 1440;
 
@@ -24,277 +25,6 @@ const HORIZON_MS = 400 * DAY;
  */
 const CHUNK_MS = 31 * DAY;
 const SEARCH_CHUNK_MS = 8 * DAY;
-
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-function formatter(tz: string): Intl.DateTimeFormat {
-  let f = formatters.get(tz);
-  if (!f) {
-    // en-US with h23 formats as "M/D/YYYY, HH:MM:SS"; format() is about three times faster than
-    // formatToParts(), and this runs for every check result.
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: tz,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    });
-    formatters.set(tz, f);
-  }
-  return f;
-}
-
-let hostZone: string | undefined;
-
-/** Whether the system's tz database has this zone (a cheap check that needs no Intl). */
-function zoneFile(name: string): boolean {
-  return !name.includes('..') && fs.existsSync(`/usr/share/zoneinfo/${name}`);
-}
-
-/**
- * The host's IANA time zone (UTC when it cannot be told). $TZ or the /etc/localtime link
- * answer without Intl: merely starting Intl's time zone support maps some 6 MB of ICU data,
- * which an agent that never evaluates a timeframe should not pay for.
- */
-export function hostTimeZone(): string {
-  if (hostZone) return hostZone;
-  // A POSIX TZ such as CET-1CEST is not an IANA name: it falls through to Intl, which reads it.
-  const fromEnv = process.env.TZ?.replace(/^:/, '');
-  if (fromEnv && /^[A-Za-z_]+(\/[A-Za-z0-9_+-]+)*$/.test(fromEnv) && zoneFile(fromEnv)) return (hostZone = fromEnv);
-  try {
-    const link = fs.readlinkSync('/etc/localtime');
-    const m = /zoneinfo\/(.+)$/.exec(link);
-    if (m && zoneFile(m[1])) return (hostZone = m[1]);
-  } catch {
-    // No link (not Linux, or a copied file): ask Intl.
-  }
-  return (hostZone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC');
-}
-
-/** Whether `tz` is a time zone this runtime's Intl knows (an IANA name such as `Europe/Berlin`, or `UTC`). */
-export function isTimeZone(tz: string): boolean {
-  try {
-    formatter(tz);
-    return true;
-  } catch {
-    // Intl throws a RangeError for an unknown zone; that is the answer, not a failure.
-    return false;
-  }
-}
-
-/**
- * The wall clock of instant `t` in zone `tz`, as milliseconds since 1970-01-01T00:00 of that
- * wall clock (a "local epoch": `Date.UTC` of the local date and time).
- */
-export function wallClock(t: number, tz: string): number {
-  const [mo, d, y, h, mi, s] = formatter(tz).format(t).match(/\d+/g)!.map(Number);
-  const ms = ((t % 1000) + 1000) % 1000;
-  return Date.UTC(y, mo - 1, d, h, mi, s, ms);
-}
-
-/** The UTC offset of zone `tz` at instant `t`, in milliseconds (Berlin in summer: +7,200,000). */
-export function tzOffset(t: number, tz: string): number {
-  return wallClock(t, tz) - t;
-}
-
-/**
- * The instant at which the wall clock of `tz` first reads `wall` (a local epoch, see
- * `wallClock`). A wall time skipped by a spring-forward gap maps to the instant after the gap
- * (02:30 on the day Berlin jumps from 02:00 to 03:00 is 03:00 CEST); a time that a fall-back
- * repeats maps to its first occurrence. Both rules make the mapping monotonic, so a range of
- * wall times always maps to a range of instants.
- */
-export function wallToInstant(wall: number, tz: string): number {
-  // Offsets lie within -12 h..+14 h, so the instant lies within wall-14h..wall+12h; the offsets
-  // just outside that span are the only two candidates (zones change at most once a day).
-  const before = tzOffset(wall - 15 * HOUR, tz);
-  const after = tzOffset(wall + 13 * HOUR, tz);
-  if (before === after) return wall - before;
-  const early = wall - before;
-  const late = wall - after;
-  const earlyOk = tzOffset(early, tz) === before;
-  const lateOk = tzOffset(late, tz) === after;
-  if (earlyOk && lateOk) return Math.min(early, late);
-  if (earlyOk) return early;
-  if (lateOk) return late;
-  // In a gap: the transition lies between the two candidates; find its first instant.
-  let lo = Math.min(early, late);
-  let hi = Math.max(early, late);
-  while (hi - lo > 1) {
-    const mid = Math.floor((lo + hi) / 2);
-    if (tzOffset(mid, tz) === after) hi = mid;
-    else lo = mid;
-  }
-  return hi;
-}
-
-/**
- * The instant of local date and time `y-m-d hh:mm` in zone `tz` (month 1-12; days and minutes
- * past their range roll over, so `hh = 24` is the next midnight). DST rules as in `wallToInstant`.
- */
-export function zonedTime(y: number, m: number, d: number, hh: number, mm: number, tz: string): number {
-  return wallToInstant(Date.UTC(y, m - 1, d, hh, mm), tz);
-}
-
-/** The local date of instant `t` in `tz`, as whole days since 1970-01-01 of that calendar. */
-function localDay(t: number, tz: string): number {
-  return Math.floor(wallClock(t, tz) / DAY);
-}
-
-const DAY_NAMES = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
-
-function dayIndex(name: string): number | undefined {
-  const n = name.trim().toLowerCase();
-  const i = DAY_NAMES.findIndex((full) => full === n || full.slice(0, 3) === n);
-  return i < 0 ? undefined : i;
-}
-
-/** Parses `mon`, `monday`, `mon-fri`, `fri-mon` (wrapping) or a comma list into weekday numbers (0 = Sunday). */
-function parseDays(items: readonly string[], ctx: z.RefinementCtx): number[] {
-  const set = new Set<number>();
-  for (const item of items) {
-    for (const token of item.split(',')) {
-      const [from, to, ...rest] = token.split('-');
-      const a = dayIndex(from);
-      const b = to === undefined ? a : dayIndex(to);
-      if (a === undefined || b === undefined || rest.length) {
-        ctx.addIssue({
-          code: 'custom',
-          continue: true,
-          message: `unknown day "${token.trim()}": use mon, tue, wed, thu, fri, sat, sun (or the full names), or a range such as mon-fri`,
-        });
-        continue;
-      }
-      // A range runs forward through the week, so fri-mon is fri, sat, sun, mon.
-      for (let d = a; ; d = (d + 1) % 7) {
-        set.add(d);
-        if (d === b) break;
-      }
-    }
-  }
-  return [...set].sort((x, y) => x - y);
-}
-
-const HOURS_RE = /^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$/;
-
-/** One range of wall-clock minutes on the day it starts; `end > 1440` runs into the next day. */
-export interface MinuteRange {
-  /** Minutes after local midnight, 0-1439, inclusive. */
-  readonly start: number;
-  /** Minutes after local midnight of the start day, exclusive: up to 1440, or beyond for an overnight range. */
-  readonly end: number;
-}
-
-function parseHours(items: readonly string[], ctx: z.RefinementCtx): MinuteRange[] {
-  const out: MinuteRange[] = [];
-  for (const text of items) {
-    const m = HOURS_RE.exec(text);
-    if (!m) {
-      ctx.addIssue({ code: 'custom', continue: true, message: `expected a time range "HH:MM-HH:MM" such as "08:00-18:00", got "${text}"` });
-      continue;
-    }
-    const [sh, sm, eh, em] = m.slice(1).map(Number);
-    const start = sh * 60 + sm;
-    let end = eh * 60 + em;
-    const badStart = sh > 23 || sm > 59;
-    const badEnd = em > 59 || eh > 24 || (eh === 24 && em !== 0);
-    if (badStart || badEnd) {
-      const which = badStart ? `${m[1]}:${m[2]}` : `${m[3]}:${m[4]}`;
-      ctx.addIssue({
-        code: 'custom',
-        continue: true,
-        message: `"${which}" is not a time of day: hours 00-23, minutes 00-59 (24:00 only as an end), in "${text.trim()}"`,
-      });
-      continue;
-    }
-    if (start === end) {
-      ctx.addIssue({
-        code: 'custom',
-        continue: true,
-        message: `"${text.trim()}" starts and ends at the same time: leave hours out (or write 00:00-24:00) for the whole day`,
-      });
-      continue;
-    }
-    // An end before the start crosses midnight; the range belongs to the day it starts on, so
-    // "fri 22:00-06:00" covers Friday night into Saturday morning (Alertmanager makes you split it).
-    if (end < start) end += MINUTES_PER_DAY;
-    out.push({ start, end });
-  }
-  return out;
-}
-
-const listOf = (what: string, example: string) =>
-  z.union([z.string(), z.array(z.string()).min(1)], { error: `expected ${what} such as ${example}, or a list of them` });
-
-/** An IANA time zone name, checked against this runtime's Intl. */
-export const timeZoneSchema = z.string().refine(isTimeZone, {
-  error: (iss) => `unknown time zone "${String(iss.input)}": use an IANA name such as Europe/Berlin, America/New_York or UTC`,
-});
-
-/** One timeframe spec: days, hours within them, and the zone they are read in. */
-export const timeframeSpecSchema = z
-  .strictObject({
-    days: listOf('day names or ranges', '"mon-fri"')
-      .default('mon-sun')
-      .transform((v, ctx) => parseDays(typeof v === 'string' ? [v] : v, ctx))
-      .describe('Days: names (mon, monday), ranges (mon-fri; fri-mon wraps), case-insensitive; a string or a list. Default every day.'),
-    hours: listOf('time ranges', '"08:00-18:00"')
-      .default('00:00-24:00')
-      .transform((v, ctx) => parseHours(typeof v === 'string' ? [v] : v, ctx))
-      .describe('"HH:MM-HH:MM" ranges, start inclusive, end exclusive, 24:00 allowed as an end; an end before the start runs past midnight. Default all day.'),
-    timezone: timeZoneSchema.optional().describe('IANA time zone the days and hours are read in (default: the host\'s).'),
-  })
-  .describe('A set of weekly hours; the timeframe is active when the local day and time match.');
-
-/**
- * When neither form of a timeframe parses, zod reports only that the union failed; name the
- * first problem of the form the user wrote (a list or a single spec) instead.
- */
-function timeframeUnionError(iss: z.core.$ZodRawIssue): string {
-  const fallback = 'expected a timeframe: { days, hours, timezone }, or a list of them';
-  if (iss.code !== 'invalid_union') return fallback;
-  const branch = (iss as unknown as { errors?: z.core.$ZodIssue[][] }).errors?.[Array.isArray(iss.input) ? 1 : 0];
-  const first = branch?.[0];
-  if (!first || (first.code === 'invalid_type' && first.path.length === 0)) return fallback;
-  const where = first.path.length ? `${first.path.join('.')}: ` : '';
-  return `${where}${first.message.replace(/^Invalid input: /, '')}`;
-}
-
-/** One named timeframe's value: a spec, or a list of specs (active when any of them is). */
-export const timeframeSchema = z
-  .union([timeframeSpecSchema, z.array(timeframeSpecSchema).min(1, { message: 'a list of specs needs at least one' })], {
-    error: timeframeUnionError,
-  })
-  .transform((v) => (Array.isArray(v) ? v : [v]))
-  .describe('A timeframe: one spec or a list of specs; active when any spec is.');
-
-/** Timeframe names: safe in URLs, metric labels and file names (presets such as 24x7 included). */
-export const TIMEFRAME_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-
-/** The `coverage:` section: named service timeframes. The presets always exist; a user entry of the same name replaces one. */
-export const coverageSchema = z
-  .record(
-    z.string().regex(TIMEFRAME_NAME_RE, { message: 'timeframe names are letters, digits and _ . -, starting with a letter or digit' }),
-    timeframeSchema,
-  )
-  .describe('Named service timeframes (days, hours, time zone), like Alertmanager time_intervals.');
-
-/** The parsed `coverage:` section. */
-export type CoverageConfig = z.output<typeof coverageSchema>;
-
-/**
- * The built-in timeframes, in config form; read in the host's zone. `8x5` is 09:00-17:00 and
- * `12x5` 08:00-20:00, the usual office and extended-support days.
- */
-export const PRESETS: Readonly<Record<string, z.input<typeof timeframeSchema>>> = Object.freeze({
-  '24x7': {},
-  '24x5': { days: 'mon-fri' },
-  '12x5': { days: 'mon-fri', hours: '08:00-20:00' },
-  '8x5': { days: 'mon-fri', hours: '09:00-17:00' },
-});
 
 /** One compiled spec: weekdays (0 = Sunday), minute ranges, and a resolved zone. */
 export interface TimeframeSpec {
@@ -311,21 +41,23 @@ export interface Timeframe {
   readonly always: boolean;
 }
 
-/** Options for compiling; the zone is injectable so tests (and presets) do not depend on the host. */
+/**
+ * Options for compiling. The zone is passed in, never read here: the config loader reads the
+ * host's once, and tests name one so none depends on the machine.
+ */
 export interface CompileOptions {
-  /** Zone of specs that name none, presets included (default: the host's). */
-  timezone?: string;
+  /** Zone of specs that name none, presets included (the config loader passes the host's). */
+  timezone: string;
 }
 
 /** Compiles one timeframe value (already parsed by `timeframeSchema`). */
-export function compileTimeframe(name: string, specs: z.output<typeof timeframeSchema>, opts: CompileOptions = {}): Timeframe {
-  const fallback = opts.timezone ?? hostTimeZone();
-  const compiled = specs.map((s) => ({ days: s.days, hours: s.hours, timezone: s.timezone ?? fallback }));
+export function compileTimeframe(name: string, specs: z.output<typeof timeframeSchema>, opts: CompileOptions): Timeframe {
+  const compiled = specs.map((s) => ({ days: s.days, hours: s.hours, timezone: s.timezone ?? opts.timezone }));
   return { name, specs: compiled, always: coversEverything(compiled) };
 }
 
 /** Compiles the `coverage:` section: presets first, then the user's timeframes (which win on a name clash). */
-export function compileCoverage(raw: CoverageConfig | undefined, opts: CompileOptions = {}): Map<string, Timeframe> {
+export function compileCoverage(raw: CoverageConfig | undefined, opts: CompileOptions): Map<string, Timeframe> {
   const out = new Map<string, Timeframe>();
   for (const [name, value] of Object.entries(PRESETS)) out.set(name, compileTimeframe(name, timeframeSchema.parse(value), opts));
   for (const [name, value] of Object.entries(raw ?? {})) out.set(name, compileTimeframe(name, value, opts));

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { hostTimeZone } from '../../agent/config/host-zone';
 import { expandChecks, loadConfigFile, loadConfigText, type Config } from '../../agent/config/load';
 import { configJsonSchema, parseListen } from '../../agent/config/schema';
 import { ConfigError, formatProblem } from '../../agent/errors';
@@ -124,6 +125,20 @@ notifiers:
     const c = load('');
     expect(c.checks).toEqual([]);
     expect(c.agent.listen).toBe('0.0.0.0:9470');
+  });
+
+  test('presets, timeframes and cron windows that name no zone are read in the host\'s', () => {
+    const c = load(`
+coverage:
+  office: { days: mon-fri, hours: "09:00-17:00" }
+  tokyo: { timezone: Asia/Tokyo }
+maintenance:
+  - { name: patching, cron: "0 2 * * 0", duration: 2h }
+  - { name: backup, cron: "0 3 * * *", duration: 1h, timezone: America/New_York }
+`);
+    const host = hostTimeZone();
+    expect(['8x5', 'office', 'tokyo'].map((n) => c.coverage.get(n)!.specs[0].timezone)).toEqual([host, host, 'Asia/Tokyo']);
+    expect(c.maintenance.map((w) => w.kind === 'cron' && w.timezone)).toEqual([host, 'America/New_York']);
   });
 });
 

@@ -1,19 +1,7 @@
-import {
-  activeMs,
-  addActive,
-  compileCoverage,
-  coverageSchema,
-  isActive,
-  isTimeZone,
-  nextChange,
-  PRESETS,
-  timeframeSchema,
-  timeframeSpecSchema,
-  type Timeframe,
-  tzOffset,
-  wallToInstant,
-  zonedTime,
-} from '../../agent/incidents/coverage';
+import { hostTimeZone } from '../../agent/config/host-zone';
+import { activeMs, addActive, compileCoverage, isActive, nextChange, type Timeframe } from '../../agent/incidents/coverage';
+import { coverageSchema, PRESETS, timeframeSchema, timeframeSpecSchema } from '../../agent/incidents/coverage-schema';
+import { isTimeZone, tzOffset, wallToInstant, zonedTime } from '../../agent/incidents/zoned-time';
 
 // Every expectation below is hand-computed. Times carry their offset, so a reader can check them:
 // Europe/Berlin is +01:00 (CET) until 2026-03-29 02:00 → 03:00 and again from 2026-10-25 03:00 → 02:00;
@@ -126,7 +114,8 @@ describe('presets', () => {
     expect(plain.get('8x5')!.specs[0].timezone).toBe('Europe/Berlin');
     expect(timeframes({}, 'America/New_York').get('8x5')!.specs[0].timezone).toBe('America/New_York');
     // The host zone, as /etc/localtime names it (Etc/UTC where Intl would say UTC): the same clock.
-    const host = compileCoverage(undefined).get('8x5')!.specs[0].timezone;
+    // (The config loader passes it; test/agent/config.test.ts proves the presets end up in it.)
+    const host = compileCoverage(undefined, { timezone: hostTimeZone() }).get('8x5')!.specs[0].timezone;
     expect(isTimeZone(host)).toBe(true);
     expect(tzOffset(Date.now(), host)).toBe(tzOffset(Date.now(), Intl.DateTimeFormat().resolvedOptions().timeZone));
     const mine = timeframes({ '8x5': { days: 'mon-fri', hours: '08:00-16:00' } });
@@ -392,22 +381,5 @@ describe('cost', () => {
       addActive(business, t, 4 * H);
     }
     expect(performance.now() - start).toBeLessThan(1000);
-  });
-});
-
-describe('hostTimeZone', () => {
-  test('reads the zone from /etc/localtime (or TZ) without starting Intl', () => {
-    jest.isolateModules(() => {
-      const saved = process.env.TZ;
-      process.env.TZ = 'Asia/Tokyo';
-      try {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const { hostTimeZone: fresh } = require('../../agent/incidents/coverage');
-        expect(fresh()).toBe('Asia/Tokyo');
-      } finally {
-        if (saved === undefined) delete process.env.TZ;
-        else process.env.TZ = saved;
-      }
-    });
   });
 });

@@ -1,14 +1,6 @@
 import cron from 'node-cron';
-import { hostTimeZone } from '../../agent/incidents/coverage';
-import {
-  activeRange,
-  activeWindows,
-  appliesTo,
-  compileMaintenance,
-  maintenanceSchema,
-  nextStart,
-  type MaintenanceWindow,
-} from '../../agent/incidents/maintenance';
+import { activeRange, activeWindows, appliesTo, compileMaintenance, nextStart, type MaintenanceWindow } from '../../agent/incidents/maintenance';
+import { maintenanceSchema } from '../../agent/incidents/maintenance-schema';
 
 // Hand-computed. Europe/Berlin is +01:00 until 2026-03-29 02:00 → 03:00 (+02:00) and again from
 // 2026-10-25 03:00 → 02:00; America/New_York is -05:00 until 2026-03-08 02:00 → 03:00 (-04:00).
@@ -203,9 +195,9 @@ describe('config', () => {
     });
   });
 
-  test('a cron window without a zone takes the host\'s', () => {
-    const [w] = compileMaintenance(maintenanceSchema.parse([{ name: 'x', cron: '0 2 * * 0', duration: '1h' }]));
-    expect(w.kind === 'cron' && w.timezone).toBe(hostTimeZone());
+  test('a cron window without a zone takes the one it is compiled with (the loader passes the host\'s)', () => {
+    const [w] = compileMaintenance(maintenanceSchema.parse([{ name: 'x', cron: '0 2 * * 0', duration: '1h' }]), { timezone: 'Asia/Tokyo' });
+    expect(w.kind === 'cron' && w.timezone).toBe('Asia/Tokyo');
   });
 
   test('compiling leaves no task in node-cron\'s registry', () => {
@@ -270,7 +262,7 @@ describe('cost', () => {
 
 describe('expanded checks', () => {
   test('a window for an entry covers its expanded checks (disk → disk:/boot)', () => {
-    const [w] = compileMaintenance(maintenanceSchema.parse([{ name: 'x', start: '2026-01-01T00:00:00Z', end: '2026-01-02T00:00:00Z', checks: ['disk'] }]));
+    const [w] = windows([{ name: 'x', start: '2026-01-01T00:00:00Z', end: '2026-01-02T00:00:00Z', checks: ['disk'] }]);
     expect(appliesTo(w, 'disk:/boot')).toBe(true);
     expect(appliesTo(w, 'diskette')).toBe(false);
   });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { hostTimeZone } from '../../agent/config/host-zone';
 import type { CheckConfig, Config } from '../../agent/config/load';
 import { parseCondition } from '../../agent/evaluate';
 import { compileCoverage } from '../../agent/incidents/coverage';
@@ -58,7 +59,7 @@ export function makeConfig(checks: CheckConfig[], over: Partial<Config> = {}): C
     checks,
     escalation: [{ name: 'default', afterMs: 0, notify: [], match: {}, pageAnyway: [] }],
     sla: {},
-    coverage: compileCoverage({}),
+    coverage: compileCoverage({}, { timezone: hostTimeZone() }),
     maintenance: [],
     notifiers: new Map(),
     notifications: { maxAge: 86_400_000, timeout: 30_000, links: {} },
