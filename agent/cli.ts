@@ -8,14 +8,15 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Agent } from './agent';
 import { loadOrExit, NO_CHECKS_WARNING, resolveConfigPath, validateCommand } from './cli-config';
-import { expandChecks, loadConfigFileAsync, type CheckConfig } from './config/load';
+import { expandChecks, loadConfigFileAsync } from './config/load';
 import { configJsonSchema, parseListen } from './config/schema';
 import { Status } from './evaluate';
 import { createLogger, setSecrets, type Logger } from './logger';
 import { Metrics } from './metrics';
+import { INCIDENT_STATES, type CheckConfig, type CheckResult } from './model';
 import { packageVersion } from './paths';
 import { installProcessGuard } from './process-guard';
-import { runCheckOnce, type CheckResult } from './runner';
+import { runCheckOnce } from './runner';
 import { AgentServer } from './server';
 import { Store, StoreError } from './store/store';
 
@@ -330,7 +331,7 @@ export function buildCli(args: string[]) {
           .positional('action', { choices: ['list', 'show', 'ack', 'resolve'] as const, default: 'list', describe: 'What to do' })
           .positional('id', { type: 'number', describe: 'Incident id (show, ack, resolve)' })
           .option('url', urlOption)
-          .option('state', { choices: ['open', 'acknowledged', 'resolved'], describe: 'list: only incidents in this state' })
+          .option('state', { choices: INCIDENT_STATES, describe: 'list: only incidents in this state' })
           .option('check', { type: 'string', describe: 'list: only incidents of this check' })
           .option('by', { type: 'string', describe: 'ack/resolve: who (default: your user name)' })
           .option('comment', { type: 'string', describe: 'ack/resolve: a note for the timeline' })

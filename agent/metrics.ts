@@ -1,8 +1,8 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { CheckSeries, copyInto, EMPTY, FAMILY_HEADERS, type RunRecord } from './check-series';
-import type { CheckConfig } from './config/load';
-import { SKIP_REASONS } from './scheduler';
 import { CLOSE_REASONS, type CloseReason } from './connections';
+import { SEVERITIES, type CheckConfig } from './model';
+import { SKIP_REASONS } from './scheduler';
 
 export { DURATION_BUCKETS, type RunRecord } from './check-series';
 
@@ -187,7 +187,7 @@ export class Metrics {
     });
     for (const op of ['write', 'sync', 'checkpoint']) this.storeErrors.inc({ op }, 0);
     // Series that exist from the start, at 0, so that rate() and increase() see the first event.
-    for (const severity of ['warning', 'critical']) {
+    for (const severity of SEVERITIES) {
       this.incidentsOpened.inc({ severity }, 0);
       this.incidentAck.zero({ severity });
       this.incidentResolve.zero({ severity });

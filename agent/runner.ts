@@ -1,26 +1,10 @@
-import type { FailureReason, Observation, Value } from '../checks/types';
-import type { CheckConfig } from './config/load';
-import { judge, Status, STATUS_NAMES, type StatusName } from './evaluate';
+import type { Observation, Value } from '../checks/types';
+import { judge, Status, STATUS_NAMES } from './evaluate';
 import type { Logger } from './logger';
+import type { CheckConfig, CheckResult } from './model';
 import { holdsSecret, scrub } from './secrets';
 
-/** The outcome of one run of one check: what it saw and how it was judged. */
-export interface CheckResult {
-  check: string;
-  type: string;
-  status: Status;
-  statusText: StatusName;
-  /** Whether the target answered. */
-  up: boolean;
-  reason?: FailureReason;
-  /** The condition that decided a warning or critical status. */
-  condition?: string;
-  message: string;
-  values: Record<string, Value>;
-  /** Start of the run, ms since epoch. */
-  startedAt: number;
-  durationMs: number;
-}
+export type { CheckResult } from './model';
 
 export interface RunOptions {
   log: Logger;

@@ -1,5 +1,5 @@
 import cron, { type ScheduledTask } from 'node-cron';
-import type { Schedule } from './config/load';
+import type { Schedule } from './model';
 
 /** A job the scheduler runs: one per enabled check. */
 export interface JobSpec {

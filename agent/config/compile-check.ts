@@ -1,9 +1,9 @@
 import cron from 'node-cron';
 import type { CheckDefinition } from '../../checks/types';
 import { ConditionError, parseCondition, type Rules } from '../evaluate';
+import type { CheckConfig, Schedule } from '../model';
 import type { RemediateConfig } from '../responders/remediate';
 import type { LogSpec } from '../responders/snapshot';
-import type { CheckConfig, Schedule } from './load';
 import type { Locate } from './locate';
 import { commonCheckShape, type TopConfig } from './schema';
 

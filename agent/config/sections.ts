@@ -1,9 +1,9 @@
 import type { z } from 'zod';
 import type { Tier } from '../incidents/escalation';
 import type { Timeframe } from '../incidents/coverage';
+import type { CheckConfig } from '../model';
 import type { NotifierInstance } from '../notifiers/outbox';
 import { didYouMean } from '../suggest';
-import type { CheckConfig } from './load';
 import type { Locate } from './locate';
 import { topSchema, type TopConfig } from './schema';
 

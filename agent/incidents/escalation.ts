@@ -1,4 +1,4 @@
-import type { Severity } from './lifecycle';
+import type { Severity } from '../model';
 
 /** SLA targets of one severity, counted in the incident's coverage hours (ms). */
 export interface SlaTarget {

@@ -1,7 +1,7 @@
 import { Status } from '../evaluate';
+import type { Severity } from '../model';
 
-/** An incident's severity. */
-export type Severity = 'warning' | 'critical';
+export type { Severity } from '../model';
 
 /** How a check's results become incidents. */
 export interface LifecyclePolicy {

@@ -1,47 +1,9 @@
 import type { z } from 'zod';
+import type { IncidentEvent } from '../model';
 import type { Templates } from './render';
 
-/** The event kinds an incident produces, as notifiers receive them. */
-export type EventKind = 'trigger' | 'acknowledge' | 'resolve' | 'escalate' | 'flapping' | 'sla_breach' | 'severity_change';
-
-/**
- * One notification: the generic event every provider renders from (the `webhook` notifier
- * sends it as is). `key` is the idempotency key: the same event always carries the same key.
- */
-export interface IncidentEvent {
-  event: EventKind;
-  key: string;
-  agent: string;
-  /** When the event happened (ISO 8601). */
-  at: string;
-  /** One line for humans: "critical: api-health: 500 Internal Server Error in 12 ms". */
-  message: string;
-  incident: {
-    id: number;
-    /** This incident, unique across agents and stores (agent:store:id): providers' dedup key / alias. */
-    ref: string;
-    /** agent/check: the same for every incident of the check. */
-    dedupKey: string;
-    check: string;
-    type: string;
-    severity: 'warning' | 'critical';
-    state: 'open' | 'acknowledged' | 'resolved';
-    tier?: string;
-    summary: string;
-    openedAt: string;
-    flapping: boolean;
-    labels: Record<string, string>;
-    values: Record<string, number | string | boolean>;
-    acknowledgedBy?: string;
-    resolvedBy?: string;
-    respondDue?: string;
-    resolveDue?: string;
-  };
-  /** Free-form details of the event (breach kind, previous severity, snapshot summary, …). */
-  details?: Record<string, unknown>;
-  /** The incident in the agent's API, and in Grafana when `notifications.links.grafana` is set. */
-  links?: { incident?: string; grafana?: string };
-}
+/** The event and its kinds are the model's: the store and the incidents speak them too. */
+export type { EventKind, IncidentEvent } from '../model';
 
 /** A delivery failed; `retryable` says whether trying again can help (network, 429, 5xx). */
 export class NotifyError extends Error {

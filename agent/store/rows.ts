@@ -1,84 +1,9 @@
 /**
- * The store's rows as the rest of the agent sees them (incidents, timeline entries, silences,
- * outbox entries) and their mapping to and from SQLite columns, free text scrubbed of secrets.
+ * The mapping of the model's incidents and outbox entries to and from SQLite columns, free
+ * text scrubbed of secrets.
  */
-import type { Severity } from '../incidents/lifecycle';
-import type { EventKind } from '../notifiers/types';
+import type { Incident, OutboxEntry } from '../model';
 import { scrub, scrubDeep } from '../secrets';
-
-export type IncidentState = 'open' | 'acknowledged' | 'resolved';
-
-/** An incident as stored. Times are ms since epoch. */
-export interface Incident {
-  id: number;
-  key: string;
-  agent: string;
-  check: string;
-  type: string;
-  severity: Severity;
-  state: IncidentState;
-  tier?: string;
-  tierIndex: number;
-  summary: string;
-  labels: Record<string, string>;
-  values: Record<string, number | string | boolean>;
-  flapping: boolean;
-  openedAt: number;
-  ackedAt?: number;
-  ackedBy?: string;
-  resolvedAt?: number;
-  resolvedBy?: string;
-  resolution?: string;
-  /** Events so far; the next event's sequence number is seq + 1. */
-  seq: number;
-  evidence: unknown[];
-  snapshot?: unknown;
-  escalatedAt?: number;
-  repeats: number;
-  coverage: string;
-  respondDue?: number;
-  resolveDue?: number;
-  respondBreached: boolean;
-  resolveBreached: boolean;
-}
-
-/** One entry of an incident's timeline. */
-export interface TimelineEntry {
-  n: number;
-  at: number;
-  kind: string;
-  message: string;
-  data?: unknown;
-}
-
-/** An ad hoc silence: no incident opens or pages for matching checks between its times. */
-export interface Silence {
-  id: string;
-  checks: string[];
-  labels: Record<string, string>;
-  startsAt: number;
-  endsAt: number;
-  comment: string;
-  createdBy: string;
-  createdAt: number;
-}
-
-/** A notification waiting in (or done with) the outbox. */
-export interface OutboxEntry {
-  id: number;
-  key: string;
-  notifier: string;
-  incidentId: number;
-  event: EventKind;
-  payload: string;
-  createdAt: number;
-  notBefore: number;
-  attempts: number;
-  nextAttemptAt: number;
-  deliveredAt?: number;
-  failedAt?: number;
-  lastError?: string;
-}
 
 /** A row as better-sqlite3 returns it. */
 export type Row = Record<string, any>;

@@ -1,12 +1,12 @@
-import type { EventKind } from '../notifiers/types';
 import type { Statement } from 'better-sqlite3';
+import { EVENT_KINDS, type EventKind, type Incident, type IncidentState, type OutboxEntry, type Silence, type TimelineEntry } from '../model';
 import { openDb, type Db } from './db';
 import { Writer, type StoreHealth, type StoreObserver } from './writer';
-import { INCIDENT_COLUMNS, scrubJsonText, toColumn, toIncident, toJson, toOutbox, type Incident, type IncidentState, type OutboxEntry, type Row, type Silence, type TimelineEntry } from './rows';
+import { INCIDENT_COLUMNS, scrubJsonText, toColumn, toIncident, toJson, toOutbox, type Row } from './rows';
 import { scrub } from '../secrets';
 
 export { StoreError } from './db';
-export type { Incident, IncidentState, OutboxEntry, Silence, TimelineEntry } from './rows';
+export type { Incident, IncidentState, OutboxEntry, Silence, TimelineEntry } from '../model';
 export type { StoreHealth, StoreObserver } from './writer';
 
 /** How often changes held in memory (the file could not take them) are tried again (ms). */
@@ -257,7 +257,7 @@ export class Store {
    * in progress or a snapshot being taken), of the given events or all.
    */
   cancelHeld(incidentId: number, now: number, events?: readonly EventKind[]): number {
-    return this.write(`DELETE FROM outbox WHERE incident_id = ? AND ${HELD} AND event IN (SELECT value FROM json_each(?))`, [incidentId, now, JSON.stringify(events ?? ALL_EVENTS)]).changes;
+    return this.write(`DELETE FROM outbox WHERE incident_id = ? AND ${HELD} AND event IN (SELECT value FROM json_each(?))`, [incidentId, now, JSON.stringify(events ?? EVENT_KINDS)]).changes;
   }
 
   /** Releases an incident's held notifications now (to the given notifiers, or all). */
@@ -336,8 +336,6 @@ export class Store {
 
 /** A notification not attempted yet whose time has not come (bind: now). */
 const HELD = 'delivered_at IS NULL AND failed_at IS NULL AND attempts = 0 AND not_before > ?';
-
-const ALL_EVENTS: EventKind[] = ['trigger', 'acknowledge', 'resolve', 'escalate', 'flapping', 'sla_breach', 'severity_change'];
 
 /** A pending outbox row with no earlier pending row of its chain (incident × notifier). */
 const PENDING_HEAD = `o.delivered_at IS NULL AND o.failed_at IS NULL AND NOT EXISTS (
