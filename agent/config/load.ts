@@ -1,15 +1,12 @@
 import { isMap, isSeq, LineCounter, type Document } from 'yaml';
 import { z } from 'zod';
 import { registry } from '../../checks';
-import { isHttpUrl, isSecretName, urlCredentials, type CheckCategory, type CheckDefinition, type Expansion, type FieldSpec } from '../../checks/types';
+import { isHttpUrl, isSecretName, urlCredentials, type Expansion } from '../../checks/types';
 import { ConfigError, type ConfigProblem } from '../errors';
-import type { Rules } from '../evaluate';
 import { compileCoverage, type Timeframe } from '../incidents/coverage';
 import type { SlaTarget, Tier } from '../incidents/escalation';
-import type { Severity } from '../incidents/lifecycle';
 import { compileMaintenance, type MaintenanceWindow } from '../incidents/maintenance';
-import type { RemediateConfig } from '../responders/remediate';
-import type { LogSpec } from '../responders/snapshot';
+import type { CheckConfig, Severity } from '../model';
 import { notifierRegistry } from '../notifiers';
 import type { NotifierInstance } from '../notifiers/outbox';
 import { DEFAULT_TEMPLATES, type Templates } from '../notifiers/render';
@@ -24,35 +21,7 @@ import { parseYaml, resolveAliases, toPlain, type At } from './yaml';
 
 export { formatPath } from './locate';
 
-/** When a check runs: a fixed interval, or a cron expression. */
-export type Schedule = { kind: 'every'; everyMs: number } | { kind: 'cron'; cron: string; timezone?: string };
-
-/** One check, validated and compiled: the engine's view of a `checks:` entry. */
-export interface CheckConfig {
-  name: string;
-  type: string;
-  category: CheckCategory;
-  def: CheckDefinition<any>;
-  /** The type-specific keys, parsed by the type's schema. */
-  spec: Record<string, unknown>;
-  description?: string;
-  enabled: boolean;
-  schedule: Schedule;
-  timeoutMs: number;
-  retryEveryMs?: number;
-  labels: Readonly<Record<string, string>>;
-  fields: Readonly<Record<string, FieldSpec>>;
-  rules: Rules;
-  openAfter?: number;
-  resolveAfter?: number;
-  dependsOn?: readonly string[];
-  /** The service timeframe SLA clocks count in. */
-  coverage?: string;
-  /** Availability objective as a ratio (0.999), when the check has an SLO. */
-  slo?: number;
-  remediate?: RemediateConfig;
-  logs?: readonly LogSpec[];
-}
+export type { CheckConfig, Schedule } from '../model';
 
 /** A loaded, validated, frozen config. */
 export interface Config {
