@@ -3,8 +3,9 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import Database from 'better-sqlite3';
 import { createLogger } from '../../agent/logger';
-import { parseRetryAfter } from '../../agent/notifiers/http';
+import { parseRetryAfter } from '../../agent/notifiers/outbound-http';
 import { backoffMs, OutboxWorker, type NotifierInstance } from '../../agent/notifiers/outbox';
 import { webhookNotifier } from '../../agent/notifiers/webhook';
 import { Store } from '../../agent/store/store';
@@ -148,9 +149,11 @@ test('pending notifications survive a restart and are delivered once after it', 
     req.on('data', (c) => (body += c));
     req.on('end', () => (received.push({ at: Date.now(), body: JSON.parse(body) }), res.writeHead(200).end()));
   });
-  store = Store.open(dir.dir);
   // The retry was scheduled far ahead; a restarted agent keeps that schedule, so move it up.
-  store.db.prepare('UPDATE outbox SET next_attempt_at = 0').run();
+  const db = new Database(path.join(dir.dir, 'keepwatch.db'));
+  db.prepare('UPDATE outbox SET next_attempt_at = 0').run();
+  db.close();
+  store = Store.open(dir.dir);
   const second = worker();
   second.start();
   await until(() => received.length === 1);
@@ -308,7 +311,7 @@ test('an event re-sent after a crash between the 2xx and the record carries the 
   enqueue(1, 1, 'trigger');
   enqueue(1, 2, 'resolve');
   // The store as a SIGKILL right after the receiver's 2xx would leave it: nothing recorded yet.
-  store.db.pragma('wal_checkpoint(TRUNCATE)');
+  store.maintain(Date.now(), true); // the WAL checkpointed into the file, which is then copied
   const crashed = tempDir();
   fs.copyFileSync(path.join(dir.dir, 'keepwatch.db'), path.join(crashed.dir, 'keepwatch.db'));
   try {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { describeNetworkError, httpUrl } from '../../../checks/types';
-import { postJson } from '../http';
+import { postJson } from '../outbound-http';
 import { render, type Templates } from '../render';
 import { defineNotifier, NotifyError, type IncidentEvent } from '../types';
 

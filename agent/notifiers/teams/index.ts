@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { postJson } from '../http';
+import { postJson } from '../outbound-http';
 import { render, type Templates } from '../render';
 import { defineNotifier, type IncidentEvent } from '../types';
 import { httpUrl } from '../../../checks/types';

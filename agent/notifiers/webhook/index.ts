@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
-import { postJson } from '../http';
+import { postJson } from '../outbound-http';
 import { defineNotifier, type IncidentEvent } from '../types';
 import { httpUrl } from '../../../checks/types';
 
