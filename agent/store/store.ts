@@ -27,6 +27,9 @@ export class Store {
   /** A random id of this store, part of every idempotency key. */
   readonly id: string;
 
+  /** The max_page_count the file had before {@link capFileSize}. */
+  private uncappedPages: number | undefined;
+
   /** `db` is the file's database (reads and writes go through the writer, which may hold them in memory). */
   private constructor(readonly db: Db, readonly file: string, fault?: () => Error | undefined) {
     this.w = new Writer(db, fault);
@@ -57,6 +60,34 @@ export class Store {
   /** Whether the file takes writes, and how many changes wait in memory for it. */
   health(): StoreHealth {
     return this.w.health();
+  }
+
+  /** SQLite's integrity check of the file: 'ok', or the first problem it found. */
+  integrityCheck(): string {
+    return String(this.db.pragma('integrity_check', { simple: true }));
+  }
+
+  /**
+   * Rows changed in the file since the store was opened (SQLite's total_changes()); changes
+   * held in memory count once they are written.
+   */
+  changes(): number {
+    return (this.db.prepare('SELECT total_changes() AS n').get() as Row).n;
+  }
+
+  /**
+   * For tests: stops the file from growing past its present size (`false` lets it grow again),
+   * so a statement that needs one more page fails part-way with SQLITE_FULL, as on a full disk.
+   * SQLite's max_page_count, which holds for this connection only.
+   */
+  capFileSize(capped: boolean): void {
+    if (capped) {
+      this.uncappedPages ??= this.db.pragma('max_page_count', { simple: true }) as number;
+      this.db.pragma(`max_page_count = ${this.db.pragma('page_count', { simple: true }) as number}`);
+    } else if (this.uncappedPages !== undefined) {
+      this.db.pragma(`max_page_count = ${this.uncappedPages}`);
+      this.uncappedPages = undefined;
+    }
   }
 
   /** Tells `observer` of every SQLite failure and every change of health. */

@@ -24,7 +24,7 @@ function feed(status: Status, message: string, latencyMs: number) {
 
 /** Rows the store has written so far. */
 function writes(): number {
-  return (h.store.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
+  return h.store.changes();
 }
 
 test('results of an open incident are written in the 5 s batch, not one transaction each; the latest wins', () => {

@@ -1,4 +1,6 @@
+import path from 'node:path';
 import { Writable } from 'node:stream';
+import Database from 'better-sqlite3';
 import { loadConfigText } from '../../agent/config/load';
 import { createLogger, setSecrets } from '../../agent/logger';
 import { requestParts, urlCredentials } from '../../checks/types';
@@ -133,7 +135,10 @@ describe('a receiver that echoes the Authorization header in its refusal', () =>
     const stored = store.notificationsOf(1)[0].lastError ?? '';
     expect(stored).toMatch(new RegExp(`^HTTP ${status}: `));
     if (status !== 503) expect(lines).toMatch(/\[REDACTED\]/); // (the 503's cut falls inside the marker: dropped whole)
-    const file = JSON.stringify(store.db.prepare('SELECT * FROM outbox').all()) + JSON.stringify(store.db.prepare('SELECT * FROM timeline').all());
+    store.close();
+    const db = new Database(path.join(dir.dir, 'keepwatch.db'), { readonly: true });
+    const file = JSON.stringify(db.prepare('SELECT * FROM outbox').all()) + JSON.stringify(db.prepare('SELECT * FROM timeline').all());
+    db.close();
     expect({ log: leaks(lines), stored: leaks(stored), file: leaks(file) }).toEqual({ log: [], stored: [], file: [] });
   });
 });

@@ -95,7 +95,7 @@ test('what a full disk refuses is kept in memory, read back at once, and written
   expect(s.timeline(2).map((t) => t.n)).toEqual([1]);
   expect(s.notificationsOf(1)[0].deliveredAt).toBe(3);
   expect(s.notificationsOf(2)).toHaveLength(1);
-  expect(s.db.pragma('integrity_check', { simple: true })).toBe('ok');
+  expect(s.integrityCheck()).toBe('ok');
   // Ids go on where the written ones left off.
   expect(openIncident('after')).toBe(3);
 });
@@ -125,16 +125,15 @@ test('only the last state of a check waits for the file, however long the disk s
 
 test('a transaction that fails part-way is thrown (its caller must redo it) and later ones go to memory', () => {
   store.insertIncident(incident('api'));
-  // max_page_count makes SQLite itself refuse to grow the file in the middle of a statement.
-  const pages = store.db.pragma('page_count', { simple: true }) as number;
-  store.db.pragma(`max_page_count = ${pages}`);
+  // A capped file makes SQLite itself refuse to grow it in the middle of a statement.
+  store.capFileSize(true);
   expect(() => store.transaction(() => store.addTimeline(1, 1, 'x', 'y'.repeat(20_000)))).toThrow(/database or disk is full/);
   expect(store.health()).toMatchObject({ writable: false, pending: 0 });
   expect(store.timeline(1)).toEqual([]);
   store.addTimeline(1, 2, 'x', 'y'.repeat(20_000));
   expect(store.timeline(1)).toHaveLength(1);
   expect(store.maintain(0, true)).toBe(false);
-  store.db.pragma('max_page_count = 1073741823');
+  store.capFileSize(false);
   expect(store.maintain(0, true)).toBe(true);
   expect(reopened().timeline(1)).toHaveLength(1);
 });

@@ -120,7 +120,7 @@ test('an outage while the disk is full opens an incident, pages, resolves, and i
     expect(file.getIncident(1)).toMatchObject({ state: 'resolved' });
     expect(file.timeline(1)).toHaveLength(7);
     expect(file.notificationsOf(1).every((n) => n.deliveredAt !== undefined)).toBe(true);
-    expect(file.db.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(file.integrityCheck()).toBe('ok');
   } finally {
     file.close();
   }

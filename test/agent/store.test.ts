@@ -11,10 +11,12 @@ afterEach(() => dir.cleanup());
 
 test('creates the store in WAL mode at the current schema version, and reopens it', () => {
   const store = Store.open(path.join(dir.dir, 'nested', 'data'));
-  expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
-  expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
   store.saveCheckState('api', { bad: 2 }, 1);
   store.close();
+  const db = new Database(path.join(dir.dir, 'nested', 'data', 'keepwatch.db'), { readonly: true });
+  expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+  expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+  db.close();
   const again = Store.open(path.join(dir.dir, 'nested', 'data'));
   expect(again.loadCheckStates().get('api')).toEqual({ bad: 2 });
   again.close();
