@@ -1,13 +1,14 @@
 import { setMaxListeners } from 'node:events';
 import os from 'node:os';
-import { expandChecks, type CheckConfig, type Config } from './config/load';
+import { expandChecks, type Config } from './config/load';
 import { parseListen } from './config/schema';
 import { ConfigError, formatProblem } from './errors';
 import { Status } from './evaluate';
 import { setSecrets, type Logger } from './logger';
 import { Metrics } from './metrics';
-import { runCheckOnce, type CheckResult } from './runner';
-import { IncidentEngine, type EngineConfig } from './incidents/engine';
+import type { CheckConfig, CheckResult } from './model';
+import { runCheckOnce } from './runner';
+import { IncidentEngine, type EngineConfig } from './engine';
 import { OutboxWorker } from './notifiers/outbox';
 import { Scheduler } from './scheduler';
 import type { Store } from './store/store';
@@ -45,13 +46,6 @@ export interface CheckView {
 /** The outcome of a reload. */
 export type ReloadOutcome = { ok: true; checks: number } | { ok: false; errors: string[] };
 
-interface Streak {
-  nonOk: number;
-  ok: number;
-  /** A failure was confirmed (openAfter non-ok results) and has not been confirmed over. */
-  failing: boolean;
-}
-
 /**
  * The running agent: wires scheduler → runner (check + evaluator) → metrics and keeps the
  * last result of every check. It knows check types only through the config's registry entries.
@@ -60,7 +54,6 @@ export class Agent {
   config: Config;
   private checks = new Map<string, CheckConfig>();
   private readonly results = new Map<string, CheckResult>();
-  private readonly streaks = new Map<string, Streak>();
   private readonly scheduler: Scheduler;
   private readonly stopController = new AbortController();
   private readonly log: Logger;
@@ -207,7 +200,6 @@ export class Agent {
       const c = this.checks.get(name);
       if (!c || c.type !== this.results.get(name)!.type) {
         this.results.delete(name);
-        this.streaks.delete(name);
       }
     }
     this.metrics.setChecks([...this.checks.values()]);
@@ -290,18 +282,6 @@ export class Agent {
       durationSeconds: result.durationMs / 1000,
       values: result.values,
     });
-    const streak = this.streaks.get(check.name) ?? { nonOk: 0, ok: 0, failing: false };
-    const { openAfter, resolveAfter } = this.thresholds(check);
-    if (result.status === Status.Ok) {
-      streak.ok++;
-      streak.nonOk = 0;
-      if (streak.ok >= resolveAfter) streak.failing = false;
-    } else {
-      streak.nonOk++;
-      streak.ok = 0;
-      if (streak.nonOk >= openAfter) streak.failing = true;
-    }
-    this.streaks.set(check.name, streak);
     if (!prev || prev.status !== result.status) {
       const fields = { check: check.name, status: result.statusText, was: prev?.statusText, reason: result.reason, message: result.message };
       if (result.status === Status.Ok) this.log.info(fields, prev ? 'check recovered' : 'check ok');
@@ -311,20 +291,14 @@ export class Agent {
     }
   }
 
-  /** A check's own thresholds, else the global ones. */
-  private thresholds(check: CheckConfig): { openAfter: number; resolveAfter: number } {
-    return { openAfter: check.openAfter ?? this.config.incidents.openAfter, resolveAfter: check.resolveAfter ?? this.config.incidents.resolveAfter };
-  }
-
-  /** retryEvery applies while a failure or a recovery is not yet confirmed. */
+  /**
+   * retryEvery applies while the incident lifecycle counts a failure or a recovery it has not
+   * confirmed yet (its own counters: there is no second count here).
+   */
   private pace(name: string): number | undefined {
     const check = this.checks.get(name);
-    const streak = this.streaks.get(name);
-    if (!check?.retryEveryMs || !streak) return undefined;
-    const { openAfter, resolveAfter } = this.thresholds(check);
-    const confirmingFailure = streak.nonOk > 0 && streak.nonOk < openAfter;
-    const confirmingRecovery = streak.failing && streak.ok > 0 && streak.ok < resolveAfter;
-    return confirmingFailure || confirmingRecovery ? check.retryEveryMs : undefined;
+    if (!check?.retryEveryMs || !this.incidents?.confirming(check)) return undefined;
+    return check.retryEveryMs;
   }
 
   private view(c: CheckConfig): CheckView {

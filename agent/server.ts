@@ -6,10 +6,10 @@ import { duration } from '../checks/units';
 import type { Agent } from './agent';
 import { HTTP_DEFAULTS } from './config/schema';
 import { checkingInterval, ConnectionGuard } from './connections';
-import type { IncidentEngine } from './incidents/engine';
+import type { IncidentEngine } from './engine';
 import type { Logger } from './logger';
+import { INCIDENT_STATES, type Incident, type IncidentState, type OutboxEntry, type Silence, type TimelineEntry } from './model';
 import { HttpError, parseBody, readJsonBody } from './request-body';
-import type { Incident, IncidentState, OutboxEntry, Silence, TimelineEntry } from './store/store';
 
 export { HttpError } from './request-body';
 
@@ -241,7 +241,7 @@ export class AgentServer {
 
   private listIncidents(url: URL): Reply {
     const state = url.searchParams.get('state') ?? undefined;
-    if (state !== undefined && !['open', 'acknowledged', 'resolved'].includes(state)) {
+    if (state !== undefined && !INCIDENT_STATES.includes(state as IncidentState)) {
       throw new HttpError(400, `state must be open, acknowledged or resolved, not "${state}"`);
     }
     const limit = Number(url.searchParams.get('limit') ?? 100);

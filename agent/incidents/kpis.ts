@@ -1,5 +1,5 @@
 import { round } from '../../checks/types';
-import type { Incident } from '../store/store';
+import type { Incident } from '../model';
 
 /** Support KPIs over one window. Times in seconds; null where there is nothing to average. */
 export interface WindowKpis {
@@ -70,4 +70,40 @@ function median(xs: number[]): number | null {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return round(s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2, 3);
+}
+
+const DAY = 86_400_000;
+
+/** The hours (epoch hours) the KPI report reads availability from: 7 and 30 days back. */
+export function kpiHours(now: number): { h7: number; h30: number } {
+  return { h7: Math.floor((now - 7 * DAY) / 3_600_000), h30: Math.floor((now - 30 * DAY) / 3_600_000) };
+}
+
+/**
+ * MTTA, MTTR, SLA attainment over 7 and 30 days, and availability per check: the API's
+ * `/kpis`. `incidents` are those opened in the last 30 days; `a7` and `a30` the runs per check
+ * since kpiHours.
+ */
+export function kpiReport(
+  now: number,
+  incidents: readonly Incident[],
+  a7: ReadonlyMap<string, { ok: number; total: number }>,
+  a30: ReadonlyMap<string, { ok: number; total: number }>,
+  checkNames: Iterable<string>,
+): Record<string, unknown> {
+  const ratio = (a?: { ok: number; total: number }) => (a && a.total ? Math.round((a.ok / a.total) * 1e6) / 1e6 : null);
+  const checks: Record<string, { availability7d: number | null; availability30d: number | null }> = {};
+  for (const name of checkNames) checks[name] = { availability7d: ratio(a7.get(name)), availability30d: ratio(a30.get(name)) };
+  return {
+    generatedAt: new Date(now).toISOString(),
+    windows: { '7d': windowKpis(incidents, now - 7 * DAY, now), '30d': windowKpis(incidents, now - 30 * DAY, now) },
+    checks,
+    definitions: {
+      window: 'incidents opened in the last 7 or 30 days',
+      mtta: 'mean of acknowledged - opened, over those incidents that were acknowledged',
+      mttr: 'mean of resolved - opened, over those incidents that were resolved',
+      availability: 'share of runs that were ok or warning; maintenance windows count like any other time',
+      slaAttainment: 'met / (met + breached) of SLA clocks decided so far, counted in the check\'s coverage hours',
+    },
+  };
 }

@@ -3,6 +3,8 @@ import { Agent } from '../../agent/agent';
 import { ConfigError } from '../../agent/errors';
 import { createLogger } from '../../agent/logger';
 import { Metrics } from '../../agent/metrics';
+import { Store } from '../../agent/store/store';
+import { tempDir } from '../helpers/daemon';
 import { checkConfig, makeConfig, sleep } from '../helpers/fake-checks';
 
 function deps(extra: Partial<Parameters<typeof Agent.create>[1]> = {}) {
@@ -49,8 +51,11 @@ test('a hung check and a throwing check never delay or stop another check, even 
   expect(await metricLine(d.metrics, /^keepwatch_check_runs_total\{check="hung",status="critical",reason="timeout"\} [1-9]/)).toHaveLength(1);
 });
 
-test('retryEvery re-checks a failing check until the failure is confirmed, then slows down', async () => {
+test('retryEvery re-checks a failing check until the lifecycle confirms the failure, then slows down', async () => {
   jest.useFakeTimers({ now: 0 });
+  // The pace follows the incident lifecycle's own counting, which lives with the store.
+  const dir = tempDir();
+  const store = Store.open(dir.dir);
   const times: number[] = [];
   let value = 5; // failing
   const config = makeConfig([
@@ -59,7 +64,7 @@ test('retryEvery re-checks a failing check until the failure is confirmed, then 
       return { values: { value }, message: 'v' };
     }, { schedule: { kind: 'every', everyMs: 60_000 }, retryEveryMs: 5000 }),
   ]);
-  const agent = await Agent.create(config, deps());
+  const agent = await Agent.create(config, deps({ store }));
   agent.start();
   await jest.advanceTimersByTimeAsync(11_000);
   // Run 1 fails, runs 2 and 3 come 5 s apart and confirm it (openAfter 3).
@@ -77,6 +82,8 @@ test('retryEvery re-checks a failing check until the failure is confirmed, then 
   const stopped = agent.stop();
   await jest.advanceTimersByTimeAsync(1000);
   await stopped;
+  store.close();
+  dir.cleanup();
 });
 
 test('reload applies a valid config and refuses an invalid one, keeping the old', async () => {

@@ -1,5 +1,5 @@
 import { Status } from '../../agent/evaluate';
-import { silenceMatches } from '../../agent/incidents/engine';
+import { silenceMatches } from '../../agent/engine';
 import { engineHarness } from '../helpers/engine';
 
 const { Ok: O, Warning: W, Critical: C } = Status;

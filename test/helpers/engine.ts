@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { engineConfig } from '../../agent/agent';
 import { loadConfigText, type CheckConfig } from '../../agent/config/load';
 import { Status, STATUS_NAMES } from '../../agent/evaluate';
-import { IncidentEngine } from '../../agent/incidents/engine';
+import { IncidentEngine } from '../../agent/engine';
 import { createLogger } from '../../agent/logger';
 import { Metrics } from '../../agent/metrics';
 import type { IncidentEvent } from '../../agent/notifiers/types';
@@ -90,7 +90,7 @@ export function engineHarness(yaml: string, start = Date.parse('2026-11-27T10:00
     },
     async close() {
       await h.engine.stop();
-      if (store.db.open) store.close();
+      store.close();
       dir.cleanup();
     },
   };
