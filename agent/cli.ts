@@ -8,6 +8,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Agent } from './agent';
 import { loadOrExit, NO_CHECKS_WARNING, resolveConfigPath, validateCommand } from './cli-config';
+import { formatColumns } from './cli-table';
 import { expandChecks, loadConfigFileAsync } from './config/load';
 import { configJsonSchema, parseListen } from './config/schema';
 import { Status } from './evaluate';
@@ -134,8 +135,7 @@ export function formatTable(results: CheckResult[]): string {
   for (const r of results) {
     rows.push([r.statusText.toUpperCase(), r.check, r.type, `${Math.round(r.durationMs)}ms`, r.message]);
   }
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n');
+  return formatColumns(rows);
 }
 
 async function checkCommand(argv: { config?: string; names: string[]; json?: boolean }): Promise<void> {
@@ -214,11 +214,6 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n');
-}
-
 const when = (iso?: string) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-');
 
 async function incidentsCommand(argv: { action: string; id?: number; url: string; state?: string; check?: string; by?: string; comment?: string; json?: boolean }): Promise<void> {
@@ -230,20 +225,24 @@ async function incidentsCommand(argv: { action: string; id?: number; url: string
     const { incidents } = await api(argv.url, 'GET', `/api/v1/incidents${q.size ? `?${q}` : ''}`);
     const rows = [['ID', 'STATE', 'SEVERITY', 'CHECK', 'TIER', 'OPENED', 'SUMMARY']];
     for (const i of incidents) rows.push([String(i.id), i.state + (i.flapping ? ' (flapping)' : ''), i.severity, i.check, i.tier ?? '-', when(i.openedAt), i.summary]);
-    return print(incidents.length ? table(rows) : 'no incidents', incidents);
+    return print(incidents.length ? formatColumns(rows) : 'no incidents', incidents);
   }
   if (argv.id === undefined) fail(`incidents ${argv.action} needs an incident id`);
   if (argv.action === 'show') {
     const i = await api(argv.url, 'GET', `/api/v1/incidents/${argv.id}`);
+    const fields = [
+      ['summary:', i.summary],
+      ['opened:', `${when(i.openedAt)}   tier: ${i.tier ?? '-'}`],
+      ['acked:', `${when(i.acknowledgedAt)}${i.acknowledgedBy ? ` by ${i.acknowledgedBy}` : ''}`],
+      ['resolved:', `${when(i.resolvedAt)}${i.resolvedBy ? ` by ${i.resolvedBy}` : ''}${i.resolution ? ` (${i.resolution})` : ''}`],
+      ['sla:', `respond by ${when(i.sla.respondDue)}${i.sla.respondBreached ? ' BREACHED' : ''}, resolve by ${when(i.sla.resolveDue)}${i.sla.resolveBreached ? ' BREACHED' : ''} (${i.sla.coverage})`],
+    ];
+    const timeline = i.timeline.map((t: { at: string; kind: string; message: string }) => [when(t.at), t.kind, t.message]);
     const lines = [
       `incident ${i.id}: ${i.severity} ${i.state}${i.flapping ? ' (flapping)' : ''} — ${i.check} (${i.type})`,
-      `summary:  ${i.summary}`,
-      `opened:   ${when(i.openedAt)}   tier: ${i.tier ?? '-'}`,
-      `acked:    ${when(i.acknowledgedAt)}${i.acknowledgedBy ? ` by ${i.acknowledgedBy}` : ''}`,
-      `resolved: ${when(i.resolvedAt)}${i.resolvedBy ? ` by ${i.resolvedBy}` : ''}${i.resolution ? ` (${i.resolution})` : ''}`,
-      `sla:      respond by ${when(i.sla.respondDue)}${i.sla.respondBreached ? ' BREACHED' : ''}, resolve by ${when(i.sla.resolveDue)}${i.sla.resolveBreached ? ' BREACHED' : ''} (${i.sla.coverage})`,
+      formatColumns(fields, { gap: ' ' }),
       'timeline:',
-      ...i.timeline.map((t: { at: string; kind: string; message: string }) => `  ${when(t.at)}  ${t.kind.padEnd(12)} ${t.message}`),
+      ...(timeline.length ? [formatColumns(timeline, { indent: '  ' })] : []),
     ];
     return print(lines.join('\n'), i);
   }
@@ -257,7 +256,7 @@ async function silenceCommand(argv: { action: string; id?: string; url: string; 
     const { silences } = await api(argv.url, 'GET', `/api/v1/silences${argv.all ? '?all=true' : ''}`);
     const rows = [['ID', 'CHECKS', 'UNTIL', 'BY', 'COMMENT']];
     for (const s of silences) rows.push([s.id, s.checks.join(','), when(s.endsAt), s.createdBy, s.comment]);
-    return print(silences.length ? table(rows) : 'no silences', silences);
+    return print(silences.length ? formatColumns(rows) : 'no silences', silences);
   }
   if (argv.action === 'delete') {
     if (!argv.id) fail('silence delete needs a silence id');

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { formatTable, selectChecks, worstStatus } from '../agent/cli';
+import { formatColumns } from '../agent/cli-table';
 import { Status } from '../agent/evaluate';
 import { runCli, tempDir } from './helpers/daemon';
 import { checkConfig } from './helpers/fake-checks';
@@ -178,5 +179,14 @@ describe('helpers', () => {
       'OK        a       http  5ms   m1',
       'CRITICAL  longer  tcp   12ms  m2',
     ]);
+  });
+
+  test.each([
+    ['columns two spaces apart, the last one not padded', [['ID', 'STATE', 'SUMMARY'], ['1', 'acknowledged', 'down'], ['12', 'open', 'slow']], {}, ['ID  STATE         SUMMARY', '1   acknowledged  down', '12  open          slow']],
+    ['a gap and an indent (incidents show)', [['summary:', 's'], ['resolved:', '-']], { gap: ' ', indent: '  ' }, ['  summary:  s', '  resolved: -']],
+    ['one column', [['a'], ['bbb']], {}, ['a', 'bbb']],
+    ['no rows', [], {}, ['']],
+  ])('formatColumns: %s', (_name, rows, opts, lines) => {
+    expect(formatColumns(rows, opts).split('\n')).toEqual(lines);
   });
 });
