@@ -9,15 +9,16 @@ import { Status } from '../evaluate';
 import { AvailabilityCounter } from '../incidents/availability';
 import { kpiHours, kpiReport } from '../incidents/kpis';
 import { initialState, type CheckState } from '../incidents/lifecycle';
-import { activeRange, activeWindows } from '../incidents/maintenance';
+import { maintenanceNow } from '../incidents/maintenance';
 import { confirming, decide, EVIDENCE, policyFor, reloadTiers, type Ctx, type Decision, type Effect, type Input, type PolicyConfig, type Slice } from '../incidents/policy';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { CheckConfig, CheckResult, Incident, IncidentEvent, OutboxEntry, Silence, TimelineEntry } from '../model';
 import type { NotifierInstance } from '../notifiers/outbox';
-import { summariseSnapshot, type Snapshot } from '../responders/snapshot';
 import type { Store } from '../store/store';
-import { eventKey, incidentEvent, type Links } from './events';
+import { EffectWriter } from './effects';
+import type { Links } from './events';
+import { Leases } from './leases';
 import { Responders } from './responders';
 
 export { silenceMatches } from '../incidents/paging';
@@ -66,8 +67,8 @@ export class IncidentEngine {
   private readonly unwritten = new Map<string, Effect[]>();
   private readonly availability = new AvailabilityCounter();
   private readonly responders: Responders;
-  /** When each open incident was last re-sent to each lease-keeping notifier. */
-  private readonly lastResend = new Map<string, number>();
+  private readonly writer: EffectWriter;
+  private readonly leases: Leases;
   private silences: Silence[] = [];
   private timer: NodeJS.Timeout | undefined;
   private lastStateFlush = 0;
@@ -79,6 +80,8 @@ export class IncidentEngine {
     this.store = deps.store;
     this.log = deps.log;
     this.now = deps.now ?? Date.now;
+    this.writer = new EffectWriter(deps.store, deps.metrics, () => this.cfg);
+    this.leases = new Leases(deps.store, this.writer);
     this.responders = new Responders({
       log: this.log,
       now: this.now,
@@ -227,9 +230,9 @@ export class IncidentEngine {
     let opened = 0;
     try {
       this.store.transaction(() => {
-        for (const e of this.unwritten.get(check) ?? []) this.write(e, ctx.now, 0);
+        for (const e of this.unwritten.get(check) ?? []) this.writer.write(e, ctx.now, 0);
         for (const e of d.effects) {
-          const id = this.write(e, ctx.now, opened);
+          const id = this.writer.write(e, ctx.now, opened);
           if (e.kind === 'open') opened = id;
         }
       });
@@ -255,74 +258,9 @@ export class IncidentEngine {
       else if (e.kind === 'abort-remediation') this.responders.cancel(id);
       else if (e.kind === 'start' && e.responder === 'snapshot') this.responders.snapshot(this.cfg.checks.get(e.check), id);
       else if (e.kind === 'start') this.responders.remediate(this.cfg.checks.get(e.check), id);
-      else if (e.kind === 'metric') this.metric(e);
+      else if (e.kind === 'metric') this.writer.metric(e);
     }
     if (queued) this.deps.onEnqueue?.();
-  }
-
-  /** Writes one effect to the store; `opened` is the id of an incident this decision opened. Returns the id of an incident it opens. */
-  private write(e: Effect, now: number, opened: number): number {
-    const id = 'id' in e ? e.id || opened : 0;
-    switch (e.kind) {
-      case 'save-state':
-        this.store.saveCheckState(e.check, e.state, now);
-        break;
-      case 'open': {
-        const { id: _placeholder, ...inc } = e.incident;
-        return this.store.insertIncident(inc).id;
-      }
-      case 'update':
-        this.store.updateIncident(id, e.fields);
-        break;
-      case 'timeline':
-        this.store.addTimeline(id, now, e.entry, e.message, e.data);
-        break;
-      case 'notify': {
-        const inc = { ...e.incident, id };
-        const key = eventKey(this.cfg.agent, this.store.id, id, inc.seq);
-        const payload = JSON.stringify(this.event(inc, e.event, key, now, e.details));
-        this.store.enqueue({ key, notifier: e.notifier, incidentId: id, event: e.event, payload, createdAt: now, notBefore: e.notBefore });
-        break;
-      }
-      case 'release':
-        this.store.release(id, now, e.notifiers);
-        break;
-      case 'cancel':
-        this.store.cancelHeld(id, now, e.events);
-        break;
-      case 'annotate':
-        this.store.updateUnsentPayloads(id, (payload) => {
-          const ev = JSON.parse(payload) as IncidentEvent;
-          ev.details = { ...ev.details, snapshot: e.snapshot };
-          return JSON.stringify(ev);
-        });
-        break;
-      case 'remediation-run':
-        this.store.addRemediation(e.check, now);
-        break;
-    }
-    return 0;
-  }
-
-  private metric(e: Extract<Effect, { kind: 'metric' }>): void {
-    const m = this.deps.metrics;
-    switch (e.metric) {
-      case 'opened':
-        return m.incidentOpened(e.severity);
-      case 'acked':
-        return m.incidentAcked(e.severity, e.seconds);
-      case 'resolved':
-        return m.incidentResolved(e.severity, e.seconds);
-      case 'sla':
-        return m.slaBreach(e.severity, e.clock);
-      case 'remediation':
-        return m.remediation(e.check, e.outcome);
-    }
-  }
-
-  private event(inc: Incident, kind: IncidentEvent['event'], key: string, now: number, details?: Record<string, unknown>): IncidentEvent {
-    const snapshot = inc.snapshot ? summariseSnapshot(inc.snapshot as Snapshot) : undefined;
-    return incidentEvent(inc, kind, key, now, { storeId: this.store.id, links: this.cfg.links, details, snapshot });
   }
 
   // Time
@@ -342,47 +280,18 @@ export class IncidentEngine {
           // commit() logged it; one bad incident must not stop the others.
         }
       }
-      this.resendOpen(now);
+      if (this.deps.resend) this.leases.renew(now, this.cfg.agent, this.openIncidents(), this.cfg.notifiers, this.deps.resend);
       if (now - this.lastStateFlush >= STATE_FLUSH_MS) this.flushStates();
       if (now - this.lastFlush >= 60_000) this.flushAvailability();
       if (now - this.lastPrune >= 3_600_000) this.prune(now);
       // Writes changes held in memory while the disk was full, and keeps the WAL small.
       this.store.maintain(now);
-      const open = this.cfg.maintenance.filter((w) => activeRange(w, now) !== undefined);
-      this.deps.metrics.setMaintenance(this.cfg.maintenance.map((w) => ({ name: w.name, active: open.includes(w) })));
-      const covered: string[] = [];
-      if (open.length) for (const c of this.cfg.checks.values()) if (activeWindows(open, now, c.name, c.labels).length) covered.push(c.name);
+      const { windows, covered } = maintenanceNow(this.cfg.maintenance, this.cfg.checks.values(), now);
+      this.deps.metrics.setMaintenance(windows);
       this.deps.metrics.setChecksInMaintenance(covered);
     } catch (err) {
       this.log.error({ err }, 'incident timer failed; it runs again in a second');
     }
-  }
-
-  /**
-   * Re-sends open incidents to the notifiers that keep state by lease (Alertmanager), every
-   * `resendEveryMs`, to those that have received the incident (a page still held back is not
-   * sent early this way). Not through the outbox: a missed re-send is mended by the next one,
-   * and a dead agent should stop renewing.
-   */
-  private resendOpen(now: number): void {
-    if (!this.deps.resend) return;
-    if (![...this.cfg.notifiers.values()].some((n) => n.def.resendEveryMs)) {
-      this.lastResend.clear();
-      return;
-    }
-    const live = new Set<string>();
-    for (const inc of this.openIncidents()) {
-      for (const name of this.store.deliveredTo(inc.id)) {
-        const every = this.cfg.notifiers.get(name)?.def.resendEveryMs;
-        if (!every) continue;
-        const k = `${inc.id}/${name}`;
-        live.add(k);
-        if (now - (this.lastResend.get(k) ?? inc.openedAt) < every) continue;
-        this.lastResend.set(k, now);
-        this.deps.resend(name, this.event(inc, 'trigger', eventKey(this.cfg.agent, this.store.id, inc.id, 'resend'), now));
-      }
-    }
-    for (const k of this.lastResend.keys()) if (!live.has(k)) this.lastResend.delete(k);
   }
 
   /** Deletes resolved incidents older than the retention, old availability and remediation history. */
@@ -397,7 +306,7 @@ export class IncidentEngine {
     const now = (this.lastStateFlush = this.now());
     if (!this.unwritten.size) return;
     this.store.transaction(() => {
-      for (const effects of this.unwritten.values()) for (const e of effects) this.write(e, now, 0);
+      for (const effects of this.unwritten.values()) for (const e of effects) this.writer.write(e, now, 0);
     });
     this.unwritten.clear();
   }

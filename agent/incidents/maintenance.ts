@@ -180,3 +180,15 @@ export function activeWindows(
 ): MaintenanceWindow[] {
   return windows.filter((w) => (anyCheck || appliesTo(w, checkName, labels)) && activeRange(w, t) !== undefined);
 }
+
+/** Which windows are open at `now`, and which checks they cover (for the maintenance gauges). */
+export function maintenanceNow(
+  windows: readonly MaintenanceWindow[],
+  checks: Iterable<{ name: string; labels: Readonly<Record<string, string>> }>,
+  now: number,
+): { windows: Array<{ name: string; active: boolean }>; covered: string[] } {
+  const open = windows.filter((w) => activeRange(w, now) !== undefined);
+  const covered: string[] = [];
+  if (open.length) for (const c of checks) if (activeWindows(open, now, c.name, c.labels).length) covered.push(c.name);
+  return { windows: windows.map((w) => ({ name: w.name, active: open.includes(w) })), covered };
+}
