@@ -31,7 +31,7 @@ export class Store {
   private uncappedPages: number | undefined;
 
   /** `db` is the file's database (reads and writes go through the writer, which may hold them in memory). */
-  private constructor(readonly db: Db, readonly file: string, fault?: () => Error | undefined) {
+  private constructor(private readonly db: Db, readonly file: string, fault?: () => Error | undefined) {
     this.w = new Writer(db, fault);
     this.id = (db.prepare("SELECT value FROM meta WHERE key = 'store_id'").get() as Row).value;
   }
