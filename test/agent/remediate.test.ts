@@ -2,15 +2,8 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  OUTPUT_LIMIT,
-  describeAction,
-  remediateSchema,
-  remediationAllowed,
-  runRemediation,
-  systemdArgv,
-  type RemediationAction,
-} from '../../agent/responders/remediate';
+import { remediationAllowed } from '../../agent/incidents/remediation-limit';
+import { OUTPUT_LIMIT, describeAction, remediateSchema, runRemediation, systemdArgv, type RemediationAction } from '../../agent/responders/remediate';
 import { setSecrets } from '../../agent/secrets';
 import { closedPort, startHttp, type TestServer } from '../helpers/servers';
 
