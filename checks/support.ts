@@ -1,13 +1,9 @@
 import fs from 'node:fs';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { z } from 'zod';
-import { formatBytes } from './units';
+import { formatBytes, round } from './units';
 
-/** Rounds to `decimals` places (values in messages and metrics need no float noise). */
-export function round(n: number, decimals = 1): number {
-  const f = 10 ** decimals;
-  return Math.round(n * f) / f;
-}
+export { round } from './units';
 
 /** Whether `u` is an absolute http:// or https:// URL. */
 export function isHttpUrl(u: string): boolean {

@@ -1,5 +1,11 @@
 import { z } from 'zod';
 
+/** Rounds to `decimals` places (values in messages and metrics need no float noise). */
+export function round(n: number, decimals = 1): number {
+  const f = 10 ** decimals;
+  return Math.round(n * f) / f;
+}
+
 const DURATION_UNITS: Record<string, number> = {
   ms: 1,
   s: 1000,

@@ -1,4 +1,4 @@
-import { round } from '../../checks/types';
+import { round } from '../../checks/units';
 import type { Incident } from '../model';
 
 /** Support KPIs over one window. Times in seconds; null where there is nothing to average. */
