@@ -128,6 +128,11 @@ export interface SnapshotOptions {
   cpuSampleMs?: number;
   /** Where the process list comes from (default: the agent's shared /proc table; tests pass a fake). */
   procTables?: ProcTables;
+  /**
+   * How the CPU sample waits between its two readings (default: a timer). Tests pass one that
+   * moves the fake clock of their `procTables`, so CPU shares are exact and no time passes.
+   */
+  wait?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -165,7 +170,7 @@ export async function takeSnapshot(opts: SnapshotOptions = {}): Promise<Snapshot
 
   const logs: Array<LogExcerpt | undefined> = [];
   await Promise.all([
-    part('processes', () => topProcesses(opts.procTables ?? procTables, cpuSampleMs, stop.signal), (v) => (snap.processes = v)),
+    part('processes', () => topProcesses(opts.procTables ?? procTables, cpuSampleMs, stop.signal, opts.wait), (v) => (snap.processes = v)),
     part('disks', () => diskUsage(), (v) => (snap.disks = v)),
     part('memory', () => memoryUsage(), (v) => (snap.memory = v)),
     part('load', async () => loadInfo(), (v) => (snap.load = v)),

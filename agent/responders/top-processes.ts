@@ -33,13 +33,19 @@ export interface ProcessList {
  * its first call, reports CPU averaged over each process's whole life, which hides the
  * process that went wild a minute ago. The table is capped, read in batches that yield to
  * the event loop, and stops when the snapshot gives up: thousands of processes must not
- * stall the agent while an incident opens.
+ * stall the agent while an incident opens. `wait` spans the sample (a timer unless a test moves
+ * a fake clock instead).
  */
-export async function topProcesses(tables: ProcTables, sampleMs: number, signal: AbortSignal): Promise<ProcessList> {
+export async function topProcesses(
+  tables: ProcTables,
+  sampleMs: number,
+  signal: AbortSignal,
+  wait: (ms: number, signal: AbortSignal) => Promise<void> = sleep,
+): Promise<ProcessList> {
   if (process.platform !== 'linux') throw new Error(`reads /proc, which ${process.platform} does not have`);
   const sys = await systemConstants();
   const first = await tables.get({ signal });
-  await sleep(sampleMs, signal);
+  await wait(sampleMs, signal);
   const second = await tables.get({ signal, notBefore: first.startedAt + sampleMs });
 
   const rows: Array<ProcEntry & { cpu: number }> = [];
