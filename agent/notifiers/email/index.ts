@@ -2,7 +2,7 @@ import nodemailer from 'nodemailer';
 import { z } from 'zod';
 import { describeNetworkError } from '../../../checks/types';
 import { render, type Templates } from '../render';
-import { scrubAndCut } from '../../secrets';
+import { scrub, scrubAndCut } from '../../secrets';
 import { defineNotifier, NotifyError, type IncidentEvent } from '../types';
 
 /**
@@ -31,13 +31,17 @@ export function messageId(key: string): string {
 
 /**
  * SMTP failures that trying again can mend: connection problems and 4xx replies (greylisting,
- * mailbox busy); 5xx replies (no such user, relaying denied) will not.
+ * mailbox busy, 421 closing), at any stage; 5xx replies (no such user, relaying denied, bad
+ * credentials) will not. SMTP's 4xx is what HTTP's 429 and 5xx are to the other notifiers.
  */
-function retryable(err: unknown): boolean {
+function retryableSmtp(err: unknown): boolean {
   const { responseCode: code, code: kind } = err as { responseCode?: number; code?: string };
-  // Bad credentials or a config nodemailer refuses will not get better by waiting.
-  if (kind === 'EAUTH' || kind === 'EENVELOPE' || kind === 'EMESSAGE') return false;
-  return code === undefined || code < 500;
+  // The server's reply decides when there is one: nodemailer files a 451 to RCPT TO under
+  // EENVELOPE and one after DATA under EMESSAGE, and greylisting answers exactly so.
+  if (code !== undefined) return code < 500;
+  // No reply: missing credentials or a message nodemailer refuses to build will not get
+  // better by waiting.
+  return kind !== 'EAUTH' && kind !== 'EENVELOPE' && kind !== 'EMESSAGE';
 }
 
 /** Sends mail over SMTP (nodemailer). */
@@ -71,7 +75,8 @@ export const emailNotifier = defineNotifier({
     try {
       await transport.sendMail(emailMessage(event, templates, spec.from, spec.to));
     } catch (err) {
-      throw new NotifyError(`SMTP: ${describeNetworkError(err)}`, retryable(err), { cause: err });
+      // A server may echo what it got (the user, the password) in its refusal.
+      throw new NotifyError(`SMTP: ${scrub(describeNetworkError(err), spec.password ? [spec.password] : [])}`, retryableSmtp(err), { cause: err });
     } finally {
       signal.removeEventListener('abort', onAbort);
       transport.close();
