@@ -23,7 +23,8 @@ export function teamsMessage(e: IncidentEvent, t: Templates) {
         content: {
           $schema: 'http://adaptivecards.io/schemas/adaptive-card.json',
           type: 'AdaptiveCard',
-          version: '1.2',
+          // The title's `style: heading` came in 1.5; a card must declare the version of what it uses.
+          version: '1.5',
           body: [
             { type: 'TextBlock', text: render(t.title, e), weight: 'Bolder', size: 'Medium', wrap: true, style: 'heading', color: cardColour(e) },
             { type: 'TextBlock', text: render(t.text, e), wrap: true },

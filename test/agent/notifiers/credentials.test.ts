@@ -1,17 +1,17 @@
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
-import { loadConfigText } from '../../agent/config/load';
-import { createLogger, setSecrets } from '../../agent/logger';
-import { requestParts, urlCredentials } from '../../checks/types';
-import { notifierRegistry } from '../../agent/notifiers';
-import { OutboxWorker } from '../../agent/notifiers/outbox';
-import { DEFAULT_TEMPLATES } from '../../agent/notifiers/render';
-import { NotifyError, type IncidentEvent } from '../../agent/notifiers/types';
-import { Store } from '../../agent/store/store';
-import { tempDir } from '../helpers/daemon';
-import { sleep } from '../helpers/fake-checks';
-import { startHttp, type TestServer } from '../helpers/servers';
+import { loadConfigText } from '../../../agent/config/load';
+import { createLogger, setSecrets } from '../../../agent/logger';
+import { requestParts, urlCredentials } from '../../../checks/types';
+import { notifierRegistry } from '../../../agent/notifiers';
+import { OutboxWorker } from '../../../agent/notifiers/outbox';
+import { DEFAULT_TEMPLATES } from '../../../agent/notifiers/render';
+import { NotifyError, type IncidentEvent } from '../../../agent/notifiers/types';
+import { Store } from '../../../agent/store/store';
+import { tempDir } from '../../helpers/daemon';
+import { sleep } from '../../helpers/fake-checks';
+import { startHttp, type TestServer } from '../../helpers/servers';
 
 // The password has characters a URL must percent-encode: the header carries it decoded.
 const PASSWORD = 'pa:ss@w0rd/9';
