@@ -20,16 +20,11 @@ export const httpRequestSchema = z.strictObject({
     .describe('Request body: text as is, or a mapping/list sent as JSON.'),
 });
 
-/** A parsed {@link httpRequestSchema}. */
-export type HttpRequestSpec = z.output<typeof httpRequestSchema>;
+/** A request to make: what {@link httpRequestSchema} parses, its headers optional. */
+export type HttpRequest = Omit<z.output<typeof httpRequestSchema>, 'headers'> & { headers?: Record<string, string> };
 
-/** One request to make: a {@link HttpRequestSpec} and how long it may take. */
-export interface OutboundRequest {
-  url: string;
-  method: (typeof HTTP_METHODS)[number];
-  headers?: Record<string, string>;
-  /** Text as is, or a mapping/list sent as JSON (`Content-Type: application/json` unless a header sets one). */
-  body?: string | Record<string, unknown> | unknown[];
+/** One request to make, and how long it may take and what of its answer to read. */
+export interface OutboundRequest extends HttpRequest {
   /** Gives up when this aborts (the caller stopping, or its own deadline). */
   signal?: AbortSignal;
   /** Gives up after this many milliseconds, the body included. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { duration, httpUrl } from '../../checks/types';
+import { duration } from '../../checks/types';
+import { httpRequestSchema, type HttpRequest } from '../notifiers/outbound-http';
 
 /*
  * The `remediate:` key of a check, parsed into the actions remediate.ts runs: a command (an
@@ -7,7 +8,6 @@ import { duration, httpUrl } from '../../checks/types';
  */
 
 const SYSTEMD_ACTIONS = ['restart', 'reload', 'start'] as const;
-const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
 /** Unit names as systemd spells them; never starting with `-`, so a unit can't pass as an option to systemctl. */
 const UNIT_RE = /^[A-Za-z0-9@_.:\\][A-Za-z0-9@_.:\\-]*$/;
@@ -23,17 +23,6 @@ const argvSchema = z
   })
   .min(1, { message: 'command must name a program: an argv list such as ["/usr/local/bin/restart-app", "--fast"]' })
   .refine((a) => a.length === 0 || a[0].trim() !== '', { message: 'the program (first element) must not be empty' });
-
-const httpSchema = z.strictObject({
-  url: httpUrl()
-    .describe('The URL to call.'),
-  method: z.enum(HTTP_METHODS).default('POST').describe('HTTP method (default POST: a remediation endpoint does something).'),
-  headers: z.record(z.string(), z.string()).default({}).describe('Request headers (values may use ${ENV} for secrets).'),
-  body: z
-    .union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())])
-    .optional()
-    .describe('Request body: text as is, or a mapping/list sent as JSON.'),
-});
 
 const systemdSchema = z
   .union(
@@ -54,7 +43,7 @@ const actionSchema = z
     command: argvSchema
       .optional()
       .describe('Program and arguments to run, as a list (never a shell string): ["/usr/local/bin/restart-app", "--fast"]. Success is exit code 0.'),
-    http: httpSchema.optional().describe('HTTP call to make; success is a 2xx status. Redirects are not followed.'),
+    http: httpRequestSchema.optional().describe('HTTP call to make; success is a 2xx status. Redirects are not followed.'),
     systemd: systemdSchema
       .optional()
       .describe('Unit to restart (`nginx`), or {unit, action: restart|reload|start}; runs `systemctl <action> <unit>`.'),
@@ -122,15 +111,11 @@ export interface CommandAction {
 }
 
 /** Call an HTTP endpoint; a 2xx status is success. */
-export interface HttpAction {
+export type HttpAction = HttpRequest & {
   kind: 'http';
-  url: string;
-  method: (typeof HTTP_METHODS)[number];
-  headers?: Record<string, string>;
-  body?: string | Record<string, unknown> | unknown[];
   /** Milliseconds. */
   timeout: number;
-}
+};
 
 /** `systemctl <action> <unit>`. */
 export interface SystemdAction {
