@@ -1,7 +1,7 @@
 import { redactArgs, scrubAndCut } from '../secrets';
 import type { ActionOutcome, ActionResult } from './action-output';
 import type { RemediationAction, SystemdAction } from './remediate-schema';
-import { runCommand } from './run-command';
+import { runCommand, type CommandTiming } from './run-command';
 import { runHttp } from './run-http';
 
 /*
@@ -11,6 +11,7 @@ import { runHttp } from './run-http';
  */
 
 export { OUTPUT_LIMIT, type ActionResult } from './action-output';
+export { COMMAND_TIMING, type CommandTiming } from './run-command';
 export { remediateSchema, type RemediateConfig, type RemediationAction } from './remediate-schema';
 // Pure policy, re-exported until the engine's policy imports it from incidents/ directly.
 export { remediationAllowed, type RemediationPermission } from '../incidents/remediation-limit';
@@ -42,21 +43,26 @@ export function describeAction(action: RemediationAction): string {
   }
 }
 
+/** Options of {@link runRemediation}. */
+export interface RemediationOptions {
+  /** Aborting kills the running action and skips the rest. */
+  signal?: AbortSignal;
+  /** How long commands get to die and to drain (default {@link COMMAND_TIMING}; tests shorten it). */
+  timing?: Readonly<CommandTiming>;
+}
+
 /**
  * Runs the actions in order and stops at the first that fails. Never rejects: a missing
  * program, a timeout or a refused connection is a failed action in the outcome. An aborted
  * `signal` kills the running action (its whole process group) and skips the rest.
  */
-export async function runRemediation(
-  actions: readonly RemediationAction[],
-  opts: { signal?: AbortSignal } = {},
-): Promise<RemediationOutcome> {
+export async function runRemediation(actions: readonly RemediationAction[], opts: RemediationOptions = {}): Promise<RemediationOutcome> {
   const started = performance.now();
   const results: ActionResult[] = [];
   let i = 0;
   for (; i < actions.length; i++) {
     if (opts.signal?.aborted) break;
-    const result = await runAction(actions[i], opts.signal);
+    const result = await runAction(actions[i], opts.signal, opts.timing);
     results.push(result);
     if (!result.ok) {
       i++;
@@ -72,7 +78,7 @@ export async function runRemediation(
 }
 
 /** One action, run; never rejects. */
-export async function runAction(action: RemediationAction, signal?: AbortSignal): Promise<ActionResult> {
+export async function runAction(action: RemediationAction, signal?: AbortSignal, timing?: Readonly<CommandTiming>): Promise<ActionResult> {
   const description = describeAction(action);
   if (signal?.aborted) {
     return { kind: action.kind, description, ok: false, durationMs: 0, output: '', outputTruncated: false, error: 'aborted before it started' };
@@ -81,10 +87,10 @@ export async function runAction(action: RemediationAction, signal?: AbortSignal)
   let partial: ActionOutcome;
   switch (action.kind) {
     case 'command':
-      partial = await runCommand(action.argv, action.env ?? {}, action.timeout, signal);
+      partial = await runCommand(action.argv, action.env ?? {}, action.timeout, signal, timing);
       break;
     case 'systemd':
-      partial = await runCommand(systemdArgv(action.unit, action.action), {}, action.timeout, signal);
+      partial = await runCommand(systemdArgv(action.unit, action.action), {}, action.timeout, signal, timing);
       break;
     case 'http':
       partial = await runHttp(action, signal);

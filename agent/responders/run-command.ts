@@ -4,14 +4,19 @@ import { formatDuration, isSecretName } from '../../checks/types';
 import { longestSecretBytes } from '../secrets';
 import { finishOutput, OUTPUT_LIMIT, TailBuffer, type ActionOutcome } from './action-output';
 
-/** How long a timed-out command's process group gets between SIGTERM and SIGKILL. */
-const KILL_GRACE_MS = 2000;
+/** The waits of a command run. The agent uses {@link COMMAND_TIMING}; tests shorten them. */
+export interface CommandTiming {
+  /** How long a timed-out command's process group gets between SIGTERM and SIGKILL. */
+  killGraceMs: number;
+  /**
+   * How long, after a command exits, its pipes are still read for output it wrote just before.
+   * A command that starts a daemon leaves the daemon holding the pipes, so end-of-file may never come.
+   */
+  drainMs: number;
+}
 
-/**
- * How long, after a command exits, its pipes are still read for output it wrote just before.
- * A command that starts a daemon leaves the daemon holding the pipes, so end-of-file may never come.
- */
-const DRAIN_MS = 200;
+/** The agent's command timing: 2 s from SIGTERM to SIGKILL, 200 ms to drain the pipes. */
+export const COMMAND_TIMING: Readonly<CommandTiming> = Object.freeze({ killGraceMs: 2000, drainMs: 200 });
 
 /**
  * The environment a remediation command starts with: enough to find programs and speak the
@@ -28,7 +33,14 @@ export function baseEnv(): Record<string, string> {
  * started. Settles when the program itself exits: a command that starts a daemon is done
  * when it returns, even though the daemon still holds the inherited stdout and stderr.
  */
-export function runCommand(argv: string[], env: Record<string, string>, timeoutMs: number, signal?: AbortSignal): Promise<ActionOutcome> {
+export function runCommand(
+  argv: string[],
+  env: Record<string, string>,
+  timeoutMs: number,
+  signal?: AbortSignal,
+  timing: Readonly<CommandTiming> = COMMAND_TIMING,
+): Promise<ActionOutcome> {
+  const { killGraceMs, drainMs } = timing;
   const secrets = Object.entries(env).filter(([k]) => isSecretName(k)).map(([, v]) => v);
   const out = new TailBuffer(OUTPUT_LIMIT + longestSecretBytes(secrets));
   return new Promise((resolve) => {
@@ -83,9 +95,9 @@ export function runCommand(argv: string[], env: Record<string, string>, timeoutM
       stopReason = why;
       stoppedAt = Date.now();
       killGroup(child.pid, 'SIGTERM');
-      timers.push(setTimeout(() => killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS));
+      timers.push(setTimeout(() => killGroup(child.pid, 'SIGKILL'), killGraceMs));
       // A process stuck in the kernel (D state) survives even SIGKILL for a while; don't wait on it.
-      timers.push(setTimeout(() => finish(stopped()), KILL_GRACE_MS + 1000));
+      timers.push(setTimeout(() => finish(stopped()), killGraceMs + 1000));
     };
     const onAbort = () => stop('aborted');
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -101,17 +113,17 @@ export function runCommand(argv: string[], env: Record<string, string>, timeoutM
       exited = true;
       if (stopReason) {
         // The leader is gone; give what it started the rest of the grace, then SIGKILL.
-        void waitGroupGone(child.pid as number, stoppedAt + KILL_GRACE_MS).then(() => finish(stopped()));
+        void waitGroupGone(child.pid as number, stoppedAt + killGraceMs).then(() => finish(stopped()));
         return;
       }
       for (const t of timers) clearTimeout(t);
       const result: Partial<ActionOutcome> = { ok: code === 0, exitCode: code, exitSignal: sig };
       if (code !== 0) result.error = sig ? `killed by ${sig}` : `exited with code ${code}`;
       // Output written just before exit may still sit in the pipes: read until both reach
-      // end-of-file, or DRAIN_MS when something it started keeps them open.
+      // end-of-file, or drainMs when something it started keeps them open.
       let open = streams.filter((s) => !s.readableEnded).length;
       if (open === 0) return finish(result);
-      timers.push(setTimeout(() => finish(result), DRAIN_MS));
+      timers.push(setTimeout(() => finish(result), drainMs));
       for (const s of streams) {
         if (!s.readableEnded) s.once('end', () => --open === 0 && finish(result));
       }
