@@ -6,7 +6,9 @@
  */
 import type { CheckCategory, CheckDefinition, FailureReason, FieldSpec, Value } from '../checks/types';
 import type { Rules, Status, StatusName } from './evaluate';
-import type { RemediateConfig } from './responders/remediate';
+// A check's `remediate:` and `logs:` keys are typed by the responders' zod schemas, the one
+// source of their shape (type imports: nothing of the responders loads from here).
+import type { RemediateConfig } from './responders/remediate-schema';
 import type { LogSpec } from './responders/snapshot';
 
 /** When a check runs: a fixed interval, or a cron expression. */
