@@ -6,7 +6,7 @@
  */
 import { Status } from '../evaluate';
 import { PAGING_EVENTS, type CheckConfig, type CheckResult, type Incident, type Severity } from '../model';
-import { remediationAllowed } from '../responders/remediate';
+import { remediationAllowed } from './remediation-limit';
 import { dueStep, type EscalationView } from './escalation';
 import { advance, initialState, type CheckState, type LifecyclePolicy } from './lifecycle';
 import { cancelHeld, deadlines, heardBy, notify, reachedTiers, release, releaseOpeningPages, suppression, tierNotifiers } from './paging';

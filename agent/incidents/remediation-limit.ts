@@ -1,4 +1,4 @@
-import { formatDuration } from '../../checks/types';
+import { formatDuration } from '../../checks/units';
 
 /**
  * Whether a remediation may run now, given when earlier runs started (`history`, ms since the

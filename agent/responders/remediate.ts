@@ -13,8 +13,6 @@ import { runHttp } from './run-http';
 export { OUTPUT_LIMIT, type ActionResult } from './action-output';
 export { COMMAND_TIMING, type CommandTiming } from './run-command';
 export { remediateSchema, type RemediateConfig, type RemediationAction } from './remediate-schema';
-// Pure policy, re-exported until the engine's policy imports it from incidents/ directly.
-export { remediationAllowed, type RemediationPermission } from '../incidents/remediation-limit';
 
 /** What a remediation run did: the actions that ran, in order, and those skipped after a failure. */
 export interface RemediationOutcome {
