@@ -22,6 +22,8 @@ async function metricLine(metrics: Metrics, re: RegExp): Promise<string[]> {
 afterEach(() => jest.useRealTimers());
 
 test('a hung check and a throwing check never delay or stop another check, even with one slot', async () => {
+  // An injected clock: the lag bucket below measures the scheduler, not how busy the machine is.
+  jest.useFakeTimers({ now: 0 });
   const fastRuns: number[] = [];
   const config = makeConfig(
     [
@@ -37,8 +39,10 @@ test('a hung check and a throwing check never delay or stop another check, even 
   const d = deps();
   const agent = await Agent.create(config, d);
   agent.start();
-  await sleep(3300);
-  await agent.stop();
+  await jest.advanceTimersByTimeAsync(3300);
+  const stopped = agent.stop(); // the hung run in flight is abandoned at its timeout plus the grace
+  await jest.advanceTimersByTimeAsync(1000);
+  await stopped;
   expect(fastRuns.length).toBeGreaterThanOrEqual(3);
   expect(agent.getCheck('hung')?.last).toMatchObject({ statusText: 'critical', reason: 'timeout' });
   expect(agent.getCheck('throws')?.last).toMatchObject({ statusText: 'unknown', reason: 'error', message: 'check failed: boom' });
@@ -140,11 +144,16 @@ test('values a run did not return are removed from keepwatch_check_value', async
 
 test('a run that finishes after a reload keeps its result when the check did not change', async () => {
   let release!: () => void;
-  const slow = () => checkConfig('slow', () => new Promise((r) => (release = () => r({ values: { value: 0 }, message: 'done' }))), { timeoutMs: 5000 });
+  let began!: () => void;
+  const running = new Promise<void>((r) => (began = r));
+  const slow = () => checkConfig('slow', () => new Promise((r) => {
+    release = () => r({ values: { value: 0 }, message: 'done' });
+    began();
+  }), { timeoutMs: 5000 });
   const d = deps();
   const agent = await Agent.create(makeConfig([slow()]), { ...d, loadConfig: () => makeConfig([slow()]) });
   const run = agent.runNow('slow');
-  await sleep(20);
+  await running;
   expect(await agent.reload()).toEqual({ ok: true, checks: 1 });
   release();
   expect((await run).result).toMatchObject({ statusText: 'ok', message: 'done' });
@@ -152,6 +161,7 @@ test('a run that finishes after a reload keeps its result when the check did not
 });
 
 test('stop() settles runs still waiting for a slot', async () => {
+  jest.useFakeTimers({ now: 0 });
   const config = makeConfig(
     [
       checkConfig('a', ({ signal }) => sleep(60_000, signal).then(() => ({ values: {}, message: '' })), { timeoutMs: 60_000 }),
@@ -162,9 +172,11 @@ test('stop() settles runs still waiting for a slot', async () => {
   const agent = await Agent.create(config, deps());
   const a = agent.runNow('a');
   const b = agent.runNow('b'); // queued behind a
-  await sleep(20);
-  const t0 = Date.now();
-  await agent.stop();
-  await Promise.all([a, b]);
-  expect(Date.now() - t0).toBeLessThan(2000);
+  await jest.advanceTimersByTimeAsync(20);
+  let settled = false;
+  const all = Promise.all([agent.stop(), a, b]).then(() => (settled = true));
+  // On the injected clock: well before a's 60 s sleep and timeout.
+  await jest.advanceTimersByTimeAsync(2000);
+  expect(settled).toBe(true);
+  await all;
 });
