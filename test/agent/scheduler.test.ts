@@ -205,7 +205,11 @@ describe('runs', () => {
 });
 
 describe('cron', () => {
+  // node-cron times its runs with the global setTimeout and Date, so fake timers drive it too.
+  const AT = Date.parse('2024-05-01T12:00:00.300Z');
+
   test('fires on the second with node-cron and reports the next run', async () => {
+    jest.useFakeTimers({ now: AT });
     const times: number[] = [];
     const lags: number[] = [];
     const s = new Scheduler({ concurrency: 1, execute: async () => void times.push(Date.now()), onLag: (l) => lags.push(l) });
@@ -213,27 +217,25 @@ describe('cron', () => {
     s.start();
     const next = s.nextRun('tick')!;
     expect(next - Date.now()).toBeLessThanOrEqual(1000);
-    await new Promise((r) => setTimeout(r, 2600));
+    await jest.advanceTimersByTimeAsync(2600);
     await s.stop();
-    expect(times.length).toBeGreaterThanOrEqual(2);
-    expect(times.length).toBeLessThanOrEqual(3);
+    expect(times).toEqual([AT + 700, AT + 1700]);
     // Each run started within a second of its slot (node-cron counts later ones as missed).
     expect(Math.max(...lags)).toBeLessThan(1);
-    const after = times.length;
-    await new Promise((r) => setTimeout(r, 1200));
-    expect(times.length).toBe(after); // stopped means stopped
+    await jest.advanceTimersByTimeAsync(1200);
+    expect(times).toHaveLength(2); // stopped means stopped
   });
 
   test('cron runs the process was too busy to start are counted as missed', async () => {
+    jest.useFakeTimers({ now: AT });
     const skips: string[] = [];
     const s = new Scheduler({ concurrency: 1, execute: async () => undefined, onSkip: (n, r) => skips.push(`${n}:${r}`) });
     s.setJobs([{ name: 'tick', schedule: { kind: 'cron', cron: '* * * * * *' } }]);
     s.start();
-    const until = Date.now() + 3200;
-    while (Date.now() < until) {
-      // a blocked event loop, as under a long GC pause or a stopped VM
-    }
-    await new Promise((r) => setTimeout(r, 300));
+    // The wall clock jumps 3.2 s while no timer fires, as under a long GC pause, a blocked
+    // event loop or a stopped VM: the next heartbeat finds its slots long past.
+    jest.setSystemTime(AT + 3200);
+    await jest.advanceTimersByTimeAsync(1000);
     await s.stop();
     expect(skips.length).toBeGreaterThanOrEqual(1);
     expect(new Set(skips)).toEqual(new Set(['tick:missed']));
