@@ -119,7 +119,11 @@ export class IncidentEngine {
     const before = this.cfg;
     this.cfg = cfg;
     for (const { open } of this.slices.values()) {
-      for (const e of open ? reloadTiers(before, cfg, open.incident) : []) if (e.kind === 'update') this.store.updateIncident(e.id, e.fields);
+      for (const e of open ? reloadTiers(before, cfg, open.incident) : []) {
+        if (e.kind !== 'update') continue;
+        Object.assign(open!.incident, e.fields);
+        this.store.updateIncident(e.id, e.fields);
+      }
     }
     if (cfg.checks.size) {
       for (const [name, slice] of this.slices) {

@@ -9,7 +9,7 @@ import { PAGING_EVENTS, type CheckConfig, type CheckResult, type Incident, type 
 import { remediationAllowed } from './remediation-limit';
 import { dueStep, type EscalationView } from './escalation';
 import { advance, initialState, type CheckState, type LifecyclePolicy } from './lifecycle';
-import { cancelHeld, deadlines, heardBy, notify, reachedTiers, release, releaseOpeningPages, suppression, tierNotifiers } from './paging';
+import { cancelHeld, deadlines, heardBy, held, notify, pageWaitsUntil, reachedTiers, release, releaseOpeningPages, suppression, tierNotifiers } from './paging';
 import type { Ctx, Decision, Effect, Input, PolicyConfig, Slice, Tracked } from './policy-types';
 
 export type * from './policy-types';
@@ -73,16 +73,18 @@ export function decide(ctx: Ctx, name: string, slice: Slice, input: Input, evide
 }
 
 /**
- * A config was reloaded: incidents keep the tier they reached by its name (tiers may have
- * moved); one whose tier is gone stays at most at the last tier.
+ * A config was reloaded: an incident keeps the tier it reached by its name (tiers may have
+ * moved). When that tier is gone, it stands at the last tier before it that is still there (or
+ * before the first), so the tiers after it are still reached in their time. Returns the update
+ * to apply to the incident (and store); the incident given is not changed.
  */
 export function reloadTiers(before: PolicyConfig, after: PolicyConfig, inc: Incident): Effect[] {
   if (!inc.tier) return [];
-  const index = after.tiers.findIndex((t) => t.name === inc.tier);
-  const wasIndex = before.tiers.findIndex((t) => t.name === inc.tier);
-  if (index === inc.tierIndex || (index < 0 && wasIndex < 0)) return [];
-  inc.tierIndex = index >= 0 ? index : Math.min(inc.tierIndex, after.tiers.length - 1);
-  return [{ kind: 'update', id: inc.id, fields: { tierIndex: inc.tierIndex } }];
+  const was = before.tiers.findIndex((t) => t.name === inc.tier);
+  let index = after.tiers.findIndex((t) => t.name === inc.tier);
+  if (index >= 0) return index === inc.tierIndex ? [] : [{ kind: 'update', id: inc.id, fields: { tierIndex: index } }];
+  for (let i = (was >= 0 ? was : before.tiers.length) - 1; i >= 0 && index < 0; i--) index = after.tiers.findIndex((t) => t.name === before.tiers[i].name);
+  return [{ kind: 'update', id: inc.id, fields: { tierIndex: index, tier: index >= 0 ? after.tiers[index].name : undefined } }];
 }
 
 /** Whether the scheduler should re-check sooner (`retryEvery`): a failure or a recovery is counted but not confirmed. */
@@ -198,12 +200,15 @@ function changeSeverity(ctx: Ctx, t: Tracked, from: Severity, to: Severity, out:
     if (lease.length) notify(ctx, t, 'severity_change', lease, out, { details: { from, to } });
     return;
   }
-  // A rise re-notifies whoever has heard of the incident, and pages held back by a
-  // coverage window go now where the tier lets this severity page anyway.
-  for (const i of reachedTiers(ctx, inc)) {
-    const tier = ctx.cfg.tiers[i];
-    if (tier.pageAnyway.includes(to)) release(t, ctx.now, out, tier.notify);
-  }
+  // A rise re-notifies whoever has heard of the incident, and pages held back by a coverage
+  // window go now where the new severity may page anyway (by the tier's or the notifier's own
+  // pageAnyway): those the old severity waited for and the new one does not.
+  const reached = reachedTiers(ctx, inc);
+  const was = { ...inc, severity: from };
+  const free = [...new Set(held(t, ctx.now).map((n) => n.notifier))].filter(
+    (n) => pageWaitsUntil(ctx, was, n, reached) > ctx.now && pageWaitsUntil(ctx, inc, n, reached) <= ctx.now,
+  );
+  if (free.length) release(t, ctx.now, out, free);
   notify(ctx, t, 'severity_change', heardBy(t), out, { details: { from, to } });
 }
 

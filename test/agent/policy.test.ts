@@ -6,7 +6,7 @@
 import { Status } from '../../agent/evaluate';
 import { initialState, type CheckState } from '../../agent/incidents/lifecycle';
 import { silenceMatches } from '../../agent/incidents/paging';
-import { confirming, decide, policyFor, reloadTiers, REMEDIATION_HOLD_MS, type Input, type Slice } from '../../agent/incidents/policy';
+import { confirming, decide, policyFor, reloadTiers, REMEDIATION_HOLD_MS, type Effect, type Input, type Slice } from '../../agent/incidents/policy';
 import type { Incident } from '../../agent/model';
 import { deepFreeze, policyWorld, result, type Row } from '../helpers/policy';
 
@@ -767,14 +767,23 @@ checks:
     ['unchanged', L1 + L2 + L3, 1, 'L2', undefined],
     ['a tier inserted before it', L0 + L1 + L2 + L3, 1, 'L2', 2],
     ['tiers reordered', L2 + L1 + L3, 1, 'L2', 0],
-    ['its tier gone, past the end', L1, 1, 'L2', 0],
     ['no tier reached yet', L0 + L2, -1, '', undefined],
   ])('%s: the incident keeps its tier by name', (_, after, tierIndex, tier, moved) => {
     const w = policyWorld(tiered(L1 + L2 + L3), T0);
     const next = policyWorld(tiered(after), T0).cfg;
-    const inc = { id: 7, tierIndex, tier: tier || undefined } as Incident;
+    const inc = Object.freeze({ id: 7, tierIndex, tier: tier || undefined }) as Incident;
     expect(reloadTiers(w.cfg, next, inc)).toEqual(moved === undefined ? [] : [{ kind: 'update', id: 7, fields: { tierIndex: moved } }]);
-    expect(inc.tierIndex).toBe(moved ?? tierIndex);
+  });
+
+  test.each<[string, string, number, string | undefined]>([
+    ['its tier gone: the last tier before it that is left', L1 + L3, 0, 'L1'],
+    ['its tier gone, past the end', L1, 0, 'L1'],
+    ['its tier and every one before it gone', L3, -1, undefined],
+  ])('%s', (_, after, tierIndex, tier) => {
+    const w = policyWorld(tiered(L1 + L2 + L3), T0);
+    const next = policyWorld(tiered(after), T0).cfg;
+    const inc = Object.freeze({ id: 7, tierIndex: 1, tier: 'L2' }) as Incident;
+    expect(reloadTiers(w.cfg, next, inc)).toEqual([{ kind: 'update', id: 7, fields: { tierIndex, tier } }]);
   });
 
   test('after a reload that inserts a tier before, escalation goes on from the tier it reached: no page again', () => {
@@ -783,7 +792,9 @@ checks:
     expect(w.tick(10 * MIN)).toContainEqual(['notify', 'trigger', 'chat', 'now']);
     const next = policyWorld(tiered(L0 + L1 + L2), T0).cfg;
     const inc = w.incident('api')!;
-    expect(reloadTiers(w.cfg, next, inc)).toEqual([{ kind: 'update', id: 1, fields: { tierIndex: 2 } }]);
+    const fx = reloadTiers(w.cfg, next, inc);
+    expect(fx).toEqual([{ kind: 'update', id: 1, fields: { tierIndex: 2 } }]);
+    Object.assign(inc, (fx[0] as Extract<Effect, { kind: 'update' }>).fields);
     w.cfg = next;
     expect(w.tick(60 * MIN)).toEqual([]);
     expect(w.incident('api')).toMatchObject({ tier: 'L2', tierIndex: 2 });
@@ -852,11 +863,8 @@ describe('purity', () => {
   });
 });
 
-/*
- * Known bugs, reported to the lead: `test.failing` until the policy is fixed (then this
- * fails, and each becomes a plain test).
- */
-describe('known bugs', () => {
+/* Found by these tables, fixed in the policy. */
+describe('review cases', () => {
   const held = (notifier: string, anyway: string) => `
 agent: { name: web-01 }
 notifiers:
@@ -871,7 +879,7 @@ checks:
   - { name: api, type: http, url: "http://127.0.0.1:9/" }
 `;
 
-  test.failing('a rise releases a page the tier lets through but the notifier\'s own coverage still holds', () => {
+  test('a rise releases a page the tier lets through but the notifier\'s own coverage still holds', () => {
     // chat keeps business hours (no pageAnyway); its tier pages critical anyway. At night a
     // rise to critical sends its held trigger now, though pageWaitsUntil (and the
     // severity_change queued beside it) still wait for Monday.
@@ -882,7 +890,7 @@ checks:
     expect(noticesOf(w, 'api', 'chat')).toEqual([['trigger', MONDAY_9_BERLIN], ['severity_change', MONDAY_9_BERLIN]]);
   });
 
-  test.failing('a rise leaves held a page whose notifier pages the new severity anyway', () => {
+  test('a rise leaves held a page whose notifier pages the new severity anyway', () => {
     // chat keeps business hours but pages critical anyway; its tier has no coverage. The
     // warning trigger waits for Monday; after a rise to critical, the severity_change is due
     // now, but the outbox delivers a notifier's messages in order: it waits behind the
@@ -895,7 +903,7 @@ checks:
     expect(noticesOf(w, 'api', 'chat')).toEqual([['trigger', 'now'], ['severity_change', 'now']]);
   });
 
-  test.failing('a reload that removes the tier an incident is on makes it skip the next tier', () => {
+  test('a reload that removes the tier an incident is on makes it skip the next tier', () => {
     // At L2 (index 1) when L2 is removed: tierIndex stays 1, which is now L3, so L3 is
     // never reached (and never paged) though its time comes; `tier` still says L2.
     const tiers = (list: string) => `
@@ -914,7 +922,8 @@ checks:
     w.feed('api', [C, C, C]);
     w.tick(10 * MIN);
     const next = policyWorld(tiers(''), T0).cfg;
-    reloadTiers(w.cfg, next, w.incident('api')!);
+    const inc = w.incident('api')!;
+    for (const e of reloadTiers(w.cfg, next, inc)) if (e.kind === 'update') Object.assign(inc, e.fields);
     w.cfg = next;
     expect(w.tick(20 * MIN)).toContainEqual(['notify', 'trigger', 'pager', 'now']);
   });
