@@ -19,6 +19,19 @@ function capture() {
   return { log, lines };
 }
 
+/**
+ * Advances the fake clock by `ms` and says when, on that clock, `p` settled (undefined if it
+ * has not): the runner's timeout and grace are timers, so on fake time they are exact.
+ */
+async function settleTime(p: Promise<unknown>, ms: number): Promise<number | undefined> {
+  let at: number | undefined;
+  p.then(() => (at = Date.now()), () => (at = Date.now()));
+  await jest.advanceTimersByTimeAsync(ms);
+  return at;
+}
+
+afterEach(() => jest.useRealTimers());
+
 describe('runCheckOnce', () => {
   test('judges the observation with the check\'s rules', async () => {
     const { log } = capture();
@@ -48,42 +61,46 @@ describe('runCheckOnce', () => {
   });
 
   test('a check that honours its signal times out as critical with reason timeout', async () => {
+    jest.useFakeTimers({ now: 0 });
     const { log } = capture();
-    const t0 = Date.now();
-    const r = await runCheckOnce(checkConfig('a', async ({ signal }) => {
+    const run = runCheckOnce(checkConfig('a', async ({ signal }) => {
       await sleep(5000, signal);
       return { values: {}, message: 'never' };
     }, { timeoutMs: 150 }), { log });
-    expect(Date.now() - t0).toBeLessThan(1000);
-    expect(r).toMatchObject({ status: Status.Critical, reason: 'timeout', up: false });
+    expect(await settleTime(run, 1000)).toBe(150); // at its timeout, not after the grace
+    expect(await run).toMatchObject({ status: Status.Critical, reason: 'timeout', up: false });
   });
 
   test('a hung check that ignores its signal is abandoned at the timeout, and logged when it finally ends', async () => {
+    jest.useFakeTimers({ now: 0 });
     const { log, lines } = capture();
-    const t0 = Date.now();
-    const r = await runCheckOnce(checkConfig('hung', async () => {
+    const run = runCheckOnce(checkConfig('hung', async () => {
       await sleep(400); // ignores the signal
       return { values: { value: 0 }, message: 'too late' };
     }, { timeoutMs: 100 }), { log });
-    expect(Date.now() - t0).toBeLessThan(100 + ABORT_GRACE_MS + 200);
-    expect(r).toMatchObject({ status: Status.Critical, reason: 'timeout', message: 'no result within 100 ms' });
-    await sleep(500);
+    expect(await settleTime(run, 100 + ABORT_GRACE_MS)).toBe(100 + ABORT_GRACE_MS);
+    expect(await run).toMatchObject({ status: Status.Critical, reason: 'timeout', message: 'no result within 100 ms' });
+    expect(lines.join('')).not.toMatch(/check finished after its timeout/);
+    await jest.advanceTimersByTimeAsync(400 - (100 + ABORT_GRACE_MS));
     expect(lines.join('')).toMatch(/check finished after its timeout/);
   });
 
   test('a check that answers its abort within the grace keeps its own verdict and message', async () => {
+    jest.useFakeTimers({ now: 0 });
     const { log, lines } = capture();
-    const r = await runCheckOnce(checkConfig('banner', async ({ signal }) => {
+    const run = runCheckOnce(checkConfig('banner', async ({ signal }) => {
       await sleep(5000, signal).catch(() => undefined);
       // e.g. tcp: some bytes came but never the expected banner
       return { values: { value: 0 }, message: 'got "HTTP/1.1" but expected SSH' };
     }, { timeoutMs: 100, crit: ['value < 1'] }), { log });
-    expect(r).toMatchObject({ status: Status.Critical, up: true, reason: 'threshold', message: 'got "HTTP/1.1" but expected SSH (value < 1)' });
-    await sleep(ABORT_GRACE_MS + 100);
+    expect(await settleTime(run, 100)).toBe(100);
+    expect(await run).toMatchObject({ status: Status.Critical, up: true, reason: 'threshold', message: 'got "HTTP/1.1" but expected SSH (value < 1)' });
+    await jest.advanceTimersByTimeAsync(ABORT_GRACE_MS + 5000);
     expect(lines.join('')).not.toMatch(/ignores its abort signal/);
   });
 
   test('stopping the agent aborts a run in flight', async () => {
+    jest.useFakeTimers({ now: 0 });
     const { log } = capture();
     const stop = new AbortController();
     const p = runCheckOnce(checkConfig('a', async ({ signal }) => {
@@ -91,6 +108,7 @@ describe('runCheckOnce', () => {
       return { values: {}, message: 'never' };
     }, { timeoutMs: 10_000 }), { log, signal: stop.signal });
     setTimeout(() => stop.abort(new Error('stopping')), 50);
+    expect(await settleTime(p, 100)).toBe(50);
     const r = await p;
     expect(r.status).toBe(Status.Unknown);
     expect(r.message).toMatch(/stopping/);
