@@ -14,6 +14,8 @@ interface Started {
 }
 
 const hourly = { kind: 'every', everyMs: 3_600_000 } as const;
+/** Ends the run of the 'slow' check in progress. */
+let finishSlow = () => undefined as void;
 
 async function start(api: Config['api'], reloadTo?: () => Config): Promise<Started> {
   const log = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) as never });
@@ -21,10 +23,11 @@ async function start(api: Config['api'], reloadTo?: () => Config): Promise<Start
   const config = makeConfig(
     [
       checkConfig('web', async () => ({ values: { value: 0 }, message: 'fine' }), { labels: { team: 'web' }, schedule: hourly }),
-      checkConfig('slow', async ({ signal }) => {
-        await sleep(300, signal);
-        return { values: { value: 0 }, message: 'slow but fine' };
-      }, { schedule: hourly }),
+      // Runs until the test ends it (or the agent stops), however long a request takes.
+      checkConfig('slow', ({ signal }) => new Promise((resolve, reject) => {
+        finishSlow = () => resolve({ values: { value: 0 }, message: 'slow but fine' });
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+      }), { schedule: hourly, timeoutMs: 60_000 }),
       checkConfig('disk:/boot', async () => ({ values: { value: 0 }, message: 'boot' }), { schedule: hourly }),
     ],
     { api },
@@ -140,6 +143,7 @@ describe('tokens', () => {
     while (!s.agent.getCheck('slow')?.running) await sleep(5);
     const second = await call(`${s.base}/api/v1/checks/slow/run`, { method: 'POST', ...bearer('admin-token-123') });
     expect(second.status).toBe(409);
+    finishSlow();
     expect((await first).status).toBe(200);
     expect((await call(`${s.base}/api/v1/checks/ghost/run`, { method: 'POST', ...bearer('admin-token-123') })).status).toBe(404);
   });
