@@ -1,17 +1,12 @@
 import { Status } from '../../agent/evaluate';
 import { silenceMatches } from '../../agent/engine';
 import { engineHarness } from '../helpers/engine';
+import { BASE, TIERS, SLA, TIERED } from '../helpers/incident-configs';
 
 const { Ok: O, Warning: W, Critical: C } = Status;
 const MIN = 60_000;
 
-const base = `
-agent: { name: web-01 }
-notifiers:
-  - { name: hook, type: webhook, url: "http://127.0.0.1:9/hook" }
-checks:
-  - { name: api, type: http, url: "http://127.0.0.1:9/", labels: { team: web } }
-`;
+const base = BASE;
 
 let h: ReturnType<typeof engineHarness>;
 afterEach(async () => h?.close());
@@ -115,21 +110,7 @@ checks:
 });
 
 describe('escalation', () => {
-  const tiers = `
-agent: { name: web-01 }
-notifiers:
-  - { name: slack, type: webhook, url: "http://127.0.0.1:9/slack" }
-  - { name: pager, type: webhook, url: "http://127.0.0.1:9/pager" }
-  - { name: payments-pager, type: webhook, url: "http://127.0.0.1:9/pp" }
-escalation:
-  - { name: L1, after: 0s }
-  - { name: L2, after: 5m, notify: [slack], repeat: { every: 10m, max: 2 } }
-  - { name: L2-payments, after: 5m, notify: [payments-pager], match: { team: payments } }
-  - { name: L3, after: 30m, notify: [pager], match: { severity: critical } }
-checks:
-  - { name: api, type: http, url: "http://127.0.0.1:9/", labels: { team: web } }
-  - { name: pay, type: http, url: "http://127.0.0.1:9/", labels: { team: payments } }
-`;
+  const tiers = TIERS;
 
   test('tiers are reached by time without acknowledgement; the current one repeats', () => {
     h = engineHarness(tiers);
@@ -195,23 +176,7 @@ checks:
 });
 
 describe('SLA clocks and coverage', () => {
-  const sla = `
-agent: { name: web-01 }
-notifiers:
-  - { name: hook, type: webhook, url: "http://127.0.0.1:9/hook" }
-  - { name: team-chat, type: webhook, url: "http://127.0.0.1:9/chat", coverage: business }
-coverage:
-  business: { days: mon-fri, hours: "09:00-17:00", timezone: Europe/Berlin }
-sla:
-  warning: { respond: 1h, resolve: 4h }
-  critical: { respond: 15m }
-escalation:
-  - { name: L1, after: 0s, notify: [hook] }
-  - { name: L2, after: 2h, notify: [team-chat] }
-checks:
-  - { name: api, type: http, url: "http://127.0.0.1:9/", coverage: business }
-  - { name: edge, type: http, url: "http://127.0.0.1:9/" }
-`;
+  const sla = SLA;
 
   test('clocks count business hours only: opened Friday 16:30, respond due Monday 09:30, resolve due Monday 12:30', () => {
     h = engineHarness(sla, Date.parse('2026-11-27T16:30:00+01:00')); // a Friday
@@ -363,19 +328,7 @@ checks:
 });
 
 describe('review cases', () => {
-  const tiered = `
-agent: { name: web-01 }
-notifiers:
-  - { name: hook, type: webhook, url: "http://127.0.0.1:9/hook" }
-  - { name: chat, type: webhook, url: "http://127.0.0.1:9/chat" }
-coverage:
-  business: { days: mon-fri, hours: "09:00-17:00", timezone: Europe/Berlin }
-escalation:
-  - { name: L1, after: 0s, notify: [hook] }
-  - { name: L2, after: 10m, notify: [chat], coverage: business, pageAnyway: [critical] }
-checks:
-  - { name: api, type: http, url: "http://127.0.0.1:9/" }
-`;
+  const tiered = TIERED;
 
   test('keepwatch_incidents_open counts an incident as soon as it opens', async () => {
     h = engineHarness(base);

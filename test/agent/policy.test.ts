@@ -9,6 +9,7 @@ import { silenceMatches } from '../../agent/incidents/paging';
 import { confirming, decide, policyFor, reloadTiers, REMEDIATION_HOLD_MS, type Effect, type Input, type Slice } from '../../agent/incidents/policy';
 import type { Incident } from '../../agent/model';
 import { deepFreeze, policyWorld, result, type Row } from '../helpers/policy';
+import { BASE, TIERS, SLA, TIERED } from '../helpers/incident-configs';
 
 const { Ok: O, Warning: W, Critical: C, Unknown: U } = Status;
 const MIN = 60_000;
@@ -16,13 +17,7 @@ const T0 = Date.parse('2026-11-27T10:00:00Z'); // a Friday
 const SAT_NIGHT = Date.parse('2026-11-28T02:00:00+01:00');
 const MONDAY_9_BERLIN = '2026-11-30T08:00:00.000Z';
 
-const base = `
-agent: { name: web-01 }
-notifiers:
-  - { name: hook, type: webhook, url: "http://127.0.0.1:9/hook" }
-checks:
-  - { name: api, type: http, url: "http://127.0.0.1:9/", labels: { team: web } }
-`;
+const base = BASE;
 
 /** The rows of an incident being resolved, after the counting row: who is told, and whether its remediation is stopped. */
 const resolvedRows = (by: string, why: string, severity: string, seconds: number, told: string[], more: { resolution?: string; aborting?: boolean } = {}): Row[] => [
@@ -221,21 +216,7 @@ escalation:
 });
 
 describe('escalation', () => {
-  const tiers = `
-agent: { name: web-01 }
-notifiers:
-  - { name: slack, type: webhook, url: "http://127.0.0.1:9/slack" }
-  - { name: pager, type: webhook, url: "http://127.0.0.1:9/pager" }
-  - { name: payments-pager, type: webhook, url: "http://127.0.0.1:9/pp" }
-escalation:
-  - { name: L1, after: 0s }
-  - { name: L2, after: 5m, notify: [slack], repeat: { every: 10m, max: 2 } }
-  - { name: L2-payments, after: 5m, notify: [payments-pager], match: { team: payments } }
-  - { name: L3, after: 30m, notify: [pager], match: { severity: critical } }
-checks:
-  - { name: api, type: http, url: "http://127.0.0.1:9/", labels: { team: web } }
-  - { name: pay, type: http, url: "http://127.0.0.1:9/", labels: { team: payments } }
-`;
+  const tiers = TIERS;
   const escalated = (index: number, tier: string, n: string): Row[] => [
     ['update', { tierIndex: index, tier, escalatedAt: 'now', repeats: 0 }],
     ['timeline', 'escalated', `escalated to ${tier}`],
@@ -350,23 +331,7 @@ checks:
 });
 
 describe('SLA clocks and coverage', () => {
-  const sla = `
-agent: { name: web-01 }
-notifiers:
-  - { name: hook, type: webhook, url: "http://127.0.0.1:9/hook" }
-  - { name: team-chat, type: webhook, url: "http://127.0.0.1:9/chat", coverage: business }
-coverage:
-  business: { days: mon-fri, hours: "09:00-17:00", timezone: Europe/Berlin }
-sla:
-  warning: { respond: 1h, resolve: 4h }
-  critical: { respond: 15m }
-escalation:
-  - { name: L1, after: 0s, notify: [hook] }
-  - { name: L2, after: 2h, notify: [team-chat] }
-checks:
-  - { name: api, type: http, url: "http://127.0.0.1:9/", coverage: business }
-  - { name: edge, type: http, url: "http://127.0.0.1:9/" }
-`;
+  const sla = SLA;
   const breach = (clock: 'respond' | 'resolve', due: string, severity: string, told: string[]): Row[] => [
     ['update', { [`${clock}Breached`]: true }],
     ['timeline', 'sla_breach', `${clock} SLA breached: not ${clock === 'respond' ? 'acknowledged' : 'resolved'} by ${due}`],
@@ -552,19 +517,7 @@ checks:
 });
 
 describe('severity and held pages', () => {
-  const tiered = `
-agent: { name: web-01 }
-notifiers:
-  - { name: hook, type: webhook, url: "http://127.0.0.1:9/hook" }
-  - { name: chat, type: webhook, url: "http://127.0.0.1:9/chat" }
-coverage:
-  business: { days: mon-fri, hours: "09:00-17:00", timezone: Europe/Berlin }
-escalation:
-  - { name: L1, after: 0s, notify: [hook] }
-  - { name: L2, after: 10m, notify: [chat], coverage: business, pageAnyway: [critical] }
-checks:
-  - { name: api, type: http, url: "http://127.0.0.1:9/" }
-`;
+  const tiered = TIERED;
 
   test('a tier\'s page waits for its coverage; a rise to a severity it pages anyway releases it now', () => {
     const w = policyWorld(tiered, SAT_NIGHT);

@@ -1,30 +1,16 @@
 import { Writable } from 'node:stream';
 import { engineConfig } from '../../agent/agent';
-import { loadConfigText, type CheckConfig } from '../../agent/config/load';
-import { Status, STATUS_NAMES } from '../../agent/evaluate';
+import { loadConfigText } from '../../agent/config/load';
+import type { Status } from '../../agent/evaluate';
 import { IncidentEngine } from '../../agent/engine';
 import { createLogger } from '../../agent/logger';
 import { Metrics } from '../../agent/metrics';
 import type { IncidentEvent } from '../../agent/notifiers/types';
-import type { CheckResult } from '../../agent/runner';
 import { Store } from '../../agent/store/store';
 import { tempDir } from './daemon';
+import { result } from './policy';
 
-/** A check result as the runner would make it. */
-export function result(check: CheckConfig, status: Status, at: number, message = `status ${STATUS_NAMES[status]}`): CheckResult {
-  return {
-    check: check.name,
-    type: check.type,
-    status,
-    statusText: STATUS_NAMES[status],
-    up: status !== Status.Critical,
-    reason: status === Status.Ok ? undefined : 'threshold',
-    message,
-    values: { latencyMs: 12 },
-    startedAt: at,
-    durationMs: 1,
-  };
-}
+export { result };
 
 /** An incident engine on a real store in a temp dir, with a clock the test moves. */
 export function engineHarness(yaml: string, start = Date.parse('2026-11-27T10:00:00Z'), opts: { snapshots?: boolean } = {}) {
