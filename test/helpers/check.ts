@@ -25,3 +25,30 @@ export function fieldsOf(def: CheckDefinition<any>, raw: Record<string, unknown>
   const spec = def.schema.parse(raw);
   return typeof def.fields === 'function' ? def.fields(spec) : def.fields;
 }
+
+/**
+ * Starts a run whose signal only the test aborts: no timer plays the timeout, so what ends
+ * the run is the test's `abort()`, or the check itself. `timeoutMs` is only what the check is told.
+ */
+export function startRun(
+  def: CheckDefinition<any>,
+  raw: Record<string, unknown>,
+  opts: { timeoutMs?: number } = {},
+): { run: Promise<Observation>; abort(reason?: unknown): void } {
+  const ac = new AbortController();
+  const ctx = { name: def.type, spec: def.schema.parse(raw), signal: ac.signal, timeoutMs: opts.timeoutMs ?? 5000, log: silentLog, now: Date.now, holdsSecret: () => false };
+  const run = Promise.resolve().then(() => def.run(ctx));
+  run.catch(() => undefined); // the test awaits it; an early rejection is not unhandled
+  return { run, abort: (reason = new Error('timeout')) => ac.abort(reason) };
+}
+
+/**
+ * Whether `p` settles before the event loop's next turn: an answer that waits for no socket,
+ * timer or file, however busy the machine is.
+ */
+export async function settlesAtOnce(p: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  p.then(() => (settled = true), () => (settled = true));
+  await new Promise((resolve) => setImmediate(resolve));
+  return settled;
+}
