@@ -78,3 +78,9 @@ export class EffectWriter {
     return incidentEvent(inc, kind, key, now, { storeId: this.store.id, links: this.cfg().links, details, snapshot });
   }
 }
+
+/** Of a check's unwritten effects, a later state or message replaces an earlier one. */
+export function latestOnly(e: Effect, i: number, all: Effect[]): boolean {
+  const same = (o: Effect) => o.kind === e.kind && (e.kind !== 'update' || (o.kind === 'update' && o.id === e.id));
+  return !all.slice(i + 1).some(same);
+}

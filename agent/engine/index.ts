@@ -16,7 +16,7 @@ import type { Metrics } from '../metrics';
 import type { CheckConfig, CheckResult, Incident, IncidentEvent, OutboxEntry, Silence, TimelineEntry } from '../model';
 import type { NotifierInstance } from '../notifiers/outbox';
 import type { Store } from '../store/store';
-import { EffectWriter } from './effects';
+import { EffectWriter, latestOnly } from './effects';
 import type { Links } from './events';
 import { Leases } from './leases';
 import { Responders } from './responders';
@@ -394,10 +394,4 @@ export class IncidentEngine {
       return { severity, tier, count: n };
     }));
   }
-}
-
-/** Of a check's unwritten effects, a later state or message replaces an earlier one. */
-function latestOnly(e: Effect, i: number, all: Effect[]): boolean {
-  const same = (o: Effect) => o.kind === e.kind && (e.kind !== 'update' || (o.kind === 'update' && o.id === e.id));
-  return !all.slice(i + 1).some(same);
 }

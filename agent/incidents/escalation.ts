@@ -1,4 +1,5 @@
-import type { Severity } from '../model';
+import type { Incident, Severity } from '../model';
+import type { Effect, PolicyConfig } from './policy-types';
 
 /** SLA targets of one severity, counted in the incident's coverage hours (ms). */
 export interface SlaTarget {
@@ -70,4 +71,19 @@ export function dueStep(tiers: readonly Tier[], inc: EscalationView, now: number
     return { kind: 'repeat', tierIndex: inc.tierIndex, repeat: inc.repeats + 1 };
   }
   return undefined;
+}
+
+/**
+ * A config was reloaded: an incident keeps the tier it reached by its name (tiers may have
+ * moved). When that tier is gone, it stands at the last tier before it that is still there (or
+ * before the first), so the tiers after it are still reached in their time. Returns the update
+ * to apply to the incident (and store); the incident given is not changed.
+ */
+export function reloadTiers(before: PolicyConfig, after: PolicyConfig, inc: Incident): Effect[] {
+  if (!inc.tier) return [];
+  const was = before.tiers.findIndex((t) => t.name === inc.tier);
+  let index = after.tiers.findIndex((t) => t.name === inc.tier);
+  if (index >= 0) return index === inc.tierIndex ? [] : [{ kind: 'update', id: inc.id, fields: { tierIndex: index } }];
+  for (let i = (was >= 0 ? was : before.tiers.length) - 1; i >= 0 && index < 0; i--) index = after.tiers.findIndex((t) => t.name === before.tiers[i].name);
+  return [{ kind: 'update', id: inc.id, fields: { tierIndex: index, tier: index >= 0 ? after.tiers[index].name : undefined } }];
 }

@@ -147,3 +147,10 @@ function worstOf(history: readonly number[], policy: LifecyclePolicy): Severity 
   }
   return worst;
 }
+
+/** Whether the scheduler should re-check sooner (`retryEvery`): a failure or a recovery is counted but not confirmed. */
+export function confirming(state: CheckState | undefined, incidentOpen: boolean, policy: LifecyclePolicy): boolean {
+  if (!state) return false;
+  if (!incidentOpen) return state.bad > 0 && state.bad < policy.openAfter;
+  return state.good > 0 && state.good < policy.resolveAfter;
+}

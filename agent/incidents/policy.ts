@@ -13,6 +13,8 @@ import { cancelHeld, deadlines, heardBy, held, notify, pageWaitsUntil, reachedTi
 import type { Ctx, Decision, Effect, Input, PolicyConfig, Slice, Tracked } from './policy-types';
 
 export type * from './policy-types';
+export { reloadTiers } from './escalation';
+export { confirming } from './lifecycle';
 
 /** How many results are kept per check as an incident's evidence (at least openAfter). */
 export const EVIDENCE = 5;
@@ -70,28 +72,6 @@ export function decide(ctx: Ctx, name: string, slice: Slice, input: Input, evide
   }
   const { resolved, ...next } = s;
   return { slice: next, effects: out, urgent, resolved };
-}
-
-/**
- * A config was reloaded: an incident keeps the tier it reached by its name (tiers may have
- * moved). When that tier is gone, it stands at the last tier before it that is still there (or
- * before the first), so the tiers after it are still reached in their time. Returns the update
- * to apply to the incident (and store); the incident given is not changed.
- */
-export function reloadTiers(before: PolicyConfig, after: PolicyConfig, inc: Incident): Effect[] {
-  if (!inc.tier) return [];
-  const was = before.tiers.findIndex((t) => t.name === inc.tier);
-  let index = after.tiers.findIndex((t) => t.name === inc.tier);
-  if (index >= 0) return index === inc.tierIndex ? [] : [{ kind: 'update', id: inc.id, fields: { tierIndex: index } }];
-  for (let i = (was >= 0 ? was : before.tiers.length) - 1; i >= 0 && index < 0; i--) index = after.tiers.findIndex((t) => t.name === before.tiers[i].name);
-  return [{ kind: 'update', id: inc.id, fields: { tierIndex: index, tier: index >= 0 ? after.tiers[index].name : undefined } }];
-}
-
-/** Whether the scheduler should re-check sooner (`retryEvery`): a failure or a recovery is counted but not confirmed. */
-export function confirming(state: CheckState | undefined, incidentOpen: boolean, policy: LifecyclePolicy): boolean {
-  if (!state) return false;
-  if (!incidentOpen) return state.bad > 0 && state.bad < policy.openAfter;
-  return state.good > 0 && state.good < policy.resolveAfter;
 }
 
 function copy(t: Tracked): Tracked {
