@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import diagnostics from 'node:diagnostics_channel';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -7,7 +9,7 @@ import tls from 'node:tls';
 import { parseCondition } from '../../agent/evaluate';
 import { tcpCheck } from '../../checks/tcp';
 import type { Thresholds } from '../../checks/types';
-import { fieldsOf, runCheck } from '../helpers/check';
+import { fieldsOf, runCheck, settlesAtOnce, startRun } from '../helpers/check';
 
 const HOST = '127.0.0.1';
 const servers: net.Server[] = [];
@@ -28,6 +30,33 @@ async function listen(server: net.Server): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
+/**
+ * The next client socket opened in this process (the check's own), from Node's
+ * net.client.socket channel: the test can wait for it to connect or to get data.
+ */
+function nextClientSocket(): Promise<net.Socket> {
+  return new Promise((resolve) => {
+    const onSocket = (message: unknown) => {
+      diagnostics.unsubscribe('net.client.socket', onSocket);
+      resolve((message as { socket: net.Socket }).socket);
+    };
+    diagnostics.subscribe('net.client.socket', onSocket);
+  });
+}
+
+/** The socket of the check's next tls.connect() (which publishes on no channel). */
+function nextTlsSocket(): Promise<tls.TLSSocket> {
+  const real = tls.connect;
+  return new Promise((resolve) => {
+    const spy = jest.spyOn(tls, 'connect').mockImplementation(((...args: unknown[]) => {
+      spy.mockRestore();
+      const socket = (real as (...a: unknown[]) => tls.TLSSocket)(...args);
+      resolve(socket);
+      return socket;
+    }) as typeof tls.connect);
+  });
+}
+
 afterEach(async () => {
   for (const s of sockets) s.destroy();
   await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
@@ -36,11 +65,14 @@ afterEach(async () => {
 describe('tcp check', () => {
   it('connects to an open port and reports the latency', async () => {
     const port = await listen(net.createServer());
+    const t0 = performance.now();
     const obs = await runCheck(tcpCheck, { port });
+    const elapsedMs = performance.now() - t0;
     expect(obs.up).toBeUndefined();
     expect(Object.keys(obs.values)).toEqual(['latencyMs']);
+    // Milliseconds, measured within the run.
     expect(obs.values.latencyMs).toBeGreaterThan(0);
-    expect(obs.values.latencyMs).toBeLessThan(1000);
+    expect(obs.values.latencyMs).toBeLessThanOrEqual(elapsedMs);
     expect(obs.message).toMatch(new RegExp(`^${HOST}:${port} connected in [\\d.]+ ms$`));
   });
 
@@ -74,17 +106,32 @@ describe('tcp check', () => {
     );
     expect((await runCheck(tcpCheck, { port, send: 'PING\r\n', expect: '^\\+PONG' })).values.matches).toBe(true);
     // The server answers and keeps the connection open: a pause in the reply settles it.
-    const started = Date.now();
-    const wrong = await runCheck(tcpCheck, { port, send: 'HELLO\r\n', expect: '^\\+PONG' });
+    // No timeout plays here (the run's signal never aborts), so nothing else could; the
+    // pause is a timer, so fake timers make it pass at once.
+    const socket = nextClientSocket();
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'Date', 'performance', 'hrtime'] });
+    let wrong;
+    try {
+      const { run } = startRun(tcpCheck, { port, send: 'HELLO\r\n', expect: '^\\+PONG' });
+      await once(await socket, 'data');
+      expect(await settlesAtOnce(run)).toBe(false); // more of the reply may come
+      jest.advanceTimersByTime(60_000);
+      wrong = await run;
+    } finally {
+      jest.useRealTimers();
+    }
     expect(wrong.up).toBeUndefined();
     expect(wrong.values.matches).toBe(false);
     expect(wrong.message).toContain('reply does not match /^\\+PONG/: "-ERR unknown command\\r\\n"');
-    expect(Date.now() - started).toBeLessThan(3000);
   });
 
   it('judges a wrong reply as a mismatch, not a timeout, when the timeout comes first', async () => {
     const port = await listen(net.createServer((s) => s.write('220 ')));
-    const obs = await runCheck(tcpCheck, { port, expect: '^SSH-' }, { timeoutMs: 300 });
+    const socket = nextClientSocket();
+    const { run, abort } = startRun(tcpCheck, { port, expect: '^SSH-' }, { timeoutMs: 300 });
+    await once(await socket, 'data'); // some of a reply is in, and it is no match yet
+    abort(); // the timeout, before the reply's pause would settle it
+    const obs = await run;
     expect(obs.up).toBeUndefined();
     expect(obs.values.matches).toBe(false);
   });
@@ -126,9 +173,12 @@ describe('tcp check', () => {
 
   it('times out on a server that never answers', async () => {
     const port = await listen(net.createServer(() => {}));
-    const started = Date.now();
-    const obs = await runCheck(tcpCheck, { port, expect: '^OK' }, { timeoutMs: 300 });
-    expect(Date.now() - started).toBeLessThan(2000);
+    const socket = nextClientSocket();
+    const { run, abort } = startRun(tcpCheck, { port, expect: '^OK' }, { timeoutMs: 300 });
+    await once(await socket, 'connect');
+    abort(); // the timeout: the run answers it at once
+    expect(await settlesAtOnce(run)).toBe(true);
+    const obs = await run;
     expect(obs.up).toBe(false);
     expect(obs.failure).toBe('timeout');
     expect(obs.values.latencyMs).toBeGreaterThan(0);
@@ -137,7 +187,11 @@ describe('tcp check', () => {
 
   it('times out on a TLS handshake that never comes', async () => {
     const port = await listen(net.createServer(() => {}));
-    const obs = await runCheck(tcpCheck, { port, tls: true }, { timeoutMs: 300 });
+    const socket = nextTlsSocket();
+    const { run, abort } = startRun(tcpCheck, { port, tls: true }, { timeoutMs: 300 });
+    await once(await socket, 'connect'); // connected; the server never starts the handshake
+    abort(); // the timeout
+    const obs = await run;
     expect(obs.failure).toBe('timeout');
     expect(obs.message).toBe(`${HOST}:${port} did not complete the TLS handshake within 300ms`);
   });
