@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { parseCondition } from '../../agent/evaluate';
 import { cpuCheck, parseProcStat } from '../../checks/cpu';
 import type { Thresholds } from '../../checks/types';
-import { fieldsOf, runCheck, silentLog } from '../helpers/check';
+import { fieldsOf, runCheck, startRun } from '../helpers/check';
 
 describe('cpu check', () => {
   it('reports percentages between 0 and 100 that add up, and the core count', async () => {
@@ -21,9 +21,10 @@ describe('cpu check', () => {
   });
 
   it('sees a busy child process as usage', async () => {
-    const child = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+    // It says so once it spins (a pipe write is synchronous on Linux): the sample starts then.
+    const child = spawn(process.execPath, ['-e', "process.stdout.write('spinning'); for (;;) {}"], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await once(child.stdout!, 'data');
       const obs = await runCheck(cpuCheck, { sample: '500ms' });
       const v = obs.values as Record<string, number>;
       // One core spinning is at least half a core's share of the machine, whatever else runs.
@@ -37,12 +38,11 @@ describe('cpu check', () => {
   });
 
   it('stops sampling at once when the signal aborts', async () => {
-    const ac = new AbortController();
-    const started = Date.now();
-    const run = cpuCheck.run({ name: 'cpu', spec: cpuCheck.schema.parse({ sample: '30s' }), signal: ac.signal, timeoutMs: 30_000, log: silentLog, now: Date.now, holdsSecret: () => false });
-    setTimeout(() => ac.abort(new Error('timeout')), 50);
+    // The longest sample there is, a minute, outlasts the test's own timeout: only the abort
+    // can end this run in time.
+    const { run, abort } = startRun(cpuCheck, { sample: '60s' }, { timeoutMs: 120_000 });
+    setTimeout(() => abort(), 50);
     await expect(run).rejects.toThrow();
-    expect(Date.now() - started).toBeLessThan(1000);
   });
 
   it('refuses, at load time, a sample that outlasts the timeout', () => {
