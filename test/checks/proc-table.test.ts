@@ -137,14 +137,21 @@ describe('ProcTables', () => {
   });
 
   test('lets go of a table once it is older than maxAgeMs, even if nobody asks in between', async () => {
-    const fake = fakeProc(10);
-    // A frozen clock would call the table fresh forever: only its release makes a new read.
-    const tables = new ProcTables({ source: fake.source, maxAgeMs: 30, clock: () => 0 });
-    const a = await tables.get();
-    expect(await tables.get()).toBe(a);
-    await new Promise((r) => setTimeout(r, 80));
-    expect(await tables.get()).not.toBe(a);
-    expect(fake.counts.list).toBe(2);
+    jest.useFakeTimers();
+    try {
+      const fake = fakeProc(10);
+      // A frozen clock would call the table fresh forever: only its release (a timer) makes a new read.
+      const tables = new ProcTables({ source: fake.source, maxAgeMs: 30, clock: () => 0 });
+      const a = await tables.get();
+      expect(await tables.get()).toBe(a);
+      await jest.advanceTimersByTimeAsync(29);
+      expect(await tables.get()).toBe(a);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(await tables.get()).not.toBe(a);
+      expect(fake.counts.list).toBe(2);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   test('asks for at most 4 KiB of each command line', async () => {
