@@ -215,8 +215,13 @@ export function summariseSnapshot(s: Snapshot): string {
   return lines.join('\n');
 }
 
-/** statfs calls that have not returned (a dead network mount): not asked again until they do. */
-const pendingStatfs = new Set<string>();
+/**
+ * statfs calls in flight, by mount: a snapshot taken meanwhile shares the answer. One still
+ * out after HUNG_STATFS_MS (a dead network mount) is not waited for or asked again until it
+ * returns: that mount is left out.
+ */
+const pendingStatfs = new Map<string, { since: number; answer: Promise<StatsFs | undefined> }>();
+const HUNG_STATFS_MS = 1000;
 
 /**
  * Space on every real filesystem, one entry per device (bind mounts of it are left out).
@@ -237,17 +242,16 @@ async function diskUsage(): Promise<DiskUsage[]> {
   if (!mounts.some((m) => m.mount === '/')) mounts = [{ mount: '/', fsType: '' }, ...mounts];
   const rows = await Promise.all(
     mounts.map(async ({ mount, fsType }): Promise<DiskUsage | undefined> => {
-      if (pendingStatfs.has(mount)) return undefined;
-      pendingStatfs.add(mount);
-      let s: StatsFs;
-      try {
-        s = await statfs(mount);
-      } catch {
-        return undefined; // unmounted meanwhile, or not ours to read
-      } finally {
-        pendingStatfs.delete(mount);
+      let call = pendingStatfs.get(mount);
+      if (call && Date.now() - call.since >= HUNG_STATFS_MS) return undefined;
+      if (!call) {
+        // Unmounted meanwhile, or not ours to read: no answer.
+        const answer = statfs(mount).catch(() => undefined).finally(() => pendingStatfs.delete(mount));
+        call = { since: Date.now(), answer };
+        pendingStatfs.set(mount, call);
       }
-      if (s.blocks === 0) return undefined; // FUSE helpers and the like report no size
+      const s = await call.answer;
+      if (!s || s.blocks === 0) return undefined; // FUSE helpers and the like report no size
       const used = (s.blocks - s.bfree) * s.bsize;
       const free = s.bavail * s.bsize;
       return {

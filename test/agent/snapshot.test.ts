@@ -123,6 +123,9 @@ describe('takeSnapshot on this machine', () => {
     expect(root!.freeBytes).toBeGreaterThan(0);
     expect(root!.totalBytes).toBeGreaterThanOrEqual(root!.freeBytes);
     expect(new Set(s.disks!.map((d) => d.mount)).size).toBe(s.disks!.length);
+    // Two snapshots at once share the statfs calls in flight: neither leaves a disk out.
+    expect(two.disks!.find((d) => d.mount === '/')).toMatchObject({ totalBytes: root!.totalBytes });
+    expect(two.disks!.map((d) => d.mount).sort()).toEqual(s.disks!.map((d) => d.mount).sort());
 
     expect(s.memory!.usedPercent).toBeGreaterThan(0);
     expect(s.memory!.usedPercent).toBeLessThanOrEqual(100);
