@@ -64,6 +64,8 @@ export class Agent {
   /** The incident engine and the outbox, when the agent has a store. */
   readonly incidents?: IncidentEngine;
   readonly outbox?: OutboxWorker;
+  /** When start() was called (ms since epoch): the agent's uptime counts from here. */
+  startedAt: number | undefined;
 
   private constructor(config: Config, private readonly deps: AgentDeps) {
     this.config = config;
@@ -125,6 +127,7 @@ export class Agent {
     this.incidents?.start();
     this.outbox?.start();
     this.scheduler.start();
+    this.startedAt = this.now();
     this.ready = true;
     this.log.info({ checks: this.checks.size, agent: this.config.agent.name }, 'agent started');
   }
@@ -218,6 +221,11 @@ export class Agent {
   getCheck(name: string): CheckView | undefined {
     const c = this.checks.get(name);
     return c && this.view(c);
+  }
+
+  /** The compiled checks that run, in config order (their fields' units and conditions). */
+  checkConfigs(): CheckConfig[] {
+    return [...this.checks.values()];
   }
 
   /** Names of the checks that run. */

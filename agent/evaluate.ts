@@ -229,3 +229,13 @@ export function judge(obs: Observation, rules: Rules): Verdict {
   }
   return { status: Status.Ok };
 }
+
+/** How bad each status is in a summary: a failing target outranks a check that could not run, which outranks a warning. */
+const BADNESS: Record<Status, number> = { [Status.Ok]: 0, [Status.Warning]: 1, [Status.Unknown]: 2, [Status.Critical]: 3 };
+
+/** The worst of some statuses (ok for none): the exit code of `keepwatch check` and `keepwatch status`. */
+export function worstOf(statuses: Iterable<Status>): Status {
+  let worst = Status.Ok;
+  for (const s of statuses) if (BADNESS[s] > BADNESS[worst]) worst = s;
+  return worst;
+}

@@ -10,6 +10,7 @@ import type { IncidentEngine } from './engine';
 import type { Logger } from './logger';
 import { INCIDENT_STATES, type Incident, type IncidentState, type OutboxEntry, type Silence, type TimelineEntry } from './model';
 import { HttpError, parseBody, readJsonBody } from './request-body';
+import { buildStatus } from './status';
 
 export { HttpError } from './request-body';
 
@@ -112,6 +113,7 @@ export class AgentServer {
         },
       },
       { method: 'GET', pattern: /^\/api\/v1\/kpis$/, access: 'read', handle: () => ({ json: this.engine().kpis() }) },
+      { method: 'GET', pattern: /^\/api\/v1\/status$/, access: 'read', handle: () => ({ json: buildStatus(this.agent) }) },
       {
         method: 'POST',
         pattern: /^\/-\/reload$/,

@@ -34,6 +34,13 @@ export interface OutboxOptions {
   onQueue?(due: number, held: number): void;
 }
 
+/** What the outbox holds: see {@link OutboxWorker.health}. */
+export interface OutboxHealth {
+  due: number;
+  held: number;
+  failing: Array<{ notifier: string; count: number; lastError?: string }>;
+}
+
 /** First retry after `baseMs` (1 s), doubling to 5 min; ±20 % jitter so a fleet does not retry in step. */
 export function backoffMs(attempt: number, baseMs = 1000, random = Math.random): number {
   const base = Math.min(baseMs * 2 ** Math.max(0, attempt - 1), 300_000);
@@ -86,6 +93,11 @@ export class OutboxWorker {
         this.abort.signal.removeEventListener('abort', onStop);
       },
     };
+  }
+
+  /** The queue now: messages due, held back until later, and failing (retrying after an error) by notifier. */
+  health(): OutboxHealth {
+    return { ...this.store.queuedNotifications(this.now()), failing: this.store.failingNotifications() };
   }
 
   start(): void {

@@ -262,6 +262,13 @@ export class Store {
     return { due: r.due, held: r.held };
   }
 
+  /** Undelivered messages whose last attempt failed (retrying), by notifier, with the latest error. */
+  failingNotifications(): Array<{ notifier: string; count: number; lastError?: string }> {
+    // SQLite takes the bare last_error from the row of MAX(id): the latest failing message's.
+    const sql = 'SELECT notifier, COUNT(*) AS n, MAX(id) AS id, last_error FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL AND attempts > 0 GROUP BY notifier ORDER BY notifier';
+    return (this.stmt(sql).all() as Row[]).map((r) => ({ notifier: r.notifier, count: r.n, lastError: r.last_error ?? undefined }));
+  }
+
   pendingNotifications(): number {
     return (this.stmt('SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL').get() as Row).n;
   }
