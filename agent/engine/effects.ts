@@ -1,3 +1,4 @@
+import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { Incident, IncidentEvent } from '../model';
 import type { Effect } from '../incidents/policy';
@@ -5,11 +6,12 @@ import { summariseSnapshot, type Snapshot } from '../responders/snapshot';
 import type { Store } from '../store/store';
 import { eventKey, incidentEvent, type Links } from './events';
 
-/** Writes the policy's effects to the store (in the caller's transaction) and to the metrics. */
+/** Writes the policy's effects to the store (in the caller's transaction), and, once stored, to the metrics and the log. */
 export class EffectWriter {
   constructor(
     private readonly store: Store,
     private readonly metrics: Metrics,
+    private readonly log: Logger,
     private readonly cfg: () => { agent: string; links: Links },
   ) {}
 
@@ -57,7 +59,14 @@ export class EffectWriter {
     return 0;
   }
 
-  metric(e: Extract<Effect, { kind: 'metric' }>): void {
+  /** After the transaction: metrics, and the incident's main events logged at info. */
+  report(e: Extract<Effect, { kind: 'metric' | 'timeline' }>, inc: Incident | undefined): void {
+    if (e.kind === 'metric') return this.metric(e);
+    const what = LOGGED[e.entry];
+    if (what && inc) this.log.info({ incident: inc.id, check: inc.check, severity: inc.severity, tier: inc.tier, detail: e.message }, what);
+  }
+
+  private metric(e: Extract<Effect, { kind: 'metric' }>): void {
     const m = this.metrics;
     switch (e.metric) {
       case 'opened':
@@ -84,3 +93,15 @@ export function latestOnly(e: Effect, i: number, all: Effect[]): boolean {
   const same = (o: Effect) => o.kind === e.kind && (e.kind !== 'update' || (o.kind === 'update' && o.id === e.id));
   return !all.slice(i + 1).some(same);
 }
+
+/** Incident timeline entries that are logged too (at info), and what the log line says. */
+const LOGGED: Record<string, string> = {
+  opened: 'incident opened',
+  escalated: 'incident escalated',
+  repeat: 'incident re-notified',
+  acknowledged: 'incident acknowledged',
+  resolved: 'incident resolved',
+  sla_breach: 'incident SLA breached',
+  flapping: 'incident flapping',
+  settled: 'incident settled',
+};

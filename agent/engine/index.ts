@@ -80,7 +80,7 @@ export class IncidentEngine {
     this.store = deps.store;
     this.log = deps.log;
     this.now = deps.now ?? Date.now;
-    this.writer = new EffectWriter(deps.store, deps.metrics, () => this.cfg);
+    this.writer = new EffectWriter(deps.store, deps.metrics, deps.log, () => this.cfg);
     this.leases = new Leases(deps.store, this.writer);
     this.responders = new Responders({
       log: this.log,
@@ -262,7 +262,7 @@ export class IncidentEngine {
       else if (e.kind === 'abort-remediation') this.responders.cancel(id);
       else if (e.kind === 'start' && e.responder === 'snapshot') this.responders.snapshot(this.cfg.checks.get(e.check), id);
       else if (e.kind === 'start') this.responders.remediate(this.cfg.checks.get(e.check), id);
-      else if (e.kind === 'metric') this.writer.metric(e);
+      else if (e.kind === 'metric' || e.kind === 'timeline') this.writer.report(e, d.slice.open?.incident.id === id ? d.slice.open.incident : d.resolved);
     }
     if (queued) this.deps.onEnqueue?.();
   }

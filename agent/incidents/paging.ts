@@ -132,7 +132,11 @@ export function notify(
   for (const name of notifiers) {
     const event = kind === 'escalate' && !heard.has(name) ? 'trigger' : kind;
     const waits = PAGING_EVENTS.includes(event) ? pageWaitsUntil(ctx, inc, name, reached) : now;
-    const notBefore = Math.max(waits, now + (PAGING_EVENTS.includes(event) ? (opts.hold ?? 0) : 0));
+    // A notifier whose first pages are still held (coverage, snapshot, remediation) gets
+    // nothing before them: every event it receives belongs to an incident it was told about,
+    // and if those pages are dropped (a fix by L1, a resolve in the night) so is this.
+    const heldUntil = Math.max(0, ...t.notices.filter((n) => n.notifier === name && n.notBefore > now).map((n) => n.notBefore));
+    const notBefore = Math.max(waits, heldUntil, now + (PAGING_EVENTS.includes(event) ? (opts.hold ?? 0) : 0));
     t.notices.push({ notifier: name, event, notBefore });
     out.push({ kind: 'notify', id: inc.id, notifier: name, event, notBefore, incident: { ...inc }, details: opts.details });
     const why = waits > now ? ` (waits for its coverage until ${new Date(waits).toISOString()})` : '';

@@ -8,7 +8,7 @@ import { Status } from '../evaluate';
 import { PAGING_EVENTS, type CheckConfig, type CheckResult, type Incident, type Severity } from '../model';
 import { remediationAllowed } from './remediation-limit';
 import { dueStep, type EscalationView } from './escalation';
-import { advance, initialState, type CheckState, type LifecyclePolicy } from './lifecycle';
+import { advance, initialState, severityOf, type CheckState, type LifecyclePolicy } from './lifecycle';
 import { cancelHeld, deadlines, heardBy, held, notify, pageWaitsUntil, reachedTiers, release, releaseOpeningPages, suppression, tierNotifiers } from './paging';
 import type { Ctx, Decision, Effect, Input, PolicyConfig, Slice, Tracked } from './policy-types';
 
@@ -18,6 +18,9 @@ export { confirming } from './lifecycle';
 
 /** How many results are kept per check as an incident's evidence (at least openAfter). */
 export const EVIDENCE = 5;
+
+/** Why an incident L1 remediation fixed was resolved. */
+const FIXED_BY_L1 = 'fixed by L1: the check passed right after remediation';
 
 /** Extra hold on top of a remediation's own timeouts, for the re-run of the check. */
 export const REMEDIATION_HOLD_MS = 30_000;
@@ -88,7 +91,10 @@ function onResult(ctx: Ctx, check: CheckConfig, s: Slice, result: CheckResult, r
   const stateChanged = JSON.stringify(state) !== JSON.stringify(s.state);
   s.state = state;
   if (stateChanged) out.push({ kind: 'save-state', check: check.name, state });
-  if (t && (result.message !== t.incident.summary || JSON.stringify(result.values) !== JSON.stringify(t.incident.values))) {
+  // The summary is the cause: the latest failing result's message and values. A recovery
+  // does not overwrite it; the resolution says what resolved it.
+  const failing = severityOf(result.status, policy) !== undefined;
+  if (t && failing && (result.message !== t.incident.summary || JSON.stringify(result.values) !== JSON.stringify(t.incident.values))) {
     t.incident.summary = result.message;
     t.incident.values = result.values;
     out.push({ kind: 'update', id: t.incident.id, fields: { summary: result.message, values: result.values } });
@@ -101,7 +107,8 @@ function onResult(ctx: Ctx, check: CheckConfig, s: Slice, result: CheckResult, r
     } else if (d.kind === 'flapping' && s.open) {
       setFlapping(ctx, s.open, d.flapping, d.percent, result, out);
     } else if (d.kind === 'resolve' && s.open) {
-      resolveIncident(ctx, s, ctx.remediating.has(s.open.incident.id) ? 'L1' : 'auto', 'recovered: the check is ok again', out);
+      if (ctx.remediating.has(s.open.incident.id)) resolveIncident(ctx, s, 'L1', FIXED_BY_L1, out, 'fixed by L1');
+      else resolveIncident(ctx, s, 'auto', `recovered: ${result.message}`, out);
     }
   }
   return decisions.length > 0;
@@ -371,7 +378,7 @@ function remediationChecked(ctx: Ctx, check: string, s: Slice & { resolved?: Inc
   if (result?.status === Status.Ok) {
     out.push({ kind: 'metric', metric: 'remediation', check, outcome: 'fixed' });
     resetCounters(s, check, out);
-    resolveIncident(ctx, s, 'L1', 'fixed by L1: the check passed right after remediation', out, 'fixed by L1');
+    resolveIncident(ctx, s, 'L1', FIXED_BY_L1, out, 'fixed by L1');
     return;
   }
   out.push({ kind: 'metric', metric: 'remediation', check, outcome: 'failed' });

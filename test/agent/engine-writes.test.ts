@@ -10,6 +10,8 @@ const { Ok: O, Critical: C } = Status;
 const yaml = `
 agent: { name: web-01 }
 incidents: { openAfter: 1, resolveAfter: 1 }
+notifiers:
+  - { name: hook, type: webhook, url: "http://127.0.0.1:9/hook" }
 checks:
   - { name: api, type: http, url: "http://127.0.0.1:9/" }
 `;
@@ -45,7 +47,10 @@ test('a decision writes the latest message at once, and a clean restart keeps it
   feed(C, 'down 1', 10);
   feed(C, 'down 2', 20);
   feed(O, 'up again', 5);
-  expect(h.store.getIncident(1)).toMatchObject({ state: 'resolved', summary: 'up again' });
+  // The cause stays the summary; the resolution says what resolved it, and so does the resolve event.
+  expect(h.store.getIncident(1)).toMatchObject({ state: 'resolved', summary: 'down 2', resolution: 'recovered: up again' });
+  const resolve = JSON.parse(h.store.notificationsOf(1).find((n) => n.event === 'resolve')!.payload);
+  expect(resolve).toMatchObject({ message: 'critical: api: down 2', incident: { summary: 'down 2', resolvedBy: 'auto' }, details: { by: 'auto', why: 'recovered: up again' } });
   feed(C, 'down again', 30);
   feed(C, 'down still', 40);
   h.restart('clean');

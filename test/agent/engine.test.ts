@@ -148,6 +148,29 @@ describe('escalation', () => {
     expect(h.outbox().filter(([, n]) => n === 'pager')).toEqual([]);
   });
 
+  test('an incident opening, escalating, being acknowledged and resolving is logged at info with its id, check, severity and tier', () => {
+    h = engineHarness(tiers);
+    h.feed('api', [C, C, C]);
+    h.advance(6 * MIN);
+    h.engine.acknowledge(1, 'alice');
+    h.feed('api', [O, O]);
+    const lines = h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => String(l.msg).startsWith('incident '));
+    expect(lines.map((l) => [l.level, l.msg, l.incident, l.check, l.severity, l.tier])).toEqual([
+      ['info', 'incident opened', 1, 'api', 'critical', 'L1'],
+      ['info', 'incident escalated', 1, 'api', 'critical', 'L1'],
+      ['info', 'incident escalated', 1, 'api', 'critical', 'L2'],
+      ['info', 'incident acknowledged', 1, 'api', 'critical', 'L2'],
+      ['info', 'incident resolved', 1, 'api', 'critical', 'L2'],
+    ]);
+    expect(lines.map((l) => l.detail)).toEqual([
+      'opened critical: status critical',
+      'reached L1',
+      'escalated to L2',
+      'acknowledged by alice',
+      'resolved by auto: recovered: status ok',
+    ]);
+  });
+
   test('acknowledging stops escalation, tells who heard, and keeps the resolve clock', () => {
     h = engineHarness(tiers);
     h.feed('api', [C, C, C]);

@@ -53,8 +53,9 @@ describe('lifecycle', () => {
         ...queued('trigger', 'hook'),
       ], true],
       [C, [['state', 3, 0]], false],
-      [O, [['state', 0, 1], ['update', { summary: 'status ok', values: { latencyMs: 12 } }]], false],
-      [O, [['state', 0, 2], ...resolvedRows('auto', 'recovered: the check is ok again', 'critical', 90, ['hook'])], true],
+      // A recovery keeps the cause as the summary; the resolution says what resolved it.
+      [O, [['state', 0, 1]], false],
+      [O, [['state', 0, 2], ...resolvedRows('auto', 'recovered: status ok', 'critical', 90, ['hook'])], true],
     ];
     for (const [status, expected, urgent] of steps) {
       expect(w.feed('api', [status], 30_000)).toEqual(expected);
@@ -191,7 +192,7 @@ escalation:
     expect(settle).toEqual([
       ['update', { flapping: false }],
       ['timeline', 'settled', expect.stringMatching(/^settled \([\d.]+% state changes\)$/)],
-      ...resolvedRows('auto', 'recovered: the check is ok again', 'warning', 3600, ['hook']),
+      ...resolvedRows('auto', 'recovered: status ok', 'warning', 3600, ['hook']),
     ]);
   });
 
@@ -297,7 +298,7 @@ checks:
     expect(w.tick(60 * MIN)).toEqual([]);
     expect(w.input('api', { kind: 'ack', by: 'bob' })).toEqual([]); // already acknowledged
     expect(w.incident('api')).toMatchObject({ state: 'acknowledged', ackedBy: 'alice', tier: 'L2' });
-    expect(decisive(w.feed('api', [O, O]))).toEqual(resolvedRows('auto', 'recovered: the check is ok again', 'critical', 66 * 60, ['slack']));
+    expect(decisive(w.feed('api', [O, O]))).toEqual(resolvedRows('auto', 'recovered: status ok', 'critical', 66 * 60, ['slack']));
     expect(w.last[1].resolved).toMatchObject({ state: 'resolved', ackedBy: 'alice', resolvedBy: 'auto' });
   });
 
@@ -389,7 +390,7 @@ describe('SLA clocks and coverage', () => {
     w.feed('edge', [C, C, C]);
     expect(w.tick(2 * 60 * MIN)).toContainEqual(['notify', 'trigger', 'team-chat', MONDAY_9_BERLIN]);
     expect(w.slice('edge').open?.notices.map((n) => n.notifier)).toEqual(['hook', 'hook', 'team-chat']);
-    expect(decisive(w.feed('edge', [O, O]))).toEqual(resolvedRows('auto', 'recovered: the check is ok again', 'critical', 7200, ['hook']));
+    expect(decisive(w.feed('edge', [O, O]))).toEqual(resolvedRows('auto', 'recovered: status ok', 'critical', 7200, ['hook']));
   });
 
   test('acknowledging drops pages still waiting for a coverage window, and only who heard is told', () => {
@@ -448,7 +449,7 @@ checks:
       ['timeline', 'severity', 'severity rose from warning to critical'],
       ['timeline', 'suppressed', 'severity_change to hook not sent: maintenance db-migration'],
     ]);
-    expect(decisive(w.feed('db-main', [O, O]))).toEqual(resolvedRows('auto', 'recovered: the check is ok again', 'critical', 35 * 60, ['hook']));
+    expect(decisive(w.feed('db-main', [O, O]))).toEqual(resolvedRows('auto', 'recovered: status ok', 'critical', 35 * 60, ['hook']));
   });
 
   test.each<[string, Array<[string, Status]>, boolean]>([
@@ -512,7 +513,7 @@ checks:
     expect(w.tick(5 * MIN)).toEqual([]);
     w.feed('gateway', [W]);
     expect(decisive(w.feed('gateway', [C]))).toContainEqual(['timeline', 'suppressed', 'severity_change to hook not sent: silence s1']);
-    expect(decisive(w.feed('gateway', [O, O]))).toEqual(resolvedRows('auto', 'recovered: the check is ok again', 'critical', 300, ['hook']));
+    expect(decisive(w.feed('gateway', [O, O]))).toEqual(resolvedRows('auto', 'recovered: status ok', 'critical', 300, ['hook']));
   });
 });
 
@@ -689,10 +690,23 @@ checks:
     ]);
   });
 
+  test('a fix by L1 pages nobody: what comes while the first pages are held waits with them, and is dropped with them', () => {
+    const w = policyWorld(l1, T0);
+    opened(w);
+    const held = new Date(T0 + HOLD).toISOString();
+    const rows = w.feed('app', [O, C, O, C, O, C], 1000);
+    expect(rows).toContainEqual(['timeline', 'flapping', expect.stringMatching(/^flapping \(/)]);
+    expect(rows.filter((r) => r[0] === 'notify')).toEqual([['notify', 'flapping', 'chat', held]]);
+    expect(noticesOf(w, 'app', 'chat')).toEqual([['trigger', held], ['flapping', held]]);
+    const fixed = w.input('app', { kind: 'remediation-checked', id: 1, ok: true, result: result(check(w), O, w.now) });
+    expect(fixed).toContainEqual(['timeline', 'resolved', 'resolved by L1: fixed by L1: the check passed right after remediation']);
+    expect(fixed.filter((r) => r[0] === 'notify')).toEqual([]);
+  });
+
   test('results that resolve the incident while it runs resolve it as L1\'s doing, and stop it', () => {
     const w = policyWorld(l1, T0);
     opened(w);
-    expect(decisive(w.feed('app', [O, O]))).toEqual(resolvedRows('L1', 'recovered: the check is ok again', 'critical', 0, [], { aborting: true }));
+    expect(decisive(w.feed('app', [O, O]))).toEqual(resolvedRows('L1', 'fixed by L1: the check passed right after remediation', 'critical', 0, [], { resolution: 'fixed by L1', aborting: true }));
     // Its report afterwards finds the incident gone: the remediation was moot, or the re-run fixed it.
     expect(w.input('app', { kind: 'remediation-checked', id: 1, ok: true, result: result(check(w), O, w.now) })).toEqual([['metric', 'remediation', 'app', 'fixed']]);
     expect(w.input('app', { kind: 'remediation-checked', id: 1, ok: false })).toEqual([['metric', 'remediation', 'app', 'moot']]);
