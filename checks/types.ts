@@ -122,11 +122,24 @@ export interface CheckDefinition<S extends z.ZodObject = z.ZodObject> {
   run(ctx: CheckContext<z.output<S>>): Promise<Observation>;
 }
 
-/** The `validate` of checks that sample over a `sample` window: it must end before the timeout. */
-export function sampleFitsTimeout(spec: { sample: number }, limits: { timeoutMs: number }): Array<{ key: string; message: string }> {
-  return spec.sample >= limits.timeoutMs
+/**
+ * The `validate` of checks that sample over a `sample` window: one the user wrote must end
+ * before the timeout. An unset one cannot conflict: {@link sampleWindow} fits it in.
+ */
+export function sampleFitsTimeout(spec: { sample?: number }, limits: { timeoutMs: number }): Array<{ key: string; message: string }> {
+  return spec.sample !== undefined && spec.sample >= limits.timeoutMs
     ? [{ key: 'sample', message: `sample (${formatDuration(spec.sample)}) must be shorter than the timeout (${formatDuration(limits.timeoutMs)})` }]
     : [];
+}
+
+/**
+ * The sample window of a run: the configured one, else `preferredMs` capped at half the run's
+ * timeout. A default must never conflict with what the user did write: a cpu check that runs
+ * every second (so its timeout is a second) samples for 500ms instead of failing validation
+ * over a key it never set, and the other half is left for reading the counters.
+ */
+export function sampleWindow(spec: { sample?: number }, timeoutMs: number, preferredMs: number): number {
+  return spec.sample ?? Math.min(preferredMs, timeoutMs / 2);
 }
 
 /** Declares a check type; the identity function that gives `run` its typed config. */

@@ -2,12 +2,15 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { defineCheck, duration, formatDuration, round, sampleFitsTimeout, type FieldSpec } from '../types';
+import { defineCheck, duration, formatDuration, round, sampleFitsTimeout, sampleWindow, type FieldSpec } from '../types';
+
+/** The sample window when none is set (and the timeout leaves room for it). */
+const SAMPLE_MS = 1000;
 
 const schema = z.strictObject({
   sample: duration({ min: 100, max: 60_000 })
-    .default(1000)
-    .describe('How long to watch the CPU counters (e.g. 1s); a longer window smooths out spikes. Keep it below the timeout.'),
+    .optional()
+    .describe(`How long to watch the CPU counters (e.g. 2s; default ${formatDuration(SAMPLE_MS)}, or half the timeout when that is shorter); a longer window smooths out spikes. Must be shorter than the timeout.`),
 });
 
 /** Cumulative CPU time over all CPUs, in whatever tick the source counts in. */
@@ -38,9 +41,10 @@ export const cpuCheck = defineCheck({
   fields,
   defaults: { warn: ['usagePercent > 80'], crit: ['usagePercent > 95'] },
   validate: sampleFitsTimeout,
-  async run({ spec, signal }) {
+  async run({ spec, signal, timeoutMs }) {
+    const sample = sampleWindow(spec, timeoutMs, SAMPLE_MS);
     const before = await readCpuTimes();
-    await sleep(spec.sample, undefined, { signal });
+    await sleep(sample, undefined, { signal });
     const after = await readCpuTimes();
     const d = {
       user: after.user - before.user,
@@ -61,7 +65,7 @@ export const cpuCheck = defineCheck({
       stealPercent: pct(d.steal),
       cores: after.cores,
     };
-    let message = `${values.usagePercent}% busy over ${formatDuration(spec.sample)} on ${values.cores} cores ` +
+    let message = `${values.usagePercent}% busy over ${formatDuration(sample)} on ${values.cores} cores ` +
       `(user ${values.userPercent}%, system ${values.systemPercent}%`;
     if (values.iowaitPercent > 0) message += `, iowait ${values.iowaitPercent}%`;
     if (values.stealPercent > 0) message += `, steal ${values.stealPercent}%`;

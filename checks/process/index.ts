@@ -4,8 +4,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import {
   defineCheck, duration, FileReadError, formatBytes, formatDuration, isValidRegex, MAX_PROCESSES, procTables, readTextFile, round,
-  sampleFitsTimeout, systemConstants, type CheckLogger, type FieldSpec, type ProcEntry,
+  sampleFitsTimeout, sampleWindow, systemConstants, type CheckLogger, type FieldSpec, type ProcEntry,
 } from '../types';
+
+/** The sample window when none is set (and the timeout leaves room for it). */
+const SAMPLE_MS = 500;
 
 /** Largest pidfile read: it holds a number, so anything bigger is not a pidfile. */
 export const PIDFILE_MAX_BYTES = 4 * 1024;
@@ -33,8 +36,8 @@ const schema = z
       .optional()
       .describe('File holding the process id to watch (a regular file of at most 4 KiB); a missing file or a dead pid counts as not running.'),
     sample: duration({ min: 100, max: 60_000 })
-      .default(500)
-      .describe('Window over which CPU use is measured (e.g. 500ms). Keep it below the timeout.'),
+      .optional()
+      .describe(`Window over which CPU use is measured (e.g. 1s; default ${formatDuration(SAMPLE_MS)}, or half the timeout when that is shorter). Must be shorter than the timeout.`),
   })
   .superRefine((s, ctx) => {
     const set = SELECTORS.filter((k) => s[k] !== undefined);
@@ -71,7 +74,7 @@ export const processCheck = defineCheck({
   fields,
   defaults: { crit: ['running < 1'] },
   validate: sampleFitsTimeout,
-  async run({ spec, signal, log }) {
+  async run({ spec, signal, timeoutMs, log }) {
     if (process.platform !== 'linux') {
       throw new Error(`the process check reads /proc and works on Linux only, not on ${process.platform}`);
     }
@@ -83,7 +86,7 @@ export const processCheck = defineCheck({
     if (found.before.size === 0) {
       return { values: { running: 0, cpuPercent: 0, rssBytes: 0, ...extra }, message: found.none + skippedNote };
     }
-    await sleep(spec.sample, undefined, { signal });
+    await sleep(sampleWindow(spec, timeoutMs, SAMPLE_MS), undefined, { signal });
     const after = await procTables.entries([...found.before.keys()], signal);
     const uptimeS = await readUptime();
 

@@ -285,11 +285,13 @@ describe('located errors', () => {
     ]);
   });
 
-  test('a check type\'s own limits are checked at load: cpu sample must fit in the (capped) timeout', () => {
-    expect(problems('checks:\n  - { name: c, type: cpu, every: 1s }\n  - { name: d, type: cpu, every: 5s, sample: 5s }\n')).toEqual([
-      'kw.yaml:2:5: checks[0].sample: sample (1s) must be shorter than the timeout (1s)',
+  test('a check type\'s own limits are checked at load: a cpu sample the user wrote must fit in the (capped) timeout', () => {
+    expect(problems('checks:\n  - { name: c, type: cpu, every: 1s }\n  - { name: d, type: cpu, every: 5s, sample: 5s }\n  - { name: e, type: process, processName: x, timeout: 300ms, sample: 300ms }\n')).toEqual([
       'kw.yaml:3:46: checks[1].sample: sample (5s) must be shorter than the timeout (5s)',
+      'kw.yaml:4:71: checks[2].sample: sample (300ms) must be shorter than the timeout (300ms)',
     ]);
+    // The default window is not a key the user wrote: it fits itself into the timeout.
+    expect(load('checks:\n  - { name: c, type: cpu, every: 1s }\n  - { name: p, type: process, processName: x, timeout: 300ms }\n').checks).toHaveLength(2);
   });
 
   test('duplicate check names and api auth consistency', () => {

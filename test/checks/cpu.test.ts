@@ -55,7 +55,14 @@ describe('cpu check', () => {
   it('rejects a sample window too short to measure', () => {
     expect(cpuCheck.schema.safeParse({ sample: '10ms' }).success).toBe(false);
     expect(cpuCheck.schema.safeParse({ samples: '1s' }).success).toBe(false);
-    expect(cpuCheck.schema.parse({})).toEqual({ sample: 1000 });
+    expect(cpuCheck.schema.parse({})).toEqual({});
+  });
+
+  it('samples for 1s by default, or half the timeout when that is shorter', async () => {
+    expect((await runCheck(cpuCheck, {}, { timeoutMs: 10_000 })).message).toMatch(/% busy over 1s on/);
+    // A check that runs every second times out after one: its window adapts instead of failing.
+    expect((await runCheck(cpuCheck, {}, { timeoutMs: 1000 })).message).toMatch(/% busy over 500ms on/);
+    expect(cpuCheck.validate!(cpuCheck.schema.parse({}), { timeoutMs: 1000 })).toEqual([]);
   });
 
   it('has default conditions that parse against its fields', () => {

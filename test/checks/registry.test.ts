@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { loadConfigText } from '../../agent/config/load';
 import { commonCheckShape, checkSchema } from '../../agent/config/schema';
+import { ConfigError, formatProblem } from '../../agent/errors';
 import { parseCondition } from '../../agent/evaluate';
 import { packageRoot } from '../../agent/paths';
 import { checkTypes, registry } from '../../checks';
@@ -51,14 +53,57 @@ describe.each(checkTypes.map((c) => [c.type, c] as const))('%s', (type, def) => 
   test('its category is one of health, performance, security, cost', () => {
     expect(['health', 'performance', 'security', 'cost']).toContain(def.category);
   });
+
+  test('its row of required keys names only keys it cannot do without', () => {
+    const row = minimalSpec(type);
+    expect(def.schema.safeParse(row).success).toBe(true);
+    for (const key of Object.keys(row)) {
+      const { [key]: _dropped, ...rest } = row;
+      expect([key, def.schema.safeParse(rest).success]).toEqual([key, false]);
+    }
+  });
+
+  // Defaults never conflict with each other: a key the user never wrote (a sample window, a
+  // timeout) adapts to the interval instead of failing against it.
+  test.each([
+    ['every: 1s', { every: '1s' }],
+    ['the default interval', {}],
+    ['every: 1h', { every: '1h' }],
+    ['a cron schedule', { cron: '* * * * * *' }],
+    ['a short timeout', { every: '1s', timeout: '200ms' }],
+  ])('with only its required keys, validates at %s', (_, schedule) => {
+    const entry = { name: 'c', type, ...minimalSpec(type), ...schedule };
+    expect(configProblems({ checks: [entry] })).toEqual([]);
+  });
 });
 
-/** The least config each type accepts. */
+/** The problems of a config (JSON is YAML), none when it loads. */
+function configProblems(config: unknown): string[] {
+  try {
+    loadConfigText(JSON.stringify(config), 'kw.yaml', { env: {} });
+    return [];
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems.map(formatProblem);
+    throw err;
+  }
+}
+
+/**
+ * The least config each type accepts: its required keys only. Every type needs a row, so a new
+ * type is held to the tests above from its first commit.
+ */
+const REQUIRED: Record<string, Record<string, unknown>> = {
+  cpu: {},
+  disk: {},
+  http: { url: 'http://127.0.0.1/' },
+  load: {},
+  memory: {},
+  process: { processName: 'init' },
+  tcp: { port: 1 },
+};
+
 function minimalSpec(type: string): Record<string, unknown> {
-  const minimal: Record<string, Record<string, unknown>> = {
-    http: { url: 'http://127.0.0.1/' },
-    tcp: { port: 1 },
-    process: { processName: 'init' },
-  };
-  return minimal[type] ?? {};
+  const row = REQUIRED[type];
+  if (!row) throw new Error(`check type ${type} has no row in REQUIRED (test/checks/registry.test.ts): add its required keys`);
+  return row;
 }
