@@ -1,5 +1,5 @@
 import cron from 'node-cron';
-import type { CheckDefinition } from '../../checks/types';
+import type { CheckDefinition, FieldSpec } from '../../checks/types';
 import { ConditionError, parseCondition, type Rules } from '../evaluate';
 import type { CheckConfig, Schedule } from '../model';
 import type { RemediateConfig } from '../responders/remediate';
@@ -67,17 +67,18 @@ export function compileCheck(
   const rules: Rules = { warn: [], crit: [] };
   for (const level of ['warn', 'crit'] as const) {
     const own = data[level] as string[] | undefined;
-    const list = own ?? defaults[level] ?? [];
-    list.forEach((text, j) => {
-      try {
-        rules[level].push(parseCondition(text, fields));
-      } catch (err) {
-        if (!(err instanceof ConditionError)) throw err;
-        if (own === undefined) throw new Error(`check type ${def.type}: default ${level} "${text}" is invalid: ${err.message}`);
-        const path = typeof (locate.raw(base) as any)?.[level] === 'string' ? [...base, level] : [...base, level, j];
-        locate.condition(path, err);
+    if (own === undefined) {
+      for (const text of defaults[level] ?? []) {
+        try {
+          rules[level].push(parseCondition(text, fields));
+        } catch (err) {
+          if (!(err instanceof ConditionError)) throw err;
+          throw new Error(`check type ${def.type}: default ${level} "${text}" is invalid: ${err.message}`);
+        }
       }
-    });
+    } else {
+      rules[level] = compileConditions(own, level, fields, base, locate);
+    }
   }
   if (locate.count() > before) return undefined;
   return {
@@ -104,6 +105,48 @@ export function compileCheck(
   };
 }
 
+/**
+ * Checks the conditions of a `checks:` entry that failed its schema, so that one pass reports
+ * both: a misspelt `every` must not hide a misspelt field in `warn` until the next try. The
+ * fields are known when they do not depend on the type's keys, or when those keys are valid;
+ * otherwise the conditions are checked once the entry is fixed.
+ */
+export function checkConditionsOfInvalid(entry: Record<string, unknown>, def: CheckDefinition<any>, base: (string | number)[], locate: Locate): void {
+  let fields = typeof def.fields === 'function' ? undefined : def.fields;
+  if (!fields) {
+    const spec: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(entry)) if (!COMMON_KEYS.has(k)) spec[k] = v;
+    const own = def.schema.safeParse(spec);
+    if (!own.success) return;
+    fields = (def.fields as (spec: unknown) => Record<string, FieldSpec>)(own.data);
+  }
+  for (const level of ['warn', 'crit'] as const) {
+    // A level that is not a condition or a list of them was reported by the schema already.
+    const own = commonCheckShape[level].safeParse(entry[level]);
+    if (own.success && own.data !== undefined) compileConditions(own.data, level, fields, base, locate);
+  }
+}
+
+/** Parses the conditions the user wrote for one level; each bad one is reported where it stands. */
+function compileConditions(
+  list: string[],
+  level: 'warn' | 'crit',
+  fields: Record<string, FieldSpec>,
+  base: (string | number)[],
+  locate: Locate,
+): Rules['warn'] {
+  const rules: Rules['warn'] = [];
+  list.forEach((text, j) => {
+    try {
+      rules.push(parseCondition(text, fields));
+    } catch (err) {
+      if (!(err instanceof ConditionError)) throw err;
+      const path = typeof (locate.raw(base) as any)?.[level] === 'string' ? [...base, level] : [...base, level, j];
+      locate.condition(path, err);
+    }
+  });
+  return rules;
+}
 
 function validTimezone(tz: string): boolean {
   try {

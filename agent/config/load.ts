@@ -10,7 +10,7 @@ import type { CheckConfig, Severity } from '../model';
 import { notifierRegistry } from '../notifiers';
 import type { NotifierInstance } from '../notifiers/outbox';
 import { DEFAULT_TEMPLATES, type Templates } from '../notifiers/render';
-import { compileCheck } from './compile-check';
+import { checkConditionsOfInvalid, compileCheck } from './compile-check';
 import { hostTimeZone } from './host-zone';
 import { fileRefs, interpolate, type ReadRef } from './interpolate';
 import { locator } from './locate';
@@ -216,7 +216,7 @@ function compileSource(source: Source, opts: LoadOptions, readRef: ReadRef): Con
       checks.push(compiled);
       checkIndex.set(compiled.name, base[1] as number);
     }
-  });
+  }, (entry, type, base) => checkConditionsOfInvalid(entry, registry.get(type)!, base, locate));
   const notifiers = new Map<string, NotifierInstance>();
   validateTyped(raw, 'notifiers', 'notifier', [...notifierRegistry.keys()], notifierSchema, locate, (data) => {
     const { name, type, coverage, pageAnyway, templates, ...spec } = data as { name: string; type: string; coverage?: string; pageAnyway: Severity[]; templates?: Partial<Templates> };

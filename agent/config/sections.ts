@@ -9,7 +9,8 @@ import { topSchema, type TopConfig } from './schema';
 
 /**
  * Validates a list of typed entries (checks, notifiers): each against its own type's schema,
- * with located errors for unknown types and duplicate names; `each` gets the valid ones.
+ * with located errors for unknown types and duplicate names; `each` gets the valid ones, and
+ * `invalid` (when given) those of a known type that failed their schema, to look further.
  */
 export function validateTyped(
   raw: Record<string, unknown>,
@@ -19,6 +20,7 @@ export function validateTyped(
   schemaFor: (type: string) => z.ZodObject | undefined,
   locate: Locate,
   each: (data: Record<string, unknown>, base: (string | number)[]) => void,
+  invalid?: (entry: Record<string, unknown>, type: string, base: (string | number)[]) => void,
 ): void {
   const entries = Array.isArray(raw[section]) ? (raw[section] as Record<string, unknown>[]) : [];
   const seen = new Map<string, number>();
@@ -38,6 +40,7 @@ export function validateTyped(
     const parsed = schema.safeParse(entry);
     if (!parsed.success) {
       for (const issue of parsed.error.issues) locate.issue(base, issue, schema);
+      invalid?.(entry, type, base);
       return;
     }
     const name = parsed.data.name as string;

@@ -304,6 +304,24 @@ describe('located errors', () => {
     expect(problems('api: { metrics: { auth: basic, username: u } }')[0]).toMatch(/api\.metrics: auth: basic needs username and password/);
   });
 
+  test('a condition error is reported together with a schema error of the same check', () => {
+    const got = problems([
+      'checks:',
+      '  - { name: a, type: http, url: "http://x/", every: 30sec, warn: "latencyMS > 3" }',
+      '  - { name: b, type: disk, mount: relative, crit: ["usedPercent > 90", "usedPrecent > 3"] }',
+      '  - { name: c, type: load, bogus: 1, warn: 42 }',
+    ].join('\n'));
+    expect(got).toEqual([
+      'kw.yaml:2:53: checks[0].every: expected a duration such as 500ms, 30s, 5m or 1h30m',
+      expect.stringMatching(/^kw\.yaml:2:67: checks\[0\]\.warn: invalid condition: unknown field "latencyMS"; did you mean "latencyMs"\?/),
+      'kw.yaml:3:35: checks[1].mount: expected an absolute path such as / or /var/lib/postgresql',
+      expect.stringMatching(/^kw\.yaml:3:73: checks\[1\]\.crit\[1\]: invalid condition: unknown field "usedPrecent"; did you mean "usedPercent"\?/),
+      // A level that is no condition at all is the schema's to report, once.
+      expect.stringMatching(/^kw\.yaml:4:44: checks\[2\]\.warn: expected a condition/),
+      expect.stringMatching(/^kw\.yaml:4:28: checks\[2\]\.bogus: unknown key "bogus"/),
+    ]);
+  });
+
   test('every problem is reported in one pass', () => {
     const got = problems('agent: { lisen: x }\nchecks:\n  - { name: a, type: nope }\n  - { name: b, type: http }\n');
     expect(got).toHaveLength(3);
