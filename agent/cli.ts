@@ -8,6 +8,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Agent } from './agent';
 import { loadOrExit, NO_CHECKS_WARNING, resolveConfigPath, validateCommand } from './cli-config';
+import { statusCommand } from './cli-status';
 import { formatColumns } from './cli-table';
 import { expandChecks, loadConfigFileAsync } from './config/load';
 import { configJsonSchema, parseListen } from './config/schema';
@@ -354,6 +355,7 @@ export function buildCli(args: string[]) {
           .option('json', { type: 'boolean', default: false, describe: 'Print the API answer as JSON' }),
       (argv) => silenceCommand(argv as never),
     )
+    .command(statusCommand(urlOption))
     .command(
       'schema',
       'Print the JSON Schema of the config file (for editors and CI).',
