@@ -289,6 +289,7 @@ export class Agent {
       reason: result.reason,
       durationSeconds: result.durationMs / 1000,
       values: result.values,
+      findings: result.findingCounts,
     });
     if (!prev || prev.status !== result.status) {
       const fields = { check: check.name, status: result.statusText, was: prev?.statusText, reason: result.reason, message: result.message };

@@ -16,6 +16,8 @@ export interface RunRecord {
   reason?: string;
   durationSeconds: number;
   values: Record<string, Value>;
+  /** Findings by severity, for checks that return findings (every severity, zero included). */
+  findings?: Readonly<Record<string, number>>;
 }
 
 /** The per-check metric families: rendered by hand, see CheckSeries. */
@@ -37,6 +39,11 @@ const CHECK_FAMILIES = {
     type: 'counter',
     help: 'Check runs by resulting status and failure reason (none when ok).',
   },
+  findings: {
+    name: 'keepwatch_security_findings',
+    type: 'gauge',
+    help: 'Findings of the last run of each auditing (security) check, by severity.',
+  },
 } as const;
 
 export const EMPTY = Buffer.alloc(0);
@@ -55,7 +62,7 @@ export const FAMILY_HEADERS = Object.fromEntries(
  */
 export class CheckSeries {
   /** This check's lines of each family, UTF-8, each line ending in a newline. */
-  readonly text = { status: EMPTY, up: EMPTY, value: EMPTY, duration: EMPTY, runs: EMPTY };
+  readonly text = { status: EMPTY, up: EMPTY, value: EMPTY, duration: EMPTY, runs: EMPTY, findings: EMPTY };
   statusPrefix = '';
   status?: Status;
   readonly upPrefix: string;
@@ -150,6 +157,13 @@ export class CheckSeries {
       const v = this.values.get(field);
       if (v) v.value = n;
       else this.values.set(field, { prefix: `${CHECK_FAMILIES.value.name}{check="${escapeLabel(this.name)}",field="${escapeLabel(field)}"} `, value: n });
+    }
+    if (run.findings) {
+      let text = '';
+      for (const [severity, n] of Object.entries(run.findings)) text += `${CHECK_FAMILIES.findings.name}{check="${escapeLabel(this.name)}",severity="${escapeLabel(severity)}"} ${n}\n`;
+      this.text.findings = Buffer.from(text);
+    } else {
+      this.text.findings = EMPTY;
     }
     this.render();
   }

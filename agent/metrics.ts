@@ -386,7 +386,7 @@ export class Metrics {
 
   private checkParts(): Buffer[] {
     const parts: Buffer[] = [];
-    for (const key of ['status', 'up', 'value', 'duration', 'runs'] as const) {
+    for (const key of ['status', 'up', 'value', 'duration', 'runs', 'findings'] as const) {
       parts.push(FAMILY_HEADERS[key]);
       for (const s of this.series.values()) parts.push(s.text[key]);
     }

@@ -4,7 +4,7 @@
  * only: it implements nothing, so config, incidents, store and notifiers can all import it
  * without importing each other.
  */
-import type { CheckCategory, CheckDefinition, FailureReason, FieldSpec, Value } from '../checks/types';
+import type { CheckCategory, CheckDefinition, FailureReason, FieldSpec, Finding, FindingSeverity, Value } from '../checks/types';
 import type { Rules, Status, StatusName } from './evaluate';
 // A check's `remediate:` and `logs:` keys are typed by the responders' zod schemas, the one
 // source of their shape (type imports: nothing of the responders loads from here).
@@ -57,6 +57,10 @@ export interface CheckResult {
   /** Start of the run, ms since epoch. */
   startedAt: number;
   durationMs: number;
+  /** What an auditing check found wrong, worst first (at most MAX_FINDINGS). */
+  findings?: Finding[];
+  /** All its findings counted by severity (the list may be cut; these are not). */
+  findingCounts?: Record<FindingSeverity, number>;
 }
 
 /** An incident's severities, mildest first. */

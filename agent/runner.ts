@@ -1,4 +1,4 @@
-import type { Observation, Value } from '../checks/types';
+import { countFindings, FINDING_SEVERITIES, type Finding, type Observation, type Value } from '../checks/types';
 import { judge, Status, STATUS_NAMES } from './evaluate';
 import type { Logger } from './logger';
 import type { CheckConfig, CheckResult } from './model';
@@ -102,7 +102,20 @@ export async function runCheckOnce(check: CheckConfig, opts: RunOptions): Promis
     condition: verdict.condition,
     message,
     values: scrubValues(o.values),
+    ...(o.findings ? { findings: keepFindings(o.findings), findingCounts: countFindings(o.findings) } : {}),
   };
+}
+
+/** The most findings a result keeps (worst first); the counts in its values cover them all. */
+export const MAX_FINDINGS = 100;
+
+/** Findings worst first, at most MAX_FINDINGS, their texts scrubbed of secrets. */
+function keepFindings(findings: readonly Finding[]): Finding[] {
+  const rank = (f: Finding) => -FINDING_SEVERITIES.indexOf(f.severity);
+  return [...findings]
+    .sort((a, b) => rank(a) - rank(b))
+    .slice(0, MAX_FINDINGS)
+    .map((f) => ({ ...f, title: scrub(f.title), ...(f.subject ? { subject: scrub(f.subject) } : {}), ...(f.fix ? { fix: scrub(f.fix) } : {}) }));
 }
 
 /** The values with string ones scrubbed (a JSON field of a body may hold a token); the same object when none changes. */

@@ -50,6 +50,37 @@ export interface Observation {
   up?: boolean;
   /** Why the target did not answer; required when `up` is false. */
   failure?: TargetFailure;
+  /**
+   * What a security (or any auditing) check found wrong, one entry per problem. Counts go in
+   * `values` (for conditions and metrics); the findings themselves go here, never into labels.
+   */
+  findings?: Finding[];
+}
+
+/** How bad a finding is, mildest first. */
+export const FINDING_SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const;
+export type FindingSeverity = (typeof FINDING_SEVERITIES)[number];
+
+/** One problem a check found: the same problem on the next run has the same id. */
+export interface Finding {
+  /** Stable id: `<check type>.<what>[.<subject>]`, e.g. `sshd.permit-root-login`, `ports.unexpected.tcp.8080`. */
+  id: string;
+  severity: FindingSeverity;
+  /** One line for humans: what is wrong. */
+  title: string;
+  /** Where: a file, a port, an account, a certificate. */
+  subject?: string;
+  /** How to fix it, one or two sentences. */
+  fix?: string;
+  /** The controls it corresponds to, where one exists: `CIS 5.2.7`, `Lynis SSH-7408`. */
+  refs?: string[];
+}
+
+/** Findings counted by severity (every severity present, zero when none): the values a check returns for them. */
+export function countFindings(findings: readonly Finding[]): Record<FindingSeverity, number> {
+  const counts = Object.fromEntries(FINDING_SEVERITIES.map((s) => [s, 0])) as Record<FindingSeverity, number>;
+  for (const f of findings) counts[f.severity]++;
+  return counts;
 }
 
 /** The little a check needs from a logger (pino's Logger satisfies it). */

@@ -19,6 +19,9 @@ export { confirming } from './lifecycle';
 /** How many results are kept per check as an incident's evidence (at least openAfter). */
 export const EVIDENCE = 5;
 
+/** How many of a result's findings (worst first) its evidence keeps. */
+const EVIDENCE_FINDINGS = 20;
+
 /** Why an incident L1 remediation fixed was resolved. */
 const FIXED_BY_L1 = 'fixed by L1: the check passed right after remediation';
 
@@ -141,7 +144,7 @@ function openIncident(
     flapping,
     openedAt: now,
     seq: 0,
-    evidence: evidence.map((r) => ({ at: new Date(r.startedAt).toISOString(), status: r.statusText, reason: r.reason, message: r.message, values: r.values })),
+    evidence: evidence.map((r) => ({ at: new Date(r.startedAt).toISOString(), status: r.statusText, reason: r.reason, message: r.message, values: r.values, ...(r.findings ? { findings: r.findings.slice(0, EVIDENCE_FINDINGS) } : {}) })),
     repeats: 0,
     coverage,
     ...deadlines(ctx, severity, coverage, now),

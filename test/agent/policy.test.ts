@@ -65,6 +65,15 @@ describe('lifecycle', () => {
     expect(w.slice('api').open).toBeUndefined();
   });
 
+  test('the evidence keeps each result\'s findings, worst first, at most 20 of them', () => {
+    const w = policyWorld(base, T0);
+    const findings = Array.from({ length: 30 }, (_, i) => ({ id: `ports.unexpected.tcp.${8000 + i}`, severity: 'high' as const, title: `port ${8000 + i} listens` }));
+    w.feed('api', [C, C, C], 30_000, { findings });
+    const evidence = w.incident('api')!.evidence as Array<{ findings?: unknown[] }>;
+    expect(evidence).toHaveLength(3);
+    for (const e of evidence) expect(e.findings).toEqual(findings.slice(0, 20));
+  });
+
   test('the incident opens with its identity, labels and the failures that opened it as evidence', () => {
     const w = policyWorld(base, T0);
     w.feed('api', [O, C, C], 30_000);

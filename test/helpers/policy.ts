@@ -4,6 +4,7 @@ import { Status, STATUS_NAMES } from '../../agent/evaluate';
 import { initialState } from '../../agent/incidents/lifecycle';
 import { decide, EVIDENCE, policyFor, type Ctx, type Decision, type Effect, type Input, type Slice } from '../../agent/incidents/policy';
 import { PAGING_EVENTS, type CheckConfig, type CheckResult, type Silence } from '../../agent/model';
+import type { Finding } from '../../checks/types';
 
 /** A check result as the runner would make it. */
 export function result(check: Pick<CheckConfig, 'name' | 'type'>, status: Status, at: number, message = `status ${STATUS_NAMES[status]}`): CheckResult {
@@ -152,12 +153,12 @@ export function policyWorld(yaml: string, start: number, opts: { snapshotHoldMs?
       return rows(w.last[0].effects, w.now);
     },
     /** Results of one check, one per `everyMs` (default: no time passes); all their effects as rows. */
-    feed(name: string, statuses: Status[], everyMs = 0, extra: { message?: string; remediations?: number[] } = {}): Row[] {
+    feed(name: string, statuses: Status[], everyMs = 0, extra: { message?: string; remediations?: number[]; findings?: Finding[] } = {}): Row[] {
       const check = w.check(name);
       const out: Row[] = [];
       w.last = [];
       for (const status of statuses) {
-        const r = result(check, status, w.now, extra.message);
+        const r = { ...result(check, status, w.now, extra.message), ...(extra.findings ? { findings: extra.findings } : {}) };
         const open = !!w.slice(name).open;
         if (status === Status.Ok && !open) {
           w.recent.delete(name);
