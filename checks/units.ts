@@ -100,6 +100,7 @@ export function formatBytes(n: number, opts: { iec?: boolean } = {}): string {
  * Zod type for a duration: a string such as `30s` or a number of milliseconds; parses to milliseconds.
  */
 export function duration(opts: { min?: number; max?: number } = {}) {
+  const fits = (ms: number) => (opts.min === undefined || ms >= opts.min) && (opts.max === undefined || ms <= opts.max);
   return z
     .union([
       z.number().nonnegative(),
@@ -108,7 +109,11 @@ export function duration(opts: { min?: number; max?: number } = {}) {
     .transform((v, ctx) => {
       const ms = typeof v === 'number' ? v : (parseDuration(v) as number);
       if (opts.min !== undefined && ms < opts.min) {
-        ctx.addIssue({ code: 'custom', message: `must be at least ${formatDuration(opts.min)}` });
+        // `every: 30` meant seconds, almost always: say how it was read, and what to write.
+        const bare = typeof v === 'number'
+          ? `; a bare number is read as milliseconds (${v} is ${v}ms): ${v > 0 && fits(v * 1000) ? `write ${v}s for ${v} seconds` : 'write it with a unit (ms, s, m, h, d, w)'}`
+          : '';
+        ctx.addIssue({ code: 'custom', message: `must be at least ${formatDuration(opts.min)}${bare}` });
       }
       if (opts.max !== undefined && ms > opts.max) {
         ctx.addIssue({ code: 'custom', message: `must be at most ${formatDuration(opts.max)}` });

@@ -285,6 +285,15 @@ describe('located errors', () => {
     ]);
   });
 
+  test('a bare number of a duration key is read as milliseconds, and says so where it is too short', () => {
+    expect(problems('defaults: { every: 30 }\nchecks:\n  - { name: a, type: load, every: 30, timeout: 0 }\nincidents: { retention: 90 }\n')).toEqual([
+      'kw.yaml:1:20: defaults.every: must be at least 1s; a bare number is read as milliseconds (30 is 30ms): write 30s for 30 seconds',
+      'kw.yaml:4:25: incidents.retention: must be at least 1d; a bare number is read as milliseconds (90 is 90ms): write it with a unit (ms, s, m, h, d, w)',
+      'kw.yaml:3:35: checks[0].every: must be at least 1s; a bare number is read as milliseconds (30 is 30ms): write 30s for 30 seconds',
+      'kw.yaml:3:48: checks[0].timeout: must be at least 1ms; a bare number is read as milliseconds (0 is 0ms): write it with a unit (ms, s, m, h, d, w)',
+    ]);
+  });
+
   test('a check type\'s own limits are checked at load: a cpu sample the user wrote must fit in the (capped) timeout', () => {
     expect(problems('checks:\n  - { name: c, type: cpu, every: 1s }\n  - { name: d, type: cpu, every: 5s, sample: 5s }\n  - { name: e, type: process, processName: x, timeout: 300ms, sample: 300ms }\n')).toEqual([
       'kw.yaml:3:46: checks[1].sample: sample (5s) must be shorter than the timeout (5s)',

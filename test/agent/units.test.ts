@@ -27,6 +27,15 @@ describe('durations', () => {
     expect(r.error?.issues[0].message).toBe('must be at least 1s');
   });
 
+  test('a bare number under the minimum is explained as milliseconds, with the seconds it likely meant', () => {
+    const msg = (d: ReturnType<typeof duration>, v: unknown) => d.safeParse(v).error?.issues.map((i) => i.message);
+    expect(msg(duration({ min: 1000 }), 30)).toEqual(['must be at least 1s; a bare number is read as milliseconds (30 is 30ms): write 30s for 30 seconds']);
+    // No suggestion where seconds would not fit either.
+    expect(msg(duration({ min: 86_400_000 }), 90)).toEqual(['must be at least 1d; a bare number is read as milliseconds (90 is 90ms): write it with a unit (ms, s, m, h, d, w)']);
+    expect(msg(duration({ min: 1000 }), 0)).toEqual(['must be at least 1s; a bare number is read as milliseconds (0 is 0ms): write it with a unit (ms, s, m, h, d, w)']);
+    expect(msg(duration({ min: 1000 }), '500ms')).toEqual(['must be at least 1s']);
+  });
+
   test('formatDuration round-trips', () => {
     for (const ms of [0, 500, 1000, 90_000, 5_400_000, 90_061_500]) {
       expect(parseDuration(formatDuration(ms)) ?? 0).toBe(ms);
