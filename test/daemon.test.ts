@@ -97,10 +97,31 @@ describe('the daemon as a child process', () => {
     await expect(startDaemon(['--config', file])).rejects.toThrow(/keepwatch\.db: not a keepwatch store, or corrupt \(move the file aside to start with an empty store\)/);
   });
 
+  test('a bare port, in agent.listen (a number or text) or --listen, listens on every interface', async () => {
+    const file = path.join(dir.dir, 'bare-port.yaml');
+    const agent = (listen: string) => `agent: { listen: ${listen}, dataDir: "${dir.dir}/bare-port-data" }\n`;
+    const runs: Array<(port: number) => { yaml: string; args: string[] }> = [
+      (port) => ({ yaml: agent(String(port)), args: [] }),
+      (port) => ({ yaml: agent(`"${port}"`), args: [] }),
+      (port) => ({ yaml: agent('"127.0.0.1:0"'), args: ['--listen', String(port)] }),
+    ];
+    for (const make of runs) {
+      const port = await closedPort();
+      const { yaml, args } = make(port);
+      fs.writeFileSync(file, yaml);
+      daemon = await startDaemon(['--config', file, ...args]);
+      expect(daemon.port).toBe(port);
+      expect(daemon.logs.find((l) => l.includes('"msg":"listening"'))).toContain(`"address":"0.0.0.0:${port}"`);
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      expect(await daemon.stop('SIGTERM')).toBe(0);
+      daemon = undefined;
+    }
+  });
+
   test('refuses to start on an invalid config, with located errors', async () => {
     const file = path.join(dir.dir, 'bad.yaml');
     fs.writeFileSync(file, 'agent:\n  listen: nowhere\n');
-    await expect(startDaemon(['--config', file])).rejects.toThrow(/bad\.yaml:2:11: agent\.listen: expected host:port/);
+    await expect(startDaemon(['--config', file])).rejects.toThrow(/bad\.yaml:2:11: agent\.listen: expected a port \(0 to 65535\) or host:port/);
   });
 });
 

@@ -28,15 +28,34 @@ const conditions = z
   .transform((v) => (typeof v === 'string' ? [v] : v))
   .describe('Condition(s) "<field> <op> <value>"; any that holds sets this level. Setting a level replaces the check type\'s default for it.');
 
-/** Host and port to listen on: `0.0.0.0:9470`, `127.0.0.1:0`, `[::1]:9470` or `:9470`. */
-export const LISTEN_RE = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/;
+/** Host and port to listen on: `0.0.0.0:9470`, `127.0.0.1:0`, `[::1]:9470`, `:9470`, or a bare port `9470`. */
+export const LISTEN_RE = /^(?:(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):)?(\d{1,5})$/;
 
-/** Splits a listen address; an empty host means all interfaces. */
+/**
+ * Splits a listen address. No host (`:9470`, or a bare port as Prometheus exporters take it)
+ * means all interfaces.
+ */
 export function parseListen(listen: string): { host: string; port: number } {
   const m = LISTEN_RE.exec(listen);
-  if (!m) throw new Error(`not a listen address: ${listen}`);
+  if (!m || Number(m[3]) > 65_535) throw new Error(`not a listen address: ${listen}`);
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
 }
+
+const LISTEN_MESSAGE = 'expected a port (0 to 65535) or host:port, e.g. 9470, "0.0.0.0:9470" or "127.0.0.1:9470"';
+
+/** A listen address as `agent.listen` takes it (a bare port may be a YAML number), written out as host:port. */
+const listenAddress = z
+  .union([z.number().int(LISTEN_MESSAGE).min(0, LISTEN_MESSAGE).max(65_535, LISTEN_MESSAGE), z.string().regex(LISTEN_RE, LISTEN_MESSAGE)], { error: LISTEN_MESSAGE })
+  .transform((v, ctx) => {
+    let addr: { host: string; port: number };
+    try {
+      addr = parseListen(String(v));
+    } catch {
+      ctx.addIssue({ code: 'custom', message: LISTEN_MESSAGE });
+      return z.NEVER;
+    }
+    return `${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`;
+  });
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -99,8 +118,8 @@ export const HTTP_DEFAULTS: Readonly<z.output<typeof httpLimitsSchema>> = Object
 const agentSchema = z
   .strictObject({
     name: z.string().min(1).max(128).default(os.hostname()).describe('This agent\'s name (default: the host name).'),
-    listen: z.string().regex(LISTEN_RE, { message: 'expected host:port, e.g. "0.0.0.0:9470" or "127.0.0.1:9470"' })
-      .default('0.0.0.0:9470').describe('Address of the HTTP listener (metrics, health, API).'),
+    listen: listenAddress.prefault('0.0.0.0:9470')
+      .describe('Address of the HTTP listener (metrics, health, API): host:port, or a bare port (e.g. 9470) for every interface.'),
     dataDir: z.string().min(1).default('./data').describe('Where the agent keeps its state.'),
     concurrency: z.number().int().min(1).max(10_000).default(32).describe('Most check runs in flight at once.'),
     logLevel: z.enum(LOG_LEVELS).default('info').describe('Log level (KEEPWATCH_LOG_LEVEL or --log-level override it).'),

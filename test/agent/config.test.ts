@@ -374,8 +374,23 @@ describe('shipped configs', () => {
 test('parseListen', () => {
   expect(parseListen('0.0.0.0:9470')).toEqual({ host: '0.0.0.0', port: 9470 });
   expect(parseListen(':9470')).toEqual({ host: '0.0.0.0', port: 9470 });
+  expect(parseListen('9470')).toEqual({ host: '0.0.0.0', port: 9470 });
   expect(parseListen('[::1]:80')).toEqual({ host: '::1', port: 80 });
   expect(() => parseListen('nope')).toThrow(/not a listen address/);
+  expect(() => parseListen('70000')).toThrow(/not a listen address/);
+});
+
+test('agent.listen: a bare port, as a number or text, is every interface, as exporters take it', () => {
+  for (const listen of ['9470', '"9470"', '":9470"', '"0.0.0.0:9470"']) {
+    expect([listen, load(`agent: { listen: ${listen} }`).agent.listen]).toEqual([listen, '0.0.0.0:9470']);
+  }
+  expect(load('agent: { listen: "127.0.0.1:9470" }').agent.listen).toBe('127.0.0.1:9470');
+  expect(problems('agent:\n  listen: 70000\n')).toEqual([
+    'kw.yaml:2:11: agent.listen: expected a port (0 to 65535) or host:port, e.g. 9470, "0.0.0.0:9470" or "127.0.0.1:9470"',
+  ]);
+  expect(problems('agent:\n  listen: "localhost:99999"\n')).toEqual([
+    'kw.yaml:2:11: agent.listen: expected a port (0 to 65535) or host:port, e.g. 9470, "0.0.0.0:9470" or "127.0.0.1:9470"',
+  ]);
 });
 
 describe('long intervals', () => {
