@@ -3,7 +3,8 @@ import type { z } from 'zod';
 
 /** An HTTP error with its status, answered as JSON `{error}`. */
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
+  /** `extra`: more fields for the JSON answer beside `error` (a hint). */
+  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}, readonly extra: Record<string, unknown> = {}) {
     super(message);
   }
 }

@@ -2,14 +2,14 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { duration } from '../checks/units';
 import type { Agent } from './agent';
 import { HTTP_DEFAULTS } from './config/schema';
 import { checkingInterval, ConnectionGuard } from './connections';
 import type { IncidentEngine } from './engine';
 import type { Logger } from './logger';
-import { INCIDENT_STATES, type Incident, type IncidentState, type OutboxEntry, type Silence, type TimelineEntry } from './model';
+import { INCIDENT_STATES, type Incident, type IncidentState, type OutboxEntry, type TimelineEntry } from './model';
 import { HttpError, parseBody, readJsonBody } from './request-body';
+import { createSilence, expireSilence, showSilence } from './server-silences';
 import { buildStatus } from './status';
 
 export { HttpError } from './request-body';
@@ -102,16 +102,8 @@ export class AgentServer {
         access: 'read',
         handle: ({ url }) => ({ json: { silences: this.engine().listSilences(url.searchParams.get('all') === 'true').map(showSilence) } }),
       },
-      { method: 'POST', pattern: /^\/api\/v1\/silences$/, access: 'admin', handle: ({ body }) => this.createSilence(body) },
-      {
-        method: 'DELETE',
-        pattern: /^\/api\/v1\/silences\/([^/]+)$/,
-        access: 'admin',
-        handle: ({ params }) => {
-          if (!this.engine().expireSilence(params[0])) throw new HttpError(404, `no active silence "${params[0]}"`);
-          return { json: { status: 'expired', id: params[0] } };
-        },
-      },
+      { method: 'POST', pattern: /^\/api\/v1\/silences$/, access: 'admin', handle: ({ body }) => createSilence(this.agent, this.engine(), body, this.log) },
+      { method: 'DELETE', pattern: /^\/api\/v1\/silences\/([^/]+)$/, access: 'admin', handle: ({ params }) => expireSilence(this.engine(), params[0]) },
       { method: 'GET', pattern: /^\/api\/v1\/kpis$/, access: 'read', handle: () => ({ json: this.engine().kpis() }) },
       { method: 'GET', pattern: /^\/api\/v1\/status$/, access: 'read', handle: () => ({ json: buildStatus(this.agent) }) },
       {
@@ -195,7 +187,7 @@ export class AgentServer {
       send(res, reply, req.method === 'HEAD');
     } catch (err) {
       if (err instanceof HttpError) {
-        send(res, { status: err.status, json: { error: err.message } }, false, err.headers);
+        send(res, { status: err.status, json: { error: err.message, ...err.extra } }, false, err.headers);
       } else {
         this.log.error({ err, path: url.pathname }, 'request failed');
         send(res, { status: 500, json: { error: 'internal error; see the agent log' } });
@@ -264,36 +256,21 @@ export class AgentServer {
     const by = input.by ?? 'api';
     const out = action === 'ack' ? this.engine().acknowledge(id, by, input.comment) : this.engine().resolve(id, by, input.comment);
     if (out === 'not-found') throw new HttpError(404, `no incident ${idText}`);
-    if (out === 'not-open') throw new HttpError(409, `incident ${idText} is ${action === 'ack' ? 'not open' : 'already resolved'}`);
+    if (out === 'not-open') throw new HttpError(409, notOpen(this.engine().getIncident(id)?.incident, idText));
     return { json: showIncident(out) };
-  }
-
-  private createSilence(body: unknown): Reply {
-    const input = parseBody(silenceInputSchema, body);
-    const now = Date.now();
-    const startsAt = input.startsAt ? Date.parse(input.startsAt) : now;
-    const endsAt = input.endsAt ? Date.parse(input.endsAt) : startsAt + input.for!;
-    if (endsAt <= startsAt) throw new HttpError(400, 'endsAt must be after startsAt');
-    if (!(endsAt <= LAST_TIME)) throw new HttpError(400, 'a silence must end by 9999-12-31');
-    const silence: Silence = {
-      id: crypto.randomUUID(),
-      checks: input.checks ?? [input.check!],
-      labels: input.labels,
-      startsAt,
-      endsAt,
-      comment: input.comment,
-      createdBy: input.createdBy,
-      createdAt: now,
-    };
-    this.engine().addSilence(silence);
-    this.log.info({ silence: silence.id, checks: silence.checks, until: new Date(endsAt).toISOString(), by: silence.createdBy }, 'silence created');
-    return { status: 201, json: showSilence(silence) };
   }
 
   private async metrics(): Promise<Reply> {
     const { contentType, body, release } = await this.agent.metrics.expose();
     return { text: body, contentType, release };
   }
+}
+
+/** Why an incident cannot be acknowledged or resolved: who did it already, and when. */
+function notOpen(inc: Incident | undefined, idText: string): string {
+  if (inc?.state === 'acknowledged') return `incident ${idText} is already acknowledged (by ${inc.ackedBy ?? 'unknown'} at ${iso(inc.ackedAt)})`;
+  if (inc?.state === 'resolved') return `incident ${idText} is already resolved (${inc.resolvedBy ? `by ${inc.resolvedBy} ` : ''}at ${iso(inc.resolvedAt)}${inc.resolution ? `: ${inc.resolution}` : ''})`;
+  return `incident ${idText} is not open`;
 }
 
 function parseId(text: string): number {
@@ -305,23 +282,6 @@ const incidentActionSchema = z.strictObject({
   by: z.string().min(1).max(200).optional(),
   comment: z.string().max(2000).optional(),
 });
-
-const silenceInputSchema = z
-  .strictObject({
-    check: z.string().min(1).optional(),
-    checks: z.array(z.string().min(1)).min(1).optional(),
-    labels: z.record(z.string(), z.string()).default({}),
-    for: duration({ min: 1000 }).optional(),
-    startsAt: z.iso.datetime({ offset: true }).optional(),
-    endsAt: z.iso.datetime({ offset: true }).optional(),
-    comment: z.string().min(1, { message: 'say why (comment)' }).max(2000),
-    createdBy: z.string().min(1).max(200).default('api'),
-  })
-  .refine((s) => (s.check === undefined) !== (s.checks === undefined), { message: 'give check (a name or glob) or checks (a list)' })
-  .refine((s) => (s.for === undefined) !== (s.endsAt === undefined), { message: 'give for (a duration such as 2h) or endsAt' });
-
-/** The last instant a silence may reach: later ones have no ISO 8601 form with a four-digit year. */
-const LAST_TIME = Date.parse('9999-12-31T23:59:59.999Z');
 
 const iso = (t?: number) => (t === undefined ? undefined : new Date(t).toISOString());
 
@@ -367,10 +327,6 @@ function showIncident(i: Incident, detail?: { timeline: TimelineEntry[]; notific
       })),
     }),
   };
-}
-
-function showSilence(s: Silence) {
-  return { ...s, startsAt: iso(s.startsAt), endsAt: iso(s.endsAt), createdAt: iso(s.createdAt) };
 }
 
 /** Compares secrets in constant time (hashing first, so lengths don't leak either). */

@@ -64,7 +64,8 @@ test('ack needs the admin token: 401 without or with the read token', async () =
   expect((await post('/api/v1/incidents/1/ack', {}, 'reader-2')).status).toBe(401);
   const ok = await post('/api/v1/incidents/1/ack', { by: 'alice', comment: 'on it' });
   expect(ok).toMatchObject({ status: 200, json: { id: 1, state: 'acknowledged', acknowledgedBy: 'alice' } });
-  expect((await post('/api/v1/incidents/1/ack', {})).status).toBe(409);
+  const again = await post('/api/v1/incidents/1/ack', {});
+  expect(again).toEqual({ status: 409, json: { error: `incident 1 is already acknowledged (by alice at ${ok.json.acknowledgedAt})` } });
 });
 
 test('bad JSON and unknown fields are 400 with a JSON error', async () => {
@@ -79,7 +80,7 @@ test('bad JSON and unknown fields are 400 with a JSON error', async () => {
 test('bodies must be declared JSON: 415 otherwise; a POST without a body needs no type', async () => {
   const send = (type: string | undefined, body: string | undefined) =>
     call('/api/v1/silences', { method: 'POST', ...admin, headers: type ? { 'Content-Type': type } : {}, body });
-  const silence = JSON.stringify({ check: 'nothing-here', for: '1m', comment: 'content types' });
+  const silence = JSON.stringify({ check: 'nothing-here', for: '1m', comment: 'content types', force: true });
   for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/jsonx', undefined]) {
     const r = await send(type, silence);
     expect(r.status).toBe(415);
@@ -109,8 +110,12 @@ test('silences past the end of time are a 400, not a 500', async () => {
 });
 
 test('resolve by hand', async () => {
-  expect((await post('/api/v1/incidents/1/resolve', { by: 'alice', comment: 'restarted it' })).json).toMatchObject({ state: 'resolved', resolvedBy: 'alice' });
-  expect((await post('/api/v1/incidents/1/resolve', {})).status).toBe(409);
+  const resolved = await post('/api/v1/incidents/1/resolve', { by: 'alice', comment: 'restarted it' });
+  expect(resolved.json).toMatchObject({ state: 'resolved', resolvedBy: 'alice' });
+  const again = await post('/api/v1/incidents/1/resolve', {});
+  expect(again.status).toBe(409);
+  expect(again.json.error).toMatch(new RegExp(`^incident 1 is already resolved \\(by alice at ${resolved.json.resolvedAt}`));
+  expect((await post('/api/v1/incidents/1/ack', {})).json.error).toMatch(/^incident 1 is already resolved \(by alice at /);
 });
 
 test('silences: create, list, delete; validation errors are 400', async () => {
@@ -156,4 +161,53 @@ test('without a store the incident API says so', async () => {
   expect(((await res.json()) as any).error).toMatch(/not enabled/);
   await s.close();
   await plain.stop();
+});
+
+describe('silences must cover a configured check', () => {
+  const silence = (body: object) => post('/api/v1/silences', { for: '1h', comment: 'test', ...body });
+  const created: string[] = [];
+  afterAll(async () => {
+    for (const id of created) await call(`/api/v1/silences/${id}`, { method: 'DELETE', ...admin });
+  });
+
+  test.each([
+    ['a typo names the nearest check', { check: 'apl' }, /^no configured check matches "apl"; did you mean "api"\?$/],
+    ['a glob that matches nothing lists the checks', { checks: ['db-*'] }, /^no configured check matches "db-\*" \(checks: api\)$/],
+    ['labels no check has', { check: 'api', labels: { team: 'payments' } }, /^no configured check matches "api" with labels team=payments \(api has other labels\)$/],
+  ])('422 unless force: %s', async (_name, body, error) => {
+    const r = await silence(body);
+    expect(r).toEqual({ status: 422, json: { error: expect.stringMatching(error), hint: expect.stringMatching(/"force": true/) } });
+  });
+
+  test('the answer names the checks covered, and the patterns that matched none', async () => {
+    const some = await silence({ checks: ['a*', 'nosuch'] });
+    expect(some).toMatchObject({ status: 201, json: { checks: ['a*', 'nosuch'], matched: ['api'], unmatched: ['nosuch'] } });
+    const forced = await silence({ check: 'not-yet-added', force: true });
+    expect(forced).toMatchObject({ status: 201, json: { checks: ['not-yet-added'], matched: [], unmatched: ['not-yet-added'] } });
+    expect(forced.json).not.toHaveProperty('force');
+    created.push(some.json.id, forced.json.id);
+  });
+
+  test('DELETE takes any unique start of an id, as git does; an ambiguous one lists the candidates', async () => {
+    // UUIDs start with one of 16 hex digits: within 17 silences two share their first.
+    const ids: string[] = [];
+    let pair: string[] = [];
+    while (!pair.length) {
+      const r = await silence({ check: 'future-*', force: true });
+      ids.push(r.json.id);
+      created.push(r.json.id);
+      pair = ids.filter((id) => id[0] === r.json.id[0]);
+      if (pair.length < 2) pair = [];
+    }
+    const ambiguous = await call(`/api/v1/silences/${pair[0][0]}`, { method: 'DELETE', ...admin });
+    expect(ambiguous.status).toBe(400);
+    expect(ambiguous.json.error).toMatch(new RegExp(`^silence id "${pair[0][0]}" is ambiguous: it starts ${pair.length} active silences \\(`));
+    for (const id of pair) expect(ambiguous.json.error).toContain(id);
+    const one = await call(`/api/v1/silences/${pair[0].slice(0, 13).toUpperCase()}`, { method: 'DELETE', ...admin });
+    expect(one).toEqual({ status: 200, json: { status: 'expired', id: pair[0] } });
+    // An ended silence is no candidate any more.
+    const gone = await call(`/api/v1/silences/${pair[0].slice(0, 13)}`, { method: 'DELETE', ...admin });
+    expect(gone).toEqual({ status: 404, json: { error: `no active silence "${pair[0].slice(0, 13)}"` } });
+    expect((await call('/api/v1/silences/zzz', { method: 'DELETE', ...admin })).json).toEqual({ error: 'no active silence "zzz"' });
+  });
 });

@@ -163,7 +163,7 @@ test('disk full: an outage opens an incident and pages from memory, /readyz and 
     const res = await fetch(`${d.base}/api/v1/silences`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ check: 'no-such-check-*', for: '1h', comment: 'x'.repeat(2000), createdBy: 'disk-test' }),
+      body: JSON.stringify({ check: 'no-such-check-*', for: '1h', comment: 'x'.repeat(2000), createdBy: 'disk-test', force: true }),
     });
     expect(res.status).toBe(201);
     silences++;
