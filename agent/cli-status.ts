@@ -104,7 +104,7 @@ export function formatStatus(r: StatusReport): string {
   for (const c of checks) {
     rows.push([c.status.toUpperCase(), c.name, c.type, formatValue(c.value), ago(c.lastRun, now), c.running ? 'running' : inTime(c.nextRun, now), c.message ?? '']);
   }
-  lines.push(checks.length ? formatColumns(rows) : 'no checks configured');
+  lines.push(checks.length ? table(rows) : 'no checks configured');
 
   lines.push('', r.incidents.length ? `INCIDENTS  ${r.incidents.length} open` : 'INCIDENTS  none open');
   if (r.incidents.length) {
@@ -112,21 +112,21 @@ export function formatStatus(r: StatusReport): string {
     for (const i of r.incidents) {
       rows.push([String(i.id), i.severity, i.state + (i.flapping ? ' (flapping)' : ''), i.check, i.tier ?? '-', ago(i.openedAt, now), sla(i.sla, now), i.summary]);
     }
-    lines.push(formatColumns(rows, { indent: '  ' }));
+    lines.push(table(rows, { indent: '  ' }));
   }
 
   lines.push(r.maintenance.length ? `MAINTENANCE  ${r.maintenance.length} active` : 'MAINTENANCE  none active');
   if (r.maintenance.length) {
     const rows = [['WINDOW', 'ENDS', 'COVERS']];
     for (const m of r.maintenance) rows.push([m.name, inTime(m.endsAt, now), covers(m.covers)]);
-    lines.push(formatColumns(rows, { indent: '  ' }));
+    lines.push(table(rows, { indent: '  ' }));
   }
 
   lines.push(r.silences.length ? `SILENCES  ${r.silences.length} active` : 'SILENCES  none active');
   if (r.silences.length) {
     const rows = [['ID', 'CHECKS', 'ENDS', 'BY', 'COVERS', 'COMMENT']];
     for (const s of r.silences) rows.push([s.id.slice(0, 8), s.checks.join(','), inTime(s.endsAt, now), s.createdBy, covers(s.covers), s.comment]);
-    lines.push(formatColumns(rows, { indent: '  ' }));
+    lines.push(table(rows, { indent: '  ' }));
   }
 
   if (!r.outbox) {
@@ -134,9 +134,14 @@ export function formatStatus(r: StatusReport): string {
   } else {
     const failing = r.outbox.failing.reduce((n, f) => n + f.count, 0);
     lines.push(`OUTBOX  ${r.outbox.due} due, ${r.outbox.held} held, ${failing} failing`);
-    if (failing) lines.push(formatColumns(r.outbox.failing.map((f) => [f.notifier, `${f.count} retrying`, f.lastError ?? '']), { indent: '  ' }));
+    if (failing) lines.push(table(r.outbox.failing.map((f) => [f.notifier, `${f.count} retrying`, f.lastError ?? '']), { indent: '  ' }));
   }
   return lines.join('\n');
+}
+
+/** The CLI's table layout, without the padding an empty last cell leaves at a line's end. */
+function table(rows: string[][], opts: { indent?: string } = {}): string {
+  return formatColumns(rows, opts).replace(/ +$/gm, '');
 }
 
 function sla(clock: StatusReport['incidents'][number]['sla'], now: number): string {
