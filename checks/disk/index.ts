@@ -49,15 +49,18 @@ export const diskCheck = defineCheck({
     const mounts = await discoverMounts(spec);
     return (mounts.length ? mounts : ['/']).map((m) => expansion(spec, m));
   },
-  async run({ spec, signal }) {
+  async run({ spec, signal, timeoutMs, now }) {
     const mount = spec.mount ?? '/';
-    if (pendingStatfs.has(mount)) {
+    // A call in flight is shared (two checks on one mount, run together, get one answer); one
+    // out for longer than a run may take is a hung mount, reported at once rather than waited on.
+    const pending = pendingStatfs.get(mount);
+    if (pending && now() - pending.since >= timeoutMs) {
       return targetDown('timeout', `${mount}: the last statfs has not returned yet (a hung network filesystem?)`);
     }
     let s;
     try {
       // statfs on a dead network mount never returns; give up when the run times out.
-      s = await abortable(guardedStatfs(mount), signal);
+      s = await abortable(guardedStatfs(mount, statfs, now), signal);
     } catch (err) {
       if (signal.aborted) throw err;
       throw describeStatfsError(mount, err);
@@ -154,22 +157,23 @@ function describeStatfsError(mount: string, err: unknown): Error {
 }
 
 /**
- * statfs calls still in flight, by path. A call on a dead network mount blocks one of
- * libuv's few worker threads until the server comes back; issuing another each run would
- * soon block them all, and with them every check that reads a file or resolves a name.
- * So while one call on a path hangs, no second one is made.
+ * statfs calls still in flight, by path, and when each was made. A call on a dead network
+ * mount blocks one of libuv's few worker threads until the server comes back; issuing another
+ * each run would soon block them all, and with them every check that reads a file or resolves
+ * a name. So while one call on a path is out, no second one is made: callers share its answer.
  */
-const pendingStatfs = new Map<string, Promise<StatsFs>>();
+const pendingStatfs = new Map<string, { since: number; answer: Promise<StatsFs> }>();
 
-export function guardedStatfs(mount: string, impl: (path: string) => Promise<StatsFs> = statfs): Promise<StatsFs> {
-  let p = pendingStatfs.get(mount);
-  if (!p) {
-    p = impl(mount);
-    pendingStatfs.set(mount, p);
+/** statfs of `mount`, shared with the call already in flight on it, if any; `now` times a new call. */
+export function guardedStatfs(mount: string, impl: (path: string) => Promise<StatsFs> = statfs, now: () => number = Date.now): Promise<StatsFs> {
+  let call = pendingStatfs.get(mount);
+  if (!call) {
+    call = { since: now(), answer: impl(mount) };
+    pendingStatfs.set(mount, call);
     const done = () => pendingStatfs.delete(mount);
-    p.then(done, done);
+    call.answer.then(done, done);
   }
-  return p;
+  return call.answer;
 }
 
 function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, type StatsFs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseCondition } from '../../agent/evaluate';
@@ -60,13 +60,38 @@ describe('disk check', () => {
     const first = guardedStatfs('/mnt/hung-nfs', hang);
     expect(guardedStatfs('/mnt/hung-nfs', hang)).toBe(first);
     expect(calls).toBe(1);
-    // While that call hangs, a run on the mount answers at once instead of queueing another
-    // (no timeout plays: a run that waited would never settle).
-    const { run } = startRun(diskCheck, { mount: '/mnt/hung-nfs' });
+    // Once that call has been out for longer than a run may take (its timeout), a run on the
+    // mount answers at once instead of waiting for it or queueing another (no timeout plays:
+    // a run that waited would never settle).
+    const { run } = startRun(diskCheck, { mount: '/mnt/hung-nfs' }, { timeoutMs: 5000, now: () => Date.now() + 5000 });
     expect(await settlesAtOnce(run)).toBe(true);
     const obs = await run;
     expect(obs).toMatchObject({ up: false, failure: 'timeout' });
     expect(obs.message).toMatch(/last statfs has not returned/);
+    expect(calls).toBe(1);
+  });
+
+  it('shares a statfs in flight between checks on the same mount: each gets its answer', async () => {
+    // The disk README's own example: two checks on / run together by `keepwatch check`.
+    const [a, b] = await Promise.all([runCheck(diskCheck, { mount: '/' }), runCheck(diskCheck, { mount: '/' })]);
+    expect(a.up).toBeUndefined();
+    expect(b.up).toBeUndefined();
+    expect(b.values.totalBytes).toBe(a.values.totalBytes);
+
+    let calls = 0;
+    let answer!: (s: StatsFs) => void;
+    const slow = () => {
+      calls++;
+      return new Promise<StatsFs>((resolve) => (answer = resolve));
+    };
+    void guardedStatfs('/mnt/slow', slow);
+    const runs = [startRun(diskCheck, { mount: '/mnt/slow' }), startRun(diskCheck, { mount: '/mnt/slow' })];
+    // A call just made is not a hung one: both runs wait for it.
+    expect(await settlesAtOnce(runs[0].run)).toBe(false);
+    answer({ type: 0, bsize: 1000, blocks: 100, bfree: 40, bavail: 30, files: 10, ffree: 5 });
+    for (const obs of await Promise.all(runs.map((r) => r.run))) {
+      expect(obs).toEqual({ values: { usedPercent: 66.7, freeBytes: 30_000, totalBytes: 100_000, inodesUsedPercent: 50 }, message: expect.stringMatching(/^\/mnt\/slow 66\.7% used/) });
+    }
     expect(calls).toBe(1);
   });
 

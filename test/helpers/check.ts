@@ -28,15 +28,16 @@ export function fieldsOf(def: CheckDefinition<any>, raw: Record<string, unknown>
 
 /**
  * Starts a run whose signal only the test aborts: no timer plays the timeout, so what ends
- * the run is the test's `abort()`, or the check itself. `timeoutMs` is only what the check is told.
+ * the run is the test's `abort()`, or the check itself. `timeoutMs` is only what the check is
+ * told, and `now` the clock it is given (default Date.now).
  */
 export function startRun(
   def: CheckDefinition<any>,
   raw: Record<string, unknown>,
-  opts: { timeoutMs?: number } = {},
+  opts: { timeoutMs?: number; now?: () => number } = {},
 ): { run: Promise<Observation>; abort(reason?: unknown): void } {
   const ac = new AbortController();
-  const ctx = { name: def.type, spec: def.schema.parse(raw), signal: ac.signal, timeoutMs: opts.timeoutMs ?? 5000, log: silentLog, now: Date.now, holdsSecret: () => false };
+  const ctx = { name: def.type, spec: def.schema.parse(raw), signal: ac.signal, timeoutMs: opts.timeoutMs ?? 5000, log: silentLog, now: opts.now ?? Date.now, holdsSecret: () => false };
   const run = Promise.resolve().then(() => def.run(ctx));
   run.catch(() => undefined); // the test awaits it; an early rejection is not unhandled
   return { run, abort: (reason = new Error('timeout')) => ac.abort(reason) };
