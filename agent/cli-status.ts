@@ -134,15 +134,21 @@ export function formatStatus(r: StatusReport): string {
   } else {
     const failing = r.outbox.failing.reduce((n, f) => n + f.count, 0);
     lines.push(`OUTBOX  ${r.outbox.due} due, ${r.outbox.held} held, ${failing} failing`);
-    if (failing) lines.push(table(r.outbox.failing.map((f) => [f.notifier, `${f.count} retrying`, f.lastError ?? '']), { indent: '  ' }));
+    if (failing) lines.push(table(r.outbox.failing.map((f) => [f.notifier, `${f.count} retrying`, cut((f.lastError ?? '').replace(/\s+/g, ' '), 120)]), { indent: '  ' }));
   }
   return lines.join('\n');
 }
 
-/** The CLI's table layout, without the padding an empty last cell leaves at a line's end. */
+/**
+ * The CLI's table layout, one line a row: a cell's line breaks (an HTML error page a receiver
+ * answered) become spaces, and no line ends in the padding an empty last cell leaves.
+ */
 function table(rows: string[][], opts: { indent?: string } = {}): string {
-  return formatColumns(rows, opts).replace(/ +$/gm, '');
+  return formatColumns(rows.map((row) => row.map((cell) => cell.replace(/\s*\n\s*/g, ' '))), opts).replace(/ +$/gm, '');
 }
+
+/** A long text cut to `max` characters with an ellipsis. */
+const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
 
 function sla(clock: StatusReport['incidents'][number]['sla'], now: number): string {
   if (!clock) return '-';

@@ -122,6 +122,15 @@ describe('formatStatus', () => {
     ]);
   });
 
+  test('a receiver\'s multi-line error page stays on its row, cut to 120 characters', () => {
+    const page = `HTTP 501: <html>\n  <body>\n    <h1>Error response</h1>\n${'x'.repeat(200)}\n</html>`;
+    const text = formatStatus({ ...report, outbox: { due: 1, held: 0, failing: [{ notifier: 'hook', count: 1, lastError: page }] } });
+    const tail = text.split('\n').slice(-2);
+    expect(tail[0]).toBe('OUTBOX  1 due, 0 held, 1 failing');
+    expect(tail[1]).toMatch(/^ {2}hook {2}1 retrying {2}HTTP 501: <html> <body> <h1>Error response<\/h1> x+…$/);
+    expect(tail[1].length).toBe('  hook  1 retrying  '.length + 120);
+  });
+
   test('quiet sections take one line each; an agent without a store says so', () => {
     const quiet = { ...report, checks: [], counts: { ok: 0, warning: 0, critical: 0, unknown: 0, pending: 0 }, worst: 'ok' as const, exitCode: 0, incidents: [], maintenance: [], silences: [], outbox: undefined };
     expect(formatStatus(quiet).split('\n').slice(2)).toEqual([
