@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import os from 'node:os';
+import { CheckStates } from './check-state';
 import { expandChecks, type Config } from './config/load';
 import { parseListen } from './config/schema';
 import { ConfigError, formatProblem } from './errors';
@@ -66,12 +67,15 @@ export class Agent {
   readonly outbox?: OutboxWorker;
   /** When start() was called (ms since epoch): the agent's uptime counts from here. */
   startedAt: number | undefined;
+  /** What checks keep between runs (baselines), in the store when there is one. */
+  readonly states: CheckStates;
 
   private constructor(config: Config, private readonly deps: AgentDeps) {
     this.config = config;
     this.log = deps.log;
     this.metrics = deps.metrics;
     this.now = deps.now ?? Date.now;
+    this.states = new CheckStates(deps.store, this.now);
     // Every run in flight listens for the stop signal; thousands may be in flight at once.
     setMaxListeners(0, this.stopController.signal);
     this.scheduler = new Scheduler({
@@ -248,7 +252,7 @@ export class Agent {
   private async execute(name: string): Promise<void> {
     const check = this.checks.get(name);
     if (!check) return;
-    const result = await runCheckOnce(check, { log: this.log, now: this.now, signal: this.stopController.signal });
+    const result = await runCheckOnce(check, { log: this.log, now: this.now, signal: this.stopController.signal, state: this.states.for(name) });
     if (this.stopController.signal.aborted) return;
     // A reload during the run: keep the result if the check is still configured the same way.
     const current = this.checks.get(name);
@@ -257,10 +261,10 @@ export class Agent {
   }
 
   /**
-   * Runs a check now for the incident engine (after a remediation), waiting out a run in
-   * flight; the result of that very run, or undefined when it was not recorded (stop, reload).
+   * Runs a check now for the incident engine (after a remediation) or a new baseline, waiting out
+   * a run in flight; the result of that very run, or undefined when it was not recorded (stop, reload).
    */
-  private async rerun(name: string): Promise<CheckResult | undefined> {
+  async rerun(name: string): Promise<CheckResult | undefined> {
     for (let i = 0; i < 2; i++) {
       if (!this.checks.has(name)) return undefined;
       const before = this.results.get(name);

@@ -1,4 +1,5 @@
-import { countFindings, FINDING_SEVERITIES, type Finding, type Observation, type Value } from '../checks/types';
+import { countFindings, FINDING_SEVERITIES, type CheckState, type Finding, type Observation, type Value } from '../checks/types';
+import { memoryState } from './check-state';
 import { judge, Status, STATUS_NAMES } from './evaluate';
 import type { Logger } from './logger';
 import type { CheckConfig, CheckResult } from './model';
@@ -11,6 +12,8 @@ export interface RunOptions {
   now?: () => number;
   /** Aborts the run early, e.g. when the agent stops. */
   signal?: AbortSignal;
+  /** The check's state between runs (default: one in memory, for this run only). */
+  state?: CheckState;
 }
 
 /** How long a check has, after its signal aborts at the timeout, to return its own answer. */
@@ -48,7 +51,7 @@ export async function runCheckOnce(check: CheckConfig, opts: RunOptions): Promis
   let obs: Observation | undefined;
   let error: unknown;
   const log = opts.log;
-  const ctx = { name: check.name, spec: check.spec, signal: ac.signal, timeoutMs: check.timeoutMs, log, now, holdsSecret };
+  const ctx = { name: check.name, spec: check.spec, signal: ac.signal, timeoutMs: check.timeoutMs, log, now, holdsSecret, state: opts.state ?? memoryState() };
   let running: Promise<Observation>;
   try {
     running = Promise.resolve(check.def.run(ctx));

@@ -110,6 +110,31 @@ export interface CheckContext<Spec> {
    * checks cannot see the config's secrets otherwise.
    */
   holdsSecret(text: string): boolean;
+  /**
+   * The check's own small memory between runs (JSON values by key, scoped to its name), kept in
+   * the agent's store so that it outlives a restart: what a run must compare with a past one,
+   * such as a baseline. Not for results: the agent keeps those.
+   */
+  state: CheckState;
+}
+
+/** The largest value a check may keep in its state, serialised as JSON (bytes). */
+export const MAX_STATE_BYTES = 32 * 1024 * 1024;
+
+/** A check's memory between runs; see {@link CheckContext.state}. */
+export interface CheckState {
+  /**
+   * False when the values will not outlive this process: `keepwatch check` and `keepwatch
+   * audit` (one run, no store) and an agent without a store. A check says so in its message.
+   */
+  readonly persistent: boolean;
+  /** The value last set under `key` (a copy), or undefined. */
+  get(key: string): Promise<unknown | undefined>;
+  /**
+   * Keeps a JSON value under `key` (one row per key: keep few keys, each written rarely);
+   * undefined deletes it. Rejects a value over MAX_STATE_BYTES.
+   */
+  set(key: string, value: unknown): Promise<void>;
 }
 
 /** Default `warn` / `crit` conditions, used for a level the user did not set. */
@@ -150,6 +175,12 @@ export interface CheckDefinition<S extends z.ZodObject = z.ZodObject> {
    * sample window must fit in the timeout); each problem names the key it is about.
    */
   validate?: (spec: z.output<S>, limits: { timeoutMs: number }) => Array<{ key: string; message: string }>;
+  /**
+   * True for a check that compares each run with a baseline it keeps in `ctx.state`:
+   * `keepwatch baseline accept` may then clear its state (recording who and why), so that its
+   * next run records a new baseline.
+   */
+  baseline?: boolean;
   run(ctx: CheckContext<z.output<S>>): Promise<Observation>;
 }
 

@@ -114,6 +114,25 @@ const MIGRATIONS: string[] = [
   CREATE INDEX incidents_resolved ON incidents(resolved_at) WHERE resolved_at IS NOT NULL;
   CREATE INDEX outbox_by_incident ON outbox(incident_id, notifier);
   `,
+  // 3: what checks keep between runs (a baseline: one row per check and key), and who accepted
+  // a new baseline of a check, and why.
+  `
+  CREATE TABLE check_data (
+    check_name TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (check_name, key)
+  );
+  CREATE TABLE baseline_acceptances (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    check_name TEXT NOT NULL,
+    accepted_by TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX baseline_acceptances_by_check ON baseline_acceptances(check_name, id);
+  `,
 ];
 
 /** WAL pages after which a commit checkpoints (SQLite's default is 1000). */

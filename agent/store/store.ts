@@ -2,12 +2,14 @@ import type { Statement } from 'better-sqlite3';
 import { EVENT_KINDS, type EventKind, type Incident, type IncidentState, type OutboxEntry, type Silence, type TimelineEntry } from '../model';
 import { openDb, type Db } from './db';
 import { Writer, type StoreHealth, type StoreObserver } from './writer';
+import { CheckDataRows } from './check-data';
 import { INCIDENT_COLUMNS, scrubJsonText, toColumn, toIncident, toJson, toOutbox, type Row } from './rows';
 import { scrub } from '../secrets';
 
 export { StoreError } from './db';
 export type { Incident, IncidentState, OutboxEntry, Silence, TimelineEntry } from '../model';
 export type { StoreHealth, StoreObserver } from './writer';
+export type { BaselineAcceptance, HeldKey } from './check-data';
 
 /** How often changes held in memory (the file could not take them) are tried again (ms). */
 export const RETRY_MS = 5000;
@@ -27,12 +29,16 @@ export class Store {
   /** A random id of this store, part of every idempotency key. */
   readonly id: string;
 
+  /** What checks keep between runs (their baselines) and who accepted new baselines. */
+  readonly checkData: CheckDataRows;
+
   /** The max_page_count the file had before {@link capFileSize}. */
   private uncappedPages: number | undefined;
 
   /** `db` is the file's database (reads and writes go through the writer, which may hold them in memory). */
   private constructor(private readonly db: Db, readonly file: string, fault?: () => Error | undefined) {
     this.w = new Writer(db, fault);
+    this.checkData = new CheckDataRows(this.w);
     this.id = (db.prepare("SELECT value FROM meta WHERE key = 'store_id'").get() as Row).value;
   }
 

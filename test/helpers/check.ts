@@ -1,4 +1,5 @@
-import type { CheckDefinition, CheckLogger, FieldSpec, Observation } from '../../checks/types';
+import { memoryState } from '../../agent/check-state';
+import type { CheckDefinition, CheckLogger, CheckState, FieldSpec, Observation } from '../../checks/types';
 
 /** A logger that drops everything, for checks under test. */
 export const silentLog: CheckLogger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -7,14 +8,14 @@ export const silentLog: CheckLogger = { debug() {}, info() {}, warn() {}, error(
 export async function runCheck(
   def: CheckDefinition<any>,
   raw: Record<string, unknown>,
-  opts: { timeoutMs?: number; name?: string; holdsSecret?: (text: string) => boolean } = {},
+  opts: { timeoutMs?: number; name?: string; holdsSecret?: (text: string) => boolean; state?: CheckState } = {},
 ): Promise<Observation> {
   const spec = def.schema.parse(raw);
   const timeoutMs = opts.timeoutMs ?? 5000;
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(new Error('timeout')), timeoutMs);
   try {
-    return await def.run({ name: opts.name ?? def.type, spec, signal: ac.signal, timeoutMs, log: silentLog, now: Date.now, holdsSecret: opts.holdsSecret ?? (() => false) });
+    return await def.run({ name: opts.name ?? def.type, spec, signal: ac.signal, timeoutMs, log: silentLog, now: Date.now, holdsSecret: opts.holdsSecret ?? (() => false), state: opts.state ?? memoryState() });
   } finally {
     clearTimeout(timer);
   }
@@ -37,7 +38,7 @@ export function startRun(
   opts: { timeoutMs?: number; now?: () => number } = {},
 ): { run: Promise<Observation>; abort(reason?: unknown): void } {
   const ac = new AbortController();
-  const ctx = { name: def.type, spec: def.schema.parse(raw), signal: ac.signal, timeoutMs: opts.timeoutMs ?? 5000, log: silentLog, now: opts.now ?? Date.now, holdsSecret: () => false };
+  const ctx = { name: def.type, spec: def.schema.parse(raw), signal: ac.signal, timeoutMs: opts.timeoutMs ?? 5000, log: silentLog, now: opts.now ?? Date.now, holdsSecret: () => false, state: memoryState() };
   const run = Promise.resolve().then(() => def.run(ctx));
   run.catch(() => undefined); // the test awaits it; an early rejection is not unhandled
   return { run, abort: (reason = new Error('timeout')) => ac.abort(reason) };
