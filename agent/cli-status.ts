@@ -10,13 +10,12 @@ const DEFAULT_WATCH_SECONDS = 2;
 /** How long one request may take: a host-level check must answer within a Nagios plugin's 10 s. */
 const REQUEST_TIMEOUT_MS = 10_000;
 
-/** The agent's status could not be read (not reachable, refused, not an agent): one plain line. */
-export class StatusUnavailable extends Error {
-  readonly code = 'STATUS_UNAVAILABLE';
-}
-
-/** Fetches `GET /api/v1/status` from the agent at `url`, with $KEEPWATCH_TOKEN as other client commands send it. */
-export async function fetchStatus(url: string, token = process.env.KEEPWATCH_TOKEN): Promise<StatusReport> {
+/**
+ * Fetches `GET /api/v1/status` from the agent at `url`, with $KEEPWATCH_TOKEN as other client
+ * commands send it; or, when it cannot be read (not reachable, refused, not an agent), why in
+ * one plain line: for a status check, an agent that does not answer is a result, not a bug.
+ */
+export async function fetchStatus(url: string, token = process.env.KEEPWATCH_TOKEN): Promise<{ report: StatusReport } | { error: string }> {
   const base = /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `http://${url}`;
   let res: Response;
   try {
@@ -26,20 +25,20 @@ export async function fetchStatus(url: string, token = process.env.KEEPWATCH_TOK
     });
   } catch (err) {
     const why = (err as { cause?: Error }).cause?.message ?? (err as Error).message;
-    throw new StatusUnavailable(`cannot reach the agent at ${url}: ${why} (is it running? set --url or KEEPWATCH_URL)`, { cause: err });
+    return { error: `cannot reach the agent at ${url}: ${why} (is it running? set --url or KEEPWATCH_URL)` };
   }
   const text = await res.text();
   let json: any;
   try {
     json = JSON.parse(text);
-  } catch (err) {
-    throw new StatusUnavailable(`${url} did not answer as a keepwatch agent: HTTP ${res.status}: ${text.slice(0, 200)}`, { cause: err });
+  } catch {
+    return { error: `${url} did not answer as a keepwatch agent: HTTP ${res.status}: ${text.slice(0, 200)}` };
   }
   if (!res.ok) {
     const hint = res.status === 401 ? ' (set KEEPWATCH_TOKEN)' : res.status === 404 ? ' (an agent older than keepwatch status?)' : '';
-    throw new StatusUnavailable(`cannot read the status of ${url}: HTTP ${res.status}: ${json.error ?? text.slice(0, 200)}${hint}`);
+    return { error: `cannot read the status of ${url}: HTTP ${res.status}: ${json.error ?? text.slice(0, 200)}${hint}` };
   }
-  return json as StatusReport;
+  return { report: json as StatusReport };
 }
 
 /** A span of time for people: `45s`, `1m30s`, `14m`, `3h12m`, `2d3h` (the second unit only while the first is under 10). */
@@ -188,14 +187,12 @@ export function watchSeconds(value: string | undefined): number | undefined {
 }
 
 async function once(argv: StatusArgs): Promise<void> {
-  let report: StatusReport;
-  try {
-    report = await fetchStatus(argv.url);
-  } catch (err) {
-    if (!(err instanceof StatusUnavailable)) throw err;
-    process.stderr.write(`${err.message}\n`);
+  const got = await fetchStatus(argv.url);
+  if ('error' in got) {
+    process.stderr.write(`${got.error}\n`);
     return void process.exit(Status.Unknown);
   }
+  const { report } = got;
   const text = argv.json ? JSON.stringify(report, null, 2) : formatStatus(report);
   process.stdout.write(`${text}\n`, () => process.exit(report.exitCode));
 }
@@ -212,16 +209,15 @@ async function watch(argv: StatusArgs, seconds: number): Promise<void> {
   process.once('SIGTERM', stop);
   for (let first = true; ; first = false) {
     const started = Date.now();
-    let block: string;
-    try {
-      const report = await fetchStatus(argv.url);
-      code = report.exitCode;
-      block = argv.json ? JSON.stringify(report) : formatStatus(report);
-    } catch (err) {
-      if (!(err instanceof StatusUnavailable)) throw err;
+    const got = await fetchStatus(argv.url);
+    let block = '';
+    if ('report' in got) {
+      code = got.report.exitCode;
+      block = argv.json ? JSON.stringify(got.report) : formatStatus(got.report);
+    } else {
       code = Status.Unknown;
-      if (!tty) process.stderr.write(`${err.message}\n`);
-      block = tty ? `${stamp(new Date().toISOString())}: ${err.message}` : '';
+      if (tty) block = `${stamp(new Date().toISOString())}: ${got.error}`;
+      else process.stderr.write(`${got.error}\n`);
     }
     if (block) process.stdout.write(argv.json && !tty ? `${block}\n` : frame(block, tty, first));
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, seconds * 1000 - (Date.now() - started))));
