@@ -4,6 +4,7 @@ import { diskCheck } from './disk';
 import { httpCheck } from './http';
 import { loadCheck } from './load';
 import { memoryCheck } from './memory';
+import { portsCheck } from './ports';
 import { processCheck } from './process';
 import { tcpCheck } from './tcp';
 
@@ -14,6 +15,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   httpCheck,
   loadCheck,
   memoryCheck,
+  portsCheck,
   processCheck,
   tcpCheck,
 ];

@@ -98,6 +98,7 @@ const REQUIRED: Record<string, Record<string, unknown>> = {
   http: { url: 'http://127.0.0.1/' },
   load: {},
   memory: {},
+  ports: { allow: [] },
   process: { processName: 'init' },
   tcp: { port: 1 },
 };
