@@ -1,4 +1,5 @@
 import type { CheckDefinition } from './types';
+import { authFailuresCheck } from './auth-failures';
 import { cpuCheck } from './cpu';
 import { diskCheck } from './disk';
 import { httpCheck } from './http';
@@ -10,6 +11,7 @@ import { tcpCheck } from './tcp';
 
 /** Every check type, one line each; the engine finds checks here and nowhere else. */
 export const checkTypes: readonly CheckDefinition<any>[] = [
+  authFailuresCheck,
   cpuCheck,
   diskCheck,
   httpCheck,
