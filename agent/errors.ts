@@ -13,6 +13,11 @@ export function formatProblem(p: ConfigProblem): string {
   return `${p.file}:${p.line}:${p.col}: ${p.path ? `${p.path}: ` : ''}${p.message}`;
 }
 
+/** Formats a problem that does not stop the config loading: `file:line:col: warning: path: message`. */
+export function formatWarning(p: ConfigProblem): string {
+  return `${p.file}:${p.line}:${p.col}: warning: ${p.path ? `${p.path}: ` : ''}${p.message}`;
+}
+
 /** The config could not be loaded; carries every problem found, not just the first. */
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';

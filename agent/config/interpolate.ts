@@ -31,11 +31,17 @@ export function fileRefs(doc: Document): Set<string> {
 }
 
 /**
+ * Where an unset `${VAR}` goes when it is not an error (`keepwatch validate`): its place, the
+ * value's path and the variable's name. The variable's name then stands in for its value.
+ */
+export type OnUnset = (offset: number, path: string, name: string) => void;
+
+/**
  * Replaces `${VAR}`, `${VAR:-default}` and `${file:/path}` in every value (not in keys) of the
  * document, in place; `$${` is a literal `${`. Values that came from secret-looking variables
- * and from files are added to `secrets`.
+ * and from files are added to `secrets`. An unset variable is an error, or goes to `onUnset`.
  */
-export function interpolate(doc: Document, env: NodeJS.ProcessEnv, secrets: Set<string>, at: At, readRef: ReadRef): void {
+export function interpolate(doc: Document, env: NodeJS.ProcessEnv, secrets: Set<string>, at: At, readRef: ReadRef, onUnset?: OnUnset): void {
   let added = 0;
   let overflow = false;
   walk(doc, (node, path) => {
@@ -76,6 +82,11 @@ export function interpolate(doc: Document, env: NodeJS.ProcessEnv, secrets: Set<
       }
       if (m[2] !== undefined) return m[2];
       if (v === '') return '';
+      if (onUnset) {
+        whole = false; // the stand-in stays text
+        onUnset(offset, formatPath(path), m[1]);
+        return m[1];
+      }
       at(offset, formatPath(path), `environment variable ${m[1]} is not set (write \${${m[1]}:-} to allow it to be empty)`);
       return '';
     });

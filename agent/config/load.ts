@@ -17,6 +17,7 @@ import { locator } from './locate';
 import { CONFIG_MAX_BYTES, FILE_REF_MAX_BYTES, FileReadError, readTextFile, readTextFileSync } from './read';
 import { checkSchema, notifierSchema, topSchema, type TopConfig } from './schema';
 import { compileTiers, crossCheck, fallbackSections, validateTyped } from './sections';
+import { underStandIn, withoutStandIns } from './stand-ins';
 import { parseYaml, resolveAliases, toPlain, type At } from './yaml';
 
 export { formatPath } from './locate';
@@ -87,13 +88,7 @@ function typeKeyFlood(text: string): { line: number; col: number } | undefined {
 
 /** Reads, interpolates, validates and compiles a config file; throws ConfigError with every problem found. */
 export function loadConfigFile(file: string, opts: LoadOptions = {}): Config {
-  let text: string;
-  try {
-    text = readTextFileSync(file, CONFIG_MAX_BYTES);
-  } catch (err) {
-    throw unreadable(file, err);
-  }
-  return loadConfigText(text, file, opts);
+  return loadConfigText(readConfig(file), file, opts);
 }
 
 /**
@@ -124,8 +119,45 @@ export async function loadConfigFileAsync(file: string, opts: LoadOptions = {}):
 
 /** Like loadConfigFile, from text already read; `file` names it in errors. */
 export function loadConfigText(text: string, file: string, opts: LoadOptions = {}): Config {
+  return compileSource(parseSource(text, file), opts, syncRefs());
+}
+
+/** What `keepwatch validate` learns of a config file: its problems, its warnings and how many checks it has. */
+export interface ConfigReport {
+  problems: ConfigProblem[];
+  /** Unset `${VAR}`s, each where it is used: the daemon refuses them, CI validates without them. */
+  warnings: ConfigProblem[];
+  checks: number;
+}
+
+/**
+ * Validates a config file as loadConfigFile does, except that an unset `${VAR}` is a warning:
+ * CI pipelines validate configs without the production secrets. The variable's name stands in
+ * for its value, and problems of that value itself are not reported (they would be the stand-in's).
+ */
+export function checkConfigFile(file: string, opts: Pick<LoadOptions, 'env'> = {}): ConfigReport {
+  const report: ConfigReport = { problems: [], warnings: [], checks: 0 };
+  try {
+    compileSource(parseSource(readConfig(file), file), opts, syncRefs(), report);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    report.problems = err.problems;
+  }
+  return report;
+}
+
+function readConfig(file: string): string {
+  try {
+    return readTextFileSync(file, CONFIG_MAX_BYTES);
+  } catch (err) {
+    throw unreadable(file, err);
+  }
+}
+
+/** Reads each `${file:/path}` once, synchronously. */
+function syncRefs(): ReadRef {
   const files = new Map<string, string | FileReadError>();
-  return compileSource(parseSource(text, file), opts, (p) => {
+  return (p) => {
     let got = files.get(p);
     if (got === undefined) {
       try {
@@ -138,7 +170,7 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions = {
     }
     if (got instanceof FileReadError) throw got;
     return got;
-  });
+  };
 }
 
 function unreadable(file: string, err: unknown): ConfigError {
@@ -155,21 +187,24 @@ interface Source {
   doc: Document;
   problems: ConfigProblem[];
   at: At;
+  /** A problem placed in the text, for those that go elsewhere (warnings). */
+  place(offset: number, path: string, message: string): ConfigProblem;
 }
 
 /** Parses the YAML (syntax, duplicate keys, size and check count); throws ConfigError. */
 function parseSource(text: string, file: string): Source {
   const lines = new LineCounter();
   const problems: ConfigProblem[] = [];
-  const at: At = (offset, path, message) => {
+  const place = (offset: number, path: string, message: string): ConfigProblem => {
     const pos = lines.linePos(offset);
     // Before the text is parsed (it is too large) the counter knows no line: the start.
     const line = Math.max(pos.line, 1);
     const col = Math.max(pos.col, 1);
     // A message quoting a 200 KB value would be a 200 KB log line.
     const text = message.length > MESSAGE_MAX ? `${message.slice(0, MESSAGE_MAX)}… (${message.length} characters)` : message;
-    problems.push({ file, line, col, path: path.length > MESSAGE_MAX ? `${path.slice(0, MESSAGE_MAX)}…` : path, message: text });
+    return { file, line, col, path: path.length > MESSAGE_MAX ? `${path.slice(0, MESSAGE_MAX)}…` : path, message: text };
   };
+  const at: At = (offset, path, message) => void problems.push(place(offset, path, message));
   const flood = typeKeyFlood(text);
   if (flood) {
     problems.push({ file, ...flood, path: 'checks', message: `more than ${TYPE_KEYS_MAX} "type:" keys: far more checks than the ${CHECKS_MAX} one agent takes (split them over several agents)` });
@@ -182,14 +217,25 @@ function parseSource(text: string, file: string): Source {
     at(checks.range?.[0] ?? 0, 'checks', `${checks.items.length} checks: more than the ${CHECKS_MAX} one agent takes (split them over several agents)`);
     throw new ConfigError(problems);
   }
-  return { file, doc, problems, at };
+  return { file, doc, problems, at, place };
 }
 
-function compileSource(source: Source, opts: LoadOptions, readRef: ReadRef): Config {
+/**
+ * Validates and compiles a parsed file; throws ConfigError with every problem. With `lenient`
+ * (validate), unset variables are warnings instead, and a config whose only problems came from
+ * their stand-ins has none, but cannot be built either: undefined.
+ */
+function compileSource(source: Source, opts: LoadOptions, readRef: ReadRef): Config;
+function compileSource(source: Source, opts: LoadOptions, readRef: ReadRef, lenient: ConfigReport): Config | undefined;
+function compileSource(source: Source, opts: LoadOptions, readRef: ReadRef, lenient?: ConfigReport): Config | undefined {
   const { file, doc, problems, at } = source;
   const env = opts.env ?? process.env;
   const secrets = new Set<string>();
-  interpolate(doc, env, secrets, at, readRef);
+  const unset: string[] = [];
+  interpolate(doc, env, secrets, at, readRef, lenient && ((offset, path, name) => {
+    unset.push(path);
+    lenient.warnings.push(source.place(offset, path, `environment variable ${name} is not set, so this value is not checked; run, check and a reload refuse the config without it (write \${${name}:-} to allow it to be empty)`));
+  }));
   if (problems.length) throw new ConfigError(problems);
   // Interpolation first: it edits nodes in place, and after this an aliased node is shared.
   if (!resolveAliases(doc, at)) throw new ConfigError(problems);
@@ -202,21 +248,31 @@ function compileSource(source: Source, opts: LoadOptions, readRef: ReadRef): Con
   }
   const locate = locator(doc, at);
 
-  const top = topSchema.safeParse(raw);
+  let top = topSchema.safeParse(raw);
   if (!top.success) for (const issue of top.error.issues) locate.issue([], issue, topSchema);
+  const trimmed = !top.success && unset.length ? withoutStandIns(raw, top.error.issues, unset) : undefined;
+  if (trimmed) top = topSchema.safeParse(trimmed);
 
   // Checks are compiled even when another section is broken, so one pass reports everything;
   // a broken defaults/incidents section falls back to the built-in defaults meanwhile.
   const sections = top.success ? top.data : fallbackSections(raw);
   const checks: CheckConfig[] = [];
   const checkIndex = new Map<string, number>();
+  // Entries that are there but invalid: their problems are reported, references to them are not.
+  const invalid = { checks: new Set<string>(), notifiers: new Set<string>() };
+  const invalidName = (set: Set<string>, entry: Record<string, unknown>) => typeof entry.name === 'string' && set.add(entry.name);
   validateTyped(raw, 'checks', 'check', [...registry.keys()], checkSchema, locate, (data, base) => {
     const compiled = compileCheck(data, registry.get(data.type as string)!, sections, base, locate);
     if (compiled) {
       checks.push(compiled);
       checkIndex.set(compiled.name, base[1] as number);
+    } else {
+      invalidName(invalid.checks, data);
     }
-  }, (entry, type, base) => checkConditionsOfInvalid(entry, registry.get(type)!, base, locate));
+  }, (entry, type, base) => {
+    invalidName(invalid.checks, entry);
+    checkConditionsOfInvalid(entry, registry.get(type)!, base, locate);
+  });
   const notifiers = new Map<string, NotifierInstance>();
   validateTyped(raw, 'notifiers', 'notifier', [...notifierRegistry.keys()], notifierSchema, locate, (data) => {
     const { name, type, coverage, pageAnyway, templates, ...spec } = data as { name: string; type: string; coverage?: string; pageAnyway: Severity[]; templates?: Partial<Templates> };
@@ -224,7 +280,7 @@ function compileSource(source: Source, opts: LoadOptions, readRef: ReadRef): Con
     const def = notifierRegistry.get(type)!;
     for (const key of def.secretKeys ?? []) addSecretValue((spec as Record<string, unknown>)[key], secrets);
     notifiers.set(name, { name, def, spec, coverage, pageAnyway, templates: { ...DEFAULT_TEMPLATES, ...global, ...templates } });
-  });
+  }, (entry) => invalidName(invalid.notifiers, entry));
 
   // Read once here, so the compilers below stay pure: timeframes and cron windows that name no
   // zone are read in the host's.
@@ -232,10 +288,18 @@ function compileSource(source: Source, opts: LoadOptions, readRef: ReadRef): Con
   let coverage = new Map<string, Timeframe>();
   if (top.success) {
     coverage = compileCoverage(top.data.coverage, host);
-    crossCheck(top.data, checks, checkIndex, notifiers, coverage, raw, locate);
+    crossCheck(top.data, checks, checkIndex, notifiers, coverage, raw, locate, invalid);
     if (opts.requireChecks && top.data.checks.length === 0) {
       locate.path(['checks'], 'no checks: a reload to a config without checks is refused, as it would stop all monitoring (restart the agent to run one without checks)');
     }
+  }
+  if (lenient) {
+    // Entries a stand-in made invalid are there all the same.
+    lenient.checks = Array.isArray(raw.checks) ? raw.checks.length : 0;
+    const kept = problems.filter((p) => !underStandIn(p.path, unset));
+    if (kept.length) throw new ConfigError(kept);
+    if (!top.success) return undefined;
+    problems.length = 0; // the stand-ins' only
   }
   if (problems.length || !top.success) throw new ConfigError(problems);
   collectSecrets(raw, secrets);

@@ -53,7 +53,11 @@ export function validateTyped(
   });
 }
 
-/** References between sections: notifiers, coverage timeframes and dependencies must exist. */
+/**
+ * References between sections: notifiers, coverage timeframes and dependencies must exist. An
+ * entry that is there but invalid (`invalid`) has its own problems reported; a reference to it
+ * is not one more.
+ */
 export function crossCheck(
   top: TopConfig,
   checks: CheckConfig[],
@@ -62,6 +66,7 @@ export function crossCheck(
   coverage: Map<string, Timeframe>,
   raw: Record<string, unknown>,
   locate: Locate,
+  invalid: { checks: ReadonlySet<string>; notifiers: ReadonlySet<string> } = { checks: new Set(), notifiers: new Set() },
 ): void {
   const coverageNames = [...coverage.keys()];
   const needCoverage = (name: string | undefined, path: (string | number)[]) => {
@@ -74,8 +79,9 @@ export function crossCheck(
     if (tierNames.has(t.name)) locate.path(['escalation', i, 'name'], `duplicate tier name "${t.name}"`);
     tierNames.add(t.name);
     t.notify.forEach((n, j) => {
-      if (!notifiers.has(n)) {
-        locate.path(['escalation', i, 'notify', j], `unknown notifier "${n}"${didYouMean(n, notifiers.keys())} (configured: ${[...notifiers.keys()].join(', ') || 'none'})`);
+      if (!notifiers.has(n) && !invalid.notifiers.has(n)) {
+        const known = [...notifiers.keys(), ...invalid.notifiers];
+        locate.path(['escalation', i, 'notify', j], `unknown notifier "${n}"${didYouMean(n, known)} (configured: ${known.join(', ') || 'none'})`);
       }
     });
     needCoverage(t.coverage, ['escalation', i, 'coverage']);
@@ -83,7 +89,7 @@ export function crossCheck(
   const rawNotifiers = Array.isArray(raw.notifiers) ? (raw.notifiers as Record<string, unknown>[]) : [];
   rawNotifiers.forEach((n, i) => needCoverage(typeof n?.coverage === 'string' ? n.coverage : undefined, ['notifiers', i, 'coverage']));
   needCoverage(top.defaults.coverage, ['defaults', 'coverage']);
-  const names = new Set(checks.map((c) => c.name));
+  const names = new Set([...checks.map((c) => c.name), ...invalid.checks]);
   checks.forEach((c) => {
     const i = checkIndex.get(c.name)!;
     needCoverage(c.coverage, ['checks', i, 'coverage']);

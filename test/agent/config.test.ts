@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { hostTimeZone } from '../../agent/config/host-zone';
-import { expandChecks, loadConfigFile, loadConfigText, type Config } from '../../agent/config/load';
+import { checkConfigFile, expandChecks, loadConfigFile, loadConfigFileAsync, loadConfigText, type Config } from '../../agent/config/load';
 import { configJsonSchema, parseListen } from '../../agent/config/schema';
-import { ConfigError, formatProblem } from '../../agent/errors';
+import { ConfigError, formatProblem, formatWarning } from '../../agent/errors';
 import { DEFAULT_TEMPLATES } from '../../agent/notifiers/render';
 import { packageRoot } from '../../agent/paths';
 
@@ -182,6 +182,64 @@ describe('interpolation', () => {
     expect(problems('checks:\n  - name: a\n    type: http\n    url: "http://${HOST}/"\n')).toEqual([
       'kw.yaml:4:10: checks[0].url: environment variable HOST is not set (write ${HOST:-} to allow it to be empty)',
     ]);
+  });
+
+  describe('an unset ${VAR}: a warning for validate, an error for run, check and reload', () => {
+    let dir: string;
+    beforeAll(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kw-unset-'))));
+    afterAll(() => fs.rmSync(dir, { recursive: true }));
+    const write = (lines: string[]) => {
+      const file = path.join(dir, 'kw.yaml');
+      fs.writeFileSync(file, `${lines.join('\n')}\n`);
+      return file;
+    };
+    const yaml = [
+      'agent: { listen: "${HOST:-0.0.0.0}:${PORT}" }',
+      'checks:',
+      '  - name: shop',
+      '    type: http',
+      '    url: "${SHOP_URL}"',
+      '    headers: { Authorization: "Bearer ${SHOP_API_KEY}" }',
+      'notifiers:',
+      '  - { name: slack, type: slack, url: "${SLACK_WEBHOOK_URL}" }',
+      'escalation:',
+      '  - { name: L2, notify: [slack] }',
+    ];
+    const warning = (at: string, key: string, name: string) =>
+      `${at}: warning: ${key}: environment variable ${name} is not set, so this value is not checked; run, check and a reload refuse the config without it (write \${${name}:-} to allow it to be empty)`;
+
+    test('validate: each use is a located warning; the stand-in raises no problem of its own or elsewhere', () => {
+      const file = write(yaml);
+      const r = checkConfigFile(file, { env: {} });
+      expect(r.warnings.map(formatWarning)).toEqual([
+        warning(`${file}:1:18`, 'agent.listen', 'PORT'),
+        warning(`${file}:5:10`, 'checks[0].url', 'SHOP_URL'),
+        warning(`${file}:6:31`, 'checks[0].headers.Authorization', 'SHOP_API_KEY'),
+        warning(`${file}:8:38`, 'notifiers[0].url', 'SLACK_WEBHOOK_URL'),
+      ]);
+      expect(r).toMatchObject({ problems: [], checks: 1 });
+      // Every other problem is still reported, in the same pass.
+      const bad = write([...yaml.slice(0, 6), '    every: 30sec', ...yaml.slice(6)].map((l) => l.replace('[slack]', '[slak]')));
+      expect(checkConfigFile(bad, { env: {} }).problems.map(formatProblem)).toEqual([
+        `${bad}:7:12: checks[0].every: expected a duration such as 500ms, 30s, 5m or 1h30m`,
+        expect.stringMatching(/:11:\d+: escalation\[0\]\.notify\[0\]: unknown notifier "slak"; did you mean "slack"\?/),
+      ]);
+    });
+
+    test('run and check (loadConfigFile) and a reload (loadConfigFileAsync) refuse the config, each use located', async () => {
+      const file = write(yaml);
+      const errors = [
+        `${file}:1:18: agent.listen: environment variable PORT is not set (write \${PORT:-} to allow it to be empty)`,
+        `${file}:5:10: checks[0].url: environment variable SHOP_URL is not set (write \${SHOP_URL:-} to allow it to be empty)`,
+        `${file}:6:31: checks[0].headers.Authorization: environment variable SHOP_API_KEY is not set (write \${SHOP_API_KEY:-} to allow it to be empty)`,
+        `${file}:8:38: notifiers[0].url: environment variable SLACK_WEBHOOK_URL is not set (write \${SLACK_WEBHOOK_URL:-} to allow it to be empty)`,
+      ];
+      expect(() => loadConfigFile(file, { env: {} })).toThrow(errors.join('\n'));
+      await expect(loadConfigFileAsync(file, { env: {} })).rejects.toThrow(errors.join('\n'));
+      const env = { PORT: '9470', SHOP_URL: 'https://shop.example/health', SHOP_API_KEY: 'k', SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T/B/X' };
+      expect(loadConfigFile(file, { env }).checks).toHaveLength(1);
+      expect(checkConfigFile(file, { env })).toEqual({ problems: [], warnings: [], checks: 1 });
+    });
   });
 
   test('a missing variable or file is a located error', () => {
