@@ -8,6 +8,7 @@ import { memoryCheck } from './memory';
 import { portsCheck } from './ports';
 import { processCheck } from './process';
 import { tcpCheck } from './tcp';
+import { tlsCertCheck } from './tls-cert';
 
 /** Every check type, one line each; the engine finds checks here and nowhere else. */
 export const checkTypes: readonly CheckDefinition<any>[] = [
@@ -20,6 +21,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   portsCheck,
   processCheck,
   tcpCheck,
+  tlsCertCheck,
 ];
 
 /** Check types by their YAML `type:` name. */

@@ -210,3 +210,21 @@ export async function readTextFile(file: string, maxBytes: number): Promise<stri
     await fh.close();
   }
 }
+
+/**
+ * Reads a file named in a check's config (a CA bundle, a certificate) with readTextFile's
+ * bounds. Throws an Error naming the check, the key, the file and why, so the run is unknown
+ * with a message an operator can act on (which file the agent's user needs to read).
+ */
+export async function readConfiguredFile(check: string, key: string, file: string, maxBytes: number): Promise<string> {
+  try {
+    return await readTextFile(file, maxBytes);
+  } catch (err) {
+    const code = (err as FileReadError).code;
+    const why =
+      code === 'EACCES' || code === 'EPERM' ? `permission denied: the agent's user needs read access to it and search (x) access to its directories` :
+      code === 'ENOENT' ? 'no such file' :
+      (err as Error).message;
+    throw new Error(`${check} check: cannot read ${key} ${file}: ${why}`, { cause: err });
+  }
+}

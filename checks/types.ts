@@ -4,7 +4,7 @@ import { formatDuration } from './units';
 export { duration, size, percent, parseDuration, parseSize, parsePercent, formatDuration, formatBytes } from './units';
 export {
   round, isValidRegex, isHttpUrl, httpUrl, certDaysLeft, rootError, describeNetworkError, urlCredentials, requestParts,
-  FileReadError, readTextFile, readTextFileSync,
+  FileReadError, readTextFile, readTextFileSync, readConfiguredFile,
 } from './support';
 export { PSEUDO_FS_TYPES, SKIPPED_PREFIXES, isSkippedMountPoint, parseMountInfo, type MountEntry } from './mounts';
 export { MAX_PROCESSES, procTables, ProcTables, parseStat, systemConstants, type ProcEntry, type ProcSource, type ProcTable } from './proc-table';

@@ -102,6 +102,7 @@ const REQUIRED: Record<string, Record<string, unknown>> = {
   ports: { allow: [] },
   process: { processName: 'init' },
   tcp: { port: 1 },
+  'tls-cert': { host: 'example.com' },
 };
 
 function minimalSpec(type: string): Record<string, unknown> {
