@@ -3,6 +3,7 @@ import { authFailuresCheck } from './auth-failures';
 import { cpuCheck } from './cpu';
 import { diskCheck } from './disk';
 import { httpCheck } from './http';
+import { httpHeadersCheck } from './http-headers';
 import { loadCheck } from './load';
 import { memoryCheck } from './memory';
 import { portsCheck } from './ports';
@@ -16,6 +17,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   cpuCheck,
   diskCheck,
   httpCheck,
+  httpHeadersCheck,
   loadCheck,
   memoryCheck,
   portsCheck,

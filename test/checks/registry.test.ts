@@ -97,6 +97,7 @@ const REQUIRED: Record<string, Record<string, unknown>> = {
   cpu: {},
   disk: {},
   http: { url: 'http://127.0.0.1/' },
+  'http-headers': { url: 'http://127.0.0.1/' },
   load: {},
   memory: {},
   ports: { allow: [] },
