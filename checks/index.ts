@@ -10,6 +10,7 @@ import { portsCheck } from './ports';
 import { processCheck } from './process';
 import { tcpCheck } from './tcp';
 import { tlsCertCheck } from './tls-cert';
+import { usersCheck } from './users';
 
 /** Every check type, one line each; the engine finds checks here and nowhere else. */
 export const checkTypes: readonly CheckDefinition<any>[] = [
@@ -24,6 +25,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   processCheck,
   tcpCheck,
   tlsCertCheck,
+  usersCheck,
 ];
 
 /** Check types by their YAML `type:` name. */

@@ -104,6 +104,7 @@ const REQUIRED: Record<string, Record<string, unknown>> = {
   process: { processName: 'init' },
   tcp: { port: 1 },
   'tls-cert': { host: 'example.com' },
+  users: {},
 };
 
 function minimalSpec(type: string): Record<string, unknown> {
