@@ -9,6 +9,7 @@ import type { IncidentEngine } from './engine';
 import type { Logger } from './logger';
 import { INCIDENT_STATES, type Incident, type IncidentState, type OutboxEntry, type TimelineEntry } from './model';
 import { HttpError, parseBody, readJsonBody } from './request-body';
+import { acceptBaseline, showBaseline } from './server-baseline';
 import { createSilence, expireSilence, showSilence } from './server-silences';
 import { buildStatus } from './status';
 
@@ -88,6 +89,8 @@ export class AgentServer {
           return { json: { ...out.result, startedAt: new Date(out.result.startedAt).toISOString() } };
         },
       },
+      { method: 'GET', pattern: /^\/api\/v1\/checks\/([^/]+)\/baseline$/, access: 'read', handle: ({ params }) => showBaseline(this.agent, params[0]) },
+      { method: 'POST', pattern: /^\/api\/v1\/checks\/([^/]+)\/baseline$/, access: 'admin', handle: ({ params, body }) => acceptBaseline(this.agent, params[0], body, this.log) },
       { method: 'GET', pattern: /^\/api\/v1\/incidents$/, access: 'read', handle: ({ url }) => this.listIncidents(url) },
       { method: 'GET', pattern: /^\/api\/v1\/incidents\/([^/]+)$/, access: 'read', handle: ({ params }) => this.showIncident(params[0]) },
       {

@@ -4,6 +4,7 @@ import { cpuCheck } from './cpu';
 import { diskCheck } from './disk';
 import { httpCheck } from './http';
 import { httpHeadersCheck } from './http-headers';
+import { integrityCheck } from './integrity';
 import { loadCheck } from './load';
 import { memoryCheck } from './memory';
 import { portsCheck } from './ports';
@@ -19,6 +20,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   diskCheck,
   httpCheck,
   httpHeadersCheck,
+  integrityCheck,
   loadCheck,
   memoryCheck,
   portsCheck,

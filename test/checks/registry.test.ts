@@ -98,6 +98,7 @@ const REQUIRED: Record<string, Record<string, unknown>> = {
   disk: {},
   http: { url: 'http://127.0.0.1/' },
   'http-headers': { url: 'http://127.0.0.1/' },
+  integrity: {},
   load: {},
   memory: {},
   ports: { allow: [] },
