@@ -2,17 +2,21 @@
 // The V8 flag keeps the young generation at 2 x 8 MB instead of 2 x 16 MB: a busy agent makes
 // short-lived garbage only, so this saves ~25 MB RSS at 1,000 checks for little CPU. The
 // same flags are in package.json's start script, the Dockerfile and the benchmark.
-import os from 'node:os';
+import tty from 'node:tty';
 import pino from 'pino';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Agent } from './agent';
+import { agentUrl, incidentId } from './cli-api';
 import { loadOrExit, NO_CHECKS_WARNING, resolveConfigPath, validateCommand } from './cli-config';
+import { exitQuietlyOnClosedPipes, onCliFailure, usageError } from './cli-errors';
+import { incidentsCommand, silenceCommand } from './cli-incidents';
 import { statusCommand } from './cli-status';
 import { formatColumns } from './cli-table';
 import { expandChecks, loadConfigFileAsync } from './config/load';
 import { configJsonSchema, parseListen } from './config/schema';
 import { Status } from './evaluate';
+import { LOG_FORMATS, type LogFormat } from './log-pretty';
 import { createLogger, setSecrets, type Logger } from './logger';
 import { Metrics } from './metrics';
 import { INCIDENT_STATES, type CheckConfig, type CheckResult } from './model';
@@ -29,14 +33,44 @@ process.env.UV_THREADPOOL_SIZE ??= '16';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
-/** The log level from --log-level or $KEEPWATCH_LOG_LEVEL; exits on a level pino doesn't know. */
+/** The log level from --log-level or $KEEPWATCH_LOG_LEVEL; a usage error for a level pino doesn't know. */
 function levelOverride(flag?: string): string | undefined {
   const level = flag ?? (process.env.KEEPWATCH_LOG_LEVEL || undefined);
-  if (level !== undefined && !LOG_LEVELS.includes(level)) {
-    process.stderr.write(`KEEPWATCH_LOG_LEVEL: unknown level "${level}" (valid: ${LOG_LEVELS.join(', ')})\n`);
-    process.exit(1);
-  }
+  if (level !== undefined && !LOG_LEVELS.includes(level)) usageError(`KEEPWATCH_LOG_LEVEL: unknown level "${level}" (valid: ${LOG_LEVELS.join(', ')})`);
   return level;
+}
+
+/**
+ * The log format from --log-format, else $KEEPWATCH_LOG_FORMAT, else pretty when the log's
+ * file descriptor is a terminal (a person watching) and JSON otherwise (a collector reading);
+ * colour only on a terminal without $NO_COLOR. A usage error for an unknown format.
+ */
+export function logOutput(flag: string | undefined, fd: number, env = process.env, isTty = tty.isatty): { format: LogFormat; color: boolean } {
+  const format = flag ?? (env.KEEPWATCH_LOG_FORMAT || undefined);
+  if (format !== undefined && !LOG_FORMATS.includes(format as LogFormat)) usageError(`KEEPWATCH_LOG_FORMAT: unknown format "${format}" (valid: ${LOG_FORMATS.join(', ')})`);
+  const terminal = isTty(fd);
+  return { format: (format as LogFormat | undefined) ?? (terminal ? 'pretty' : 'json'), color: terminal && !env.NO_COLOR };
+}
+
+/** Why the listener could not start, in words (`address already in use`), else the system's message. */
+function listenFailure(err: NodeJS.ErrnoException): string {
+  const words: Record<string, string> = {
+    EADDRINUSE: 'address already in use (is another agent running? set agent.listen or --listen)',
+    EACCES: 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)',
+    EADDRNOTAVAIL: 'this host has no such address',
+    ENOTFOUND: 'unknown host name',
+  };
+  return words[err.code ?? ''] ?? err.message;
+}
+
+/**
+ * A start-up failure that is not in the config (port taken, store locked, data directory not
+ * writable): one plain line on stderr as config errors have, the fatal record in the log, exit 1.
+ */
+function cannotStart(log: Logger, message: string, fields: Record<string, unknown>): never {
+  process.stderr.write(`keepwatch: ${message}\n`);
+  log.fatal({ ...fields, error: message }, 'cannot start');
+  process.exit(1);
 }
 
 /**
@@ -45,10 +79,10 @@ function levelOverride(flag?: string): string | undefined {
  */
 const STOP_DEADLINE_MS = 25_000;
 
-async function runCommand(argv: { config?: string; listen?: string; 'log-level'?: string }): Promise<void> {
+async function runCommand(argv: { config?: string; listen?: string; 'log-level'?: string; 'log-format'?: string }): Promise<void> {
   const file = resolveConfigPath(argv.config);
   const level = levelOverride(argv['log-level']);
-  const log = createLogger({ level: level ?? 'info' });
+  const log = createLogger({ level: level ?? 'info', ...logOutput(argv['log-format'], 1) });
   let agent: Agent | undefined;
   let server: AgentServer | undefined;
   const stopHooks: Array<() => void> = [];
@@ -89,22 +123,23 @@ async function runCommand(argv: { config?: string; listen?: string; 'log-level'?
     store = Store.open(config.agent.dataDir);
   } catch (err) {
     if (!(err instanceof StoreError)) throw err;
-    process.stderr.write(`${err.message}\n`);
-    log.fatal({ dataDir: config.agent.dataDir, error: err.message }, 'store unavailable; not starting');
-    process.exit(1);
+    cannotStart(log, err.message, { dataDir: config.agent.dataDir });
   }
   stopHooks.push(() => store.close());
   const metrics = new Metrics({ version: packageVersion() });
   guard.attach((source, kind) => metrics.recordStrayError(source, kind));
-  agent = await Agent.create(config, { log, metrics, loadConfig: () => loadConfigFileAsync(file, { requireChecks: true }), logLevel: level, store });
+  try {
+    agent = await Agent.create(config, { log, metrics, loadConfig: () => loadConfigFileAsync(file, { requireChecks: true }), logLevel: level, store });
+  } catch (err) {
+    cannotStart(log, `cannot start the checks: ${(err as Error).message}`, { err });
+  }
   server = new AgentServer(agent, log);
   const { host, port } = parseListen(argv.listen ?? config.agent.listen);
   try {
     const addr = await server.listen(host, port);
     log.info({ address: `${addr.address}:${addr.port}`, config: file, version: packageVersion() }, 'listening');
   } catch (err) {
-    log.fatal({ err, listen: `${host}:${port}` }, 'cannot listen; is another agent running, or set agent.listen / --listen');
-    process.exit(1);
+    cannotStart(log, `cannot listen on ${host}:${port}: ${listenFailure(err as NodeJS.ErrnoException)}`, { listen: `${host}:${port}`, code: (err as NodeJS.ErrnoException).code });
   }
   agent.start();
 }
@@ -143,7 +178,7 @@ async function checkCommand(argv: { config?: string; names: string[]; json?: boo
   const file = resolveConfigPath(argv.config);
   const config = loadOrExit(file, Status.Unknown);
   setSecrets(config.secrets);
-  const log = createLogger({ level: levelOverride() ?? 'warn', destination: pino.destination(2) });
+  const log = createLogger({ level: levelOverride() ?? 'warn', destination: pino.destination(2), ...logOutput(undefined, 2) });
   installProcessGuard(log);
   let all: CheckConfig[];
   try {
@@ -176,119 +211,37 @@ async function runAll(checks: CheckConfig[], concurrency: number, log: Logger): 
   return results;
 }
 
-/** Talks to a running agent's API: `--url` (or $KEEPWATCH_URL), token from $KEEPWATCH_TOKEN. */
-async function api(url: string, method: string, path: string, body?: unknown): Promise<any> {
-  const token = process.env.KEEPWATCH_TOKEN;
-  let res: Response;
+/** `--config`'s value: a file name; empty (an unset variable in a script) or given twice is a usage error. */
+function configFlag(value: unknown): string | undefined {
+  if (Array.isArray(value)) throw new Error(`--config is given ${value.length} times; give one file`);
+  if (typeof value === 'string' && !value.trim()) throw new Error('--config needs a file name, and it was empty (is the variable that should hold it unset?); leave --config out to use $KEEPWATCH_CONFIG, ./keepwatch.yaml or the embedded default');
+  return value as string | undefined;
+}
+
+/** `--listen`'s value, checked now so that a bad one is a usage error, not a crash at start-up. */
+function listenFlag(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (Array.isArray(value) || !String(value).trim()) throw new Error('--listen needs one address, e.g. 127.0.0.1:9470');
   try {
-    res = await fetch(new URL(path, url), {
-      signal: AbortSignal.timeout(30_000),
-      method,
-      headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    parseListen(String(value));
   } catch (err) {
-    fail(`cannot reach the agent at ${url}: ${(err as { cause?: Error }).cause?.message ?? (err as Error).message} (is it running? set --url or KEEPWATCH_URL)`);
+    throw new Error(`--listen: ${(err as Error).message}`);
   }
-  const text = await res.text();
-  let json: any;
-  try {
-    json = text ? JSON.parse(text) : {};
-  } catch {
-    fail(`${method} ${path}: HTTP ${res.status}: ${text.slice(0, 200)}`);
-  }
-  if (!res.ok) fail(`${method} ${path}: HTTP ${res.status}: ${json.error ?? text}${res.status === 401 || res.status === 403 ? ' (set KEEPWATCH_TOKEN)' : ''}`);
-  return json;
-}
-
-/** Who runs the CLI, for ack/resolve/silence records (containers may have no passwd entry). */
-function whoami(): string {
-  try {
-    return os.userInfo().username;
-  } catch {
-    return process.env.USER ?? 'cli';
-  }
-}
-
-function fail(message: string): never {
-  process.stderr.write(`${message}\n`);
-  process.exit(1);
-}
-
-const when = (iso?: string) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-');
-
-async function incidentsCommand(argv: { action: string; id?: number; url: string; state?: string; check?: string; by?: string; comment?: string; json?: boolean }): Promise<void> {
-  const print = (text: string, data: unknown): void => void process.stdout.write(argv.json ? `${JSON.stringify(data, null, 2)}\n` : `${text}\n`);
-  if (argv.action === 'list') {
-    const q = new URLSearchParams();
-    if (argv.state) q.set('state', argv.state);
-    if (argv.check) q.set('check', argv.check);
-    const { incidents } = await api(argv.url, 'GET', `/api/v1/incidents${q.size ? `?${q}` : ''}`);
-    const rows = [['ID', 'STATE', 'SEVERITY', 'CHECK', 'TIER', 'OPENED', 'SUMMARY']];
-    for (const i of incidents) rows.push([String(i.id), i.state + (i.flapping ? ' (flapping)' : ''), i.severity, i.check, i.tier ?? '-', when(i.openedAt), i.summary]);
-    return print(incidents.length ? formatColumns(rows) : 'no incidents', incidents);
-  }
-  if (argv.id === undefined) fail(`incidents ${argv.action} needs an incident id`);
-  if (argv.action === 'show') {
-    const i = await api(argv.url, 'GET', `/api/v1/incidents/${argv.id}`);
-    const fields = [
-      ['summary:', i.summary],
-      ['opened:', `${when(i.openedAt)}   tier: ${i.tier ?? '-'}`],
-      ['acked:', `${when(i.acknowledgedAt)}${i.acknowledgedBy ? ` by ${i.acknowledgedBy}` : ''}`],
-      ['resolved:', `${when(i.resolvedAt)}${i.resolvedBy ? ` by ${i.resolvedBy}` : ''}${i.resolution ? ` (${i.resolution})` : ''}`],
-      ['sla:', `respond by ${when(i.sla.respondDue)}${i.sla.respondBreached ? ' BREACHED' : ''}, resolve by ${when(i.sla.resolveDue)}${i.sla.resolveBreached ? ' BREACHED' : ''} (${i.sla.coverage})`],
-    ];
-    const timeline = i.timeline.map((t: { at: string; kind: string; message: string }) => [when(t.at), t.kind, t.message]);
-    const lines = [
-      `incident ${i.id}: ${i.severity} ${i.state}${i.flapping ? ' (flapping)' : ''} — ${i.check} (${i.type})`,
-      formatColumns(fields, { gap: ' ' }),
-      'timeline:',
-      ...(timeline.length ? [formatColumns(timeline, { indent: '  ' })] : []),
-    ];
-    return print(lines.join('\n'), i);
-  }
-  const i = await api(argv.url, 'POST', `/api/v1/incidents/${argv.id}/${argv.action}`, { by: argv.by ?? whoami(), comment: argv.comment });
-  print(`incident ${i.id} ${i.state}`, i);
-}
-
-async function silenceCommand(argv: { action: string; id?: string; url: string; check?: string[]; label?: string[]; for?: string; comment?: string; by?: string; all?: boolean; json?: boolean }): Promise<void> {
-  const print = (text: string, data: unknown): void => void process.stdout.write(argv.json ? `${JSON.stringify(data, null, 2)}\n` : `${text}\n`);
-  if (argv.action === 'list') {
-    const { silences } = await api(argv.url, 'GET', `/api/v1/silences${argv.all ? '?all=true' : ''}`);
-    const rows = [['ID', 'CHECKS', 'UNTIL', 'BY', 'COMMENT']];
-    for (const s of silences) rows.push([s.id, s.checks.join(','), when(s.endsAt), s.createdBy, s.comment]);
-    return print(silences.length ? formatColumns(rows) : 'no silences', silences);
-  }
-  if (argv.action === 'delete') {
-    if (!argv.id) fail('silence delete needs a silence id');
-    const r = await api(argv.url, 'DELETE', `/api/v1/silences/${encodeURIComponent(argv.id)}`);
-    return print(`silence ${r.id} expired`, r);
-  }
-  if (!argv.check?.length) fail('silence needs --check NAME (a name or glob; repeat for several)');
-  if (!argv.comment) fail('silence needs --comment saying why');
-  const labels = Object.fromEntries((argv.label ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-  const bad = (argv.label ?? []).find((l) => l.indexOf('=') < 1);
-  if (bad) fail(`--label ${bad}: expected name=value`);
-  const s = await api(argv.url, 'POST', '/api/v1/silences', {
-    checks: argv.check,
-    labels,
-    for: argv.for ?? '1h',
-    comment: argv.comment,
-    createdBy: argv.by ?? whoami(),
-  });
-  print(`silence ${s.id}: ${s.checks.join(', ')} until ${when(s.endsAt)}`, s);
+  return String(value);
 }
 
 /** Builds the `keepwatch` command line. */
 export function buildCli(args: string[]) {
   const urlOption = {
     type: 'string',
-    default: process.env.KEEPWATCH_URL ?? 'http://127.0.0.1:9470',
-    describe: 'The agent to talk to ($KEEPWATCH_URL)',
+    default: process.env.KEEPWATCH_URL || 'http://127.0.0.1:9470',
+    describe: 'The agent to talk to ($KEEPWATCH_URL); http:// is assumed when no scheme is given',
+    coerce: agentUrl,
   } as const;
   const configOption = {
     type: 'string',
     describe: 'Config file (default: $KEEPWATCH_CONFIG, else ./keepwatch.yaml, else the embedded default)',
+    coerce: configFlag,
   } as const;
   return yargs(args)
     .scriptName('keepwatch')
@@ -299,11 +252,16 @@ export function buildCli(args: string[]) {
       (y) =>
         y
           .option('config', configOption)
-          .option('listen', { type: 'string', describe: 'Listen address host:port (overrides agent.listen)' })
+          .option('listen', { type: 'string', describe: 'Listen address host:port (overrides agent.listen)', coerce: listenFlag })
           .option('log-level', {
             type: 'string',
             choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
             describe: 'Log level (overrides agent.logLevel and $KEEPWATCH_LOG_LEVEL)',
+          })
+          .option('log-format', {
+            type: 'string',
+            choices: LOG_FORMATS,
+            describe: 'Log format: json lines, or pretty (one readable line per record) (default: $KEEPWATCH_LOG_FORMAT, else pretty on a terminal, else json)',
           }),
       (argv) => runCommand(argv),
     )
@@ -329,7 +287,7 @@ export function buildCli(args: string[]) {
       (y) =>
         y
           .positional('action', { choices: ['list', 'show', 'ack', 'resolve'] as const, default: 'list', describe: 'What to do' })
-          .positional('id', { type: 'number', describe: 'Incident id (show, ack, resolve)' })
+          .positional('id', { type: 'string', describe: 'Incident id, a positive integer (show, ack, resolve)', coerce: incidentId })
           .option('url', urlOption)
           .option('state', { choices: INCIDENT_STATES, describe: 'list: only incidents in this state' })
           .option('check', { type: 'string', describe: 'list: only incidents of this check' })
@@ -344,13 +302,14 @@ export function buildCli(args: string[]) {
       (y) =>
         y
           .positional('action', { choices: ['create', 'list', 'delete'] as const, default: 'create', describe: 'What to do' })
-          .positional('id', { type: 'string', describe: 'Silence id (delete)' })
+          .positional('id', { type: 'string', describe: 'Silence id, or any unique start of it (delete)' })
           .option('url', urlOption)
           .option('check', { type: 'string', array: true, describe: 'create: check name or glob (repeatable)' })
           .option('label', { type: 'string', array: true, describe: 'create: only checks with this label, k=v (repeatable)' })
           .option('for', { type: 'string', describe: 'create: how long, e.g. 30m, 2h (default 1h)' })
           .option('comment', { type: 'string', describe: 'create: why (required)' })
           .option('by', { type: 'string', describe: 'create: who (default: your user name)' })
+          .option('force', { type: 'boolean', default: false, describe: 'create: even when no configured check matches (a check about to be added)' })
           .option('all', { type: 'boolean', default: false, describe: 'list: include ended silences' })
           .option('json', { type: 'boolean', default: false, describe: 'Print the API answer as JSON' }),
       (argv) => silenceCommand(argv as never),
@@ -366,6 +325,7 @@ export function buildCli(args: string[]) {
     )
     .demandCommand(1, 'Name a command: run, check, validate, incidents, silence or schema.')
     .strict()
+    .fail(onCliFailure)
     .help()
     .alias('h', 'help')
     .version(packageVersion())
@@ -373,5 +333,6 @@ export function buildCli(args: string[]) {
 }
 
 if (require.main === module) {
+  exitQuietlyOnClosedPipes();
   void buildCli(hideBin(process.argv)).parseAsync();
 }

@@ -1,4 +1,5 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { prettyStream, type LogFormat } from './log-pretty';
 import { scrub } from './secrets';
 
 export { setSecrets } from './secrets';
@@ -18,10 +19,15 @@ export interface LoggerOptions {
   level?: string;
   /** Where lines go (default stdout); tests pass a stream to read them back. */
   destination?: DestinationStream;
+  /** `json` (default) or `pretty`: one readable line per record, redacted the same. */
+  format?: LogFormat;
+  /** Pretty only: colour the level (the destination is a terminal). */
+  color?: boolean;
 }
 
-/** The one root logger: JSON lines, secrets redacted by path and scrubbed by value. */
+/** The one root logger: JSON lines (or pretty ones), secrets redacted by path and scrubbed by value. */
 export function createLogger(opts: LoggerOptions = {}): Logger {
+  const destination = opts.destination ?? pino.destination({ dest: 1, sync: true });
   return pino(
     {
       level: opts.level ?? process.env.KEEPWATCH_LOG_LEVEL ?? 'info',
@@ -31,6 +37,6 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       formatters: { level: (label) => ({ level: label }) },
       hooks: { streamWrite: scrub },
     },
-    opts.destination ?? pino.destination({ dest: 1, sync: true }),
+    opts.format === 'pretty' ? prettyStream(destination, opts.color) : destination,
   );
 }

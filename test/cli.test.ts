@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { formatTable, selectChecks, worstStatus } from '../agent/cli';
 import { formatColumns } from '../agent/cli-table';
 import { Status } from '../agent/evaluate';
-import { runCli, tempDir } from './helpers/daemon';
+import { CLI, runCli, stopChild, tempDir } from './helpers/daemon';
 import { checkConfig } from './helpers/fake-checks';
 import { closedPort, startHttp, startTcp, type TestServer } from './helpers/servers';
 
@@ -133,17 +134,17 @@ describe('help', () => {
     for (const o of options) expect(r.stdout).toContain(o);
   });
 
-  test('no command, or an unknown option, is a usage error', async () => {
-    expect((await runCli([])).code).toBe(1);
+  test('no command, or an unknown option, is a usage error: exit 3 (UNKNOWN), never 1 (WARNING)', async () => {
+    expect((await runCli([])).code).toBe(3);
     const r = await runCli(['validate', '--confg', 'x']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/Unknown argument: confg/);
   });
 
-  test('an unknown KEEPWATCH_LOG_LEVEL is a clear error, not a stack trace', async () => {
-    const f = writeConfig('lvl.yaml', 'checks: []\n');
+  test('an unknown KEEPWATCH_LOG_LEVEL is a clear usage error, not a stack trace', async () => {
+    const f = writeConfig('lvl.yaml', 'checks: [{ name: l, type: load }]\n');
     const r = await runCli(['check', '--config', f], { env: { KEEPWATCH_LOG_LEVEL: 'verbose' } });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     expect(r.stderr).toBe('KEEPWATCH_LOG_LEVEL: unknown level "verbose" (valid: trace, debug, info, warn, error, fatal, silent)\n');
   });
 
@@ -188,5 +189,89 @@ describe('helpers', () => {
     ['no rows', [], {}, ['']],
   ])('formatColumns: %s', (_name, rows, opts, lines) => {
     expect(formatColumns(rows, opts).split('\n')).toEqual(lines);
+  });
+});
+
+describe('usage errors exit 3 (UNKNOWN)', () => {
+  const emptyConfig = /--config needs a file name, and it was empty \(is the variable that should hold it unset\?\)/;
+  test.each([
+    ['validate --config "" (an unset variable)', ['validate', '--config', ''], emptyConfig],
+    ['validate --config=', ['validate', '--config='], emptyConfig],
+    ['validate --config with no value', ['validate', '--config'], emptyConfig],
+    ['check --config ""', ['check', '--config', '', 'web'], emptyConfig],
+    ['run --config ""', ['run', '--config', ''], emptyConfig],
+    ['run --config with no value', ['run', '--listen', '127.0.0.1:0', '--config'], emptyConfig],
+    ['--config twice', ['validate', '--config', 'a.yaml', '--config', 'b.yaml'], /--config is given 2 times; give one file/],
+    ['run --listen that is no address', ['run', '--listen', 'nowhere:port'], /--listen: not a listen address: nowhere:port/],
+    ['run --log-format xml', ['run', '--log-format', 'xml'], /Invalid values:\s+Argument: log-format, Given: "xml", Choices: "json", "pretty"/],
+    ['incidents ack with a word for an id', ['incidents', 'ack', 'abc'], /incident ids are positive integers, not "abc"/],
+    ['incidents show 0', ['incidents', 'show', '0'], /incident ids are positive integers, not "0"/],
+    ['incidents resolve 1.5', ['incidents', 'resolve', '1.5'], /incident ids are positive integers, not "1.5"/],
+    ['incidents show without an id', ['incidents', 'show'], /^incidents show needs an incident id\n$/],
+    ['--url with no value', ['incidents', 'list', '--url', ''], /--url is empty/],
+    ['--url of another scheme', ['incidents', 'list', '--url', 'ftp://agent:9470'], /--url "ftp:\/\/agent:9470": only http:\/\/ and https:\/\/ are supported/],
+    ['silence without --check', ['silence', '--comment', 'x'], /^silence needs --check NAME/],
+    ['silence without --comment', ['silence', '--check', 'web'], /^silence needs --comment saying why\n$/],
+    ['silence --label without =', ['silence', '--check', 'web', '--comment', 'x', '--label', 'team'], /^--label team: expected name=value\n$/],
+    ['silence delete without an id', ['silence', 'delete'], /^silence delete needs a silence id/],
+  ])('%s', async (_name, args, message) => {
+    // Nothing listens at this URL: a usage error must be found before any request.
+    const r = await runCli(args, { cwd: dir.dir, env: { KEEPWATCH_URL: 'http://127.0.0.1:1', KEEPWATCH_CONFIG: '' } });
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/cannot reach|\n\s+at /);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('');
+  });
+
+  test('an unknown KEEPWATCH_LOG_FORMAT', async () => {
+    const r = await runCli(['run', '--config', writeConfig('fmt.yaml', 'checks: [{ name: l, type: load }]\n')], { env: { KEEPWATCH_LOG_FORMAT: 'xml' } });
+    expect(r).toEqual({ code: 3, stdout: '', stderr: 'KEEPWATCH_LOG_FORMAT: unknown format "xml" (valid: json, pretty)\n' });
+  });
+});
+
+describe('a reader that stops reading ends the process quietly (keepwatch schema | head -1)', () => {
+  /** Runs the CLI with its stdout's reading end closed before it writes a byte. */
+  function runClosedStdout(args: string[]): Promise<{ code: number | null; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (c) => (stderr += c));
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+  }
+
+  test.each([
+    ['schema', () => ['schema'], 0],
+    ['--help', () => ['--help'], 0],
+    ['validate', () => ['validate', '--config', writeConfig('pipe.yaml', `checks: [{ name: web, type: http, url: "${web.url}/" }]\n`)], 0],
+    ['check (keeps its Nagios status)', () => ['check', '--config', writeConfig('pipe2.yaml', `checks: [{ name: web, type: http, url: "${web.url}/", warn: "latencyMs >= 0" }]\n`)], 1],
+  ])('%s', async (_name, args, code) => {
+    const r = await runClosedStdout(args());
+    expect(r).toEqual({ code, stderr: '' });
+  });
+});
+
+describe('--log-format', () => {
+  test.each([
+    ['--log-format pretty', ['--log-format', 'pretty'], {}],
+    ['$KEEPWATCH_LOG_FORMAT=pretty', [], { KEEPWATCH_LOG_FORMAT: 'pretty' }],
+  ])('%s: one readable line per record', async (_name, flags, env) => {
+    const f = writeConfig('pretty.yaml', `agent: { listen: "127.0.0.1:0", dataDir: "${dir.dir}/pretty-data" }\nchecks: [{ name: web, type: http, url: "${web.url}/" }]\n`);
+    const child = spawn(process.execPath, [CLI, 'run', '--config', f, ...flags], { env: { ...process.env, ...env } });
+    try {
+      let out = '';
+      const line = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (c) => {
+          out += c;
+          const m = /^.*listening.*$/m.exec(out);
+          if (m) resolve(m[0]);
+        });
+        child.on('exit', () => reject(new Error(`exited before listening: ${out}`)));
+      });
+      expect(line).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z INFO  listening address=127\.0\.0\.1:\d+ config=\S+pretty\.yaml version=\S+$/);
+    } finally {
+      await stopChild(child);
+    }
   });
 });
