@@ -7,8 +7,10 @@ import { httpHeadersCheck } from './http-headers';
 import { integrityCheck } from './integrity';
 import { loadCheck } from './load';
 import { memoryCheck } from './memory';
+import { permissionsCheck } from './permissions';
 import { portsCheck } from './ports';
 import { processCheck } from './process';
+import { sshdCheck } from './sshd';
 import { tcpCheck } from './tcp';
 import { tlsCertCheck } from './tls-cert';
 import { usersCheck } from './users';
@@ -23,8 +25,10 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   integrityCheck,
   loadCheck,
   memoryCheck,
+  permissionsCheck,
   portsCheck,
   processCheck,
+  sshdCheck,
   tcpCheck,
   tlsCertCheck,
   usersCheck,
