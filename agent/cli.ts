@@ -7,6 +7,7 @@ import pino from 'pino';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Agent } from './agent';
+import { auditCommand } from './cli-audit';
 import { agentUrl, incidentId } from './cli-api';
 import { loadOrExit, NO_CHECKS_WARNING, resolveConfigPath, validateCommand } from './cli-config';
 import { exitQuietlyOnClosedPipes, onCliFailure, usageError } from './cli-errors';
@@ -315,6 +316,7 @@ export function buildCli(args: string[]) {
       (argv) => silenceCommand(argv as never),
     )
     .command(statusCommand(urlOption))
+    .command(auditCommand(configOption, { selectChecks, worstStatus, runAll }))
     .command(
       'schema',
       'Print the JSON Schema of the config file (for editors and CI).',
