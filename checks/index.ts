@@ -13,6 +13,7 @@ import { processCheck } from './process';
 import { sshdCheck } from './sshd';
 import { tcpCheck } from './tcp';
 import { tlsCertCheck } from './tls-cert';
+import { updatesCheck } from './updates';
 import { usersCheck } from './users';
 
 /** Every check type, one line each; the engine finds checks here and nowhere else. */
@@ -31,6 +32,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   sshdCheck,
   tcpCheck,
   tlsCertCheck,
+  updatesCheck,
   usersCheck,
 ];
 

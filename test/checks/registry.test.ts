@@ -107,6 +107,7 @@ const REQUIRED: Record<string, Record<string, unknown>> = {
   sshd: {},
   tcp: { port: 1 },
   'tls-cert': { host: 'example.com' },
+  updates: {},
   users: {},
 };
 
