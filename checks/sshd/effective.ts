@@ -117,6 +117,14 @@ export async function findSshd(configured?: string): Promise<string | undefined>
   return undefined;
 }
 
+/** `sshd -T` failed; `configProblem` is set when sshd refused the config itself (it would not start with it). */
+export class SshdTError extends Error {
+  constructor(message: string, readonly configProblem: string | undefined, options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.name = 'SshdTError';
+  }
+}
+
 /** Output of `sshd -T` on stdout, with the connection that Lynis uses: one no Match block names. */
 export async function runSshdT(sshd: string, configFile: string, signal: AbortSignal): Promise<string> {
   const args = ['-T', '-f', configFile, '-C', 'user=doesnotexist,host=none,addr=none'];
@@ -124,8 +132,12 @@ export async function runSshdT(sshd: string, configFile: string, signal: AbortSi
     execFile(sshd, args, { signal, maxBuffer: 1024 * 1024, env: { ...process.env, LC_ALL: 'C' } }, (err, stdout, stderr) => {
       if (!err) return resolve(stdout);
       if (signal.aborted) return reject(signal.reason);
-      const why = String(stderr).trim().split('\n').filter(Boolean).pop() ?? (err as Error).message;
-      reject(new Error(`${sshd} -T: ${why}`, { cause: err }));
+      const lines = String(stderr).trim().split('\n').filter(Boolean);
+      // sshd names the file and line of what it cannot parse ("line 2: Bad configuration
+      // option: X"); failures to run at all (host keys, privilege separation) name none.
+      const configProblem = lines.find((l) => /\bline \d+:/.test(l));
+      const why = configProblem ?? lines.pop() ?? (err as Error).message;
+      reject(new SshdTError(`${sshd} -T: ${why}`, configProblem, { cause: err }));
     });
   });
 }

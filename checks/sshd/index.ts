@@ -3,8 +3,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { countFindings, defineCheck, type FieldSpec, type Finding } from '../types';
 import { ConfigReadError, parseSshdConfig, underRoot, type ParsedConfig } from './config-file';
-import { findSshd, runSshdT, settingsFromDump, settingsFromFiles, type SshdSettings } from './effective';
-import { countWeak, judgeFileMode, judgeMatchBlocks, judgeSettings, policySchema } from './policy';
+import { findSshd, runSshdT, SshdTError, settingsFromDump, settingsFromFiles, type SshdSettings } from './effective';
+import { countWeak, invalidConfigFinding, judgeFileMode, judgeMatchBlocks, judgeSettings, policySchema } from './policy';
 
 const absolute = (example: string) =>
   z.string().refine((p) => path.isAbsolute(p), { message: `expected an absolute path such as ${example}` });
@@ -55,6 +55,7 @@ export const sshdCheck = defineCheck({
     let settings: SshdSettings | undefined;
     let source: 'sshd -T' | 'file' = 'sshd -T';
     let fallback = '';
+    let rejected: string | undefined;
     if (spec.method !== 'file' && spec.root === '/') {
       const sshd = await findSshd(spec.sshdPath);
       if (!sshd) fallback = spec.sshdPath ? `${spec.sshdPath} is not executable` : 'no sshd binary found';
@@ -64,6 +65,7 @@ export const sshdCheck = defineCheck({
         } catch (err) {
           if (signal.aborted) throw err;
           fallback = (err as Error).message;
+          if (err instanceof SshdTError && err.configProblem) rejected = err.configProblem;
         }
       }
       if (!settings && spec.method === 'sshd') {
@@ -91,6 +93,7 @@ export const sshdCheck = defineCheck({
     }
 
     let findings: Finding[] = [...judgeSettings(settings, spec.policy, spec.configFile), ...judgeMatchBlocks(parsed?.matchBlocks ?? [])];
+    if (rejected) findings.push(invalidConfigFinding(spec.configFile, rejected));
     for (const file of parsed?.files ?? [spec.configFile]) {
       const st = await stat(underRoot(spec.root, file)).catch(() => undefined);
       if (st) findings.push(...judgeFileMode(file, st));

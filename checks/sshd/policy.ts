@@ -142,3 +142,17 @@ export function judgeFileMode(file: string, st: Pick<Stats, 'uid' | 'mode'>): Fi
   }
   return out;
 }
+
+/**
+ * sshd refused the config (`sshd -T` names a line it cannot parse): the running daemon keeps
+ * its old config, but the next restart or reboot fails and nobody can log in.
+ */
+export function invalidConfigFinding(file: string, problem: string): Finding {
+  return {
+    id: 'sshd.config-invalid',
+    severity: 'high',
+    title: `sshd rejects its config, so it would not start: ${problem}`,
+    subject: file,
+    fix: 'Fix the line sshd names and check with `sshd -t` before restarting sshd; the settings shown are read from the files meanwhile.',
+  };
+}

@@ -163,6 +163,15 @@ describe('where the effective config comes from', () => {
     expect(noKey.message).toMatch(/sshd -T unavailable: .*sshd -T: .*host ?key/i);
   });
 
+  test('a config sshd rejects is a high finding (the next restart would fail); the files still give the settings', async () => {
+    const base = writeTree({ sshd_config: `HostKey ${hostKey}\nPermitRootLogin yes\nNoSuchOption yes\n` });
+    const obs = await runCheck(sshdCheck, { configFile: path.join(base, 'sshd_config') });
+    expect(obs.values).toMatchObject({ source: 'file', permitRootLogin: 'yes', high: 2 });
+    const invalid = obs.findings!.find((f) => f.id === 'sshd.config-invalid')!;
+    expect(invalid).toMatchObject({ severity: 'high', subject: path.join(base, 'sshd_config') });
+    expect(invalid.title).toMatch(/would not start: .*line 3: Bad configuration option: NoSuchOption/);
+  });
+
   test('method sshd is unknown when sshd -T fails, naming what it needs', async () => {
     const base = writeTree({ sshd_config: 'HostKey {dir}/absent_key\nPermitRootLogin yes\n' });
     await expect(runCheck(sshdCheck, { method: 'sshd', configFile: path.join(base, 'sshd_config') })).rejects.toThrow(/sshd -T.*needs root to read the host keys/);
