@@ -11,9 +11,6 @@ export { parseApkVersion, parseAptSimulation, parseCheckUpdate, parseUpdateinfo,
 /** An index older than this makes the counts untrustworthy. */
 const STALE_AFTER_MS = 7 * 86_400_000;
 
-/** Security findings listed one per package, at most; the counts cover them all. */
-const MAX_PACKAGE_FINDINGS = 50;
-
 const absolute = (example: string) =>
   z.string().refine((p) => path.isAbsolute(p), { message: `expected an absolute path such as ${example}` });
 
@@ -164,7 +161,8 @@ export function assess(input: UpdatesInput) {
   const findings: Finding[] = [];
   const security = input.security;
   const securityNames = new Set((security ?? []).map((p) => p.name));
-  for (const p of (security ?? []).slice(0, MAX_PACKAGE_FINDINGS)) {
+  // One per package, however many: the runner keeps the worst 100 and counts them all.
+  for (const p of security ?? []) {
     findings.push({
       id: `updates.security.${p.name}`,
       severity: p.severity ?? 'high',

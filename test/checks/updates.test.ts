@@ -165,11 +165,11 @@ describe('assess', () => {
     }]);
   });
 
-  test('at most 50 security findings; the value counts them all', () => {
-    const many = Array.from({ length: 70 }, (_, i) => ({ name: `p${i}` }));
+  test('every security update is a finding, so the severity counts are true (the runner keeps the worst 100)', () => {
+    const many = Array.from({ length: 170 }, (_, i) => ({ name: `p${i}` }));
     const o = assess({ ...base, pending: many, security: many });
-    expect(o.values).toMatchObject({ pending: 70, security: 70, high: 50 });
-    expect(o.message).toContain('p9, … (70 in all)');
+    expect(o.values).toMatchObject({ pending: 170, security: 170, high: 170, findings: 170 });
+    expect(o.message).toContain('p9, … (170 in all)');
   });
 });
 
