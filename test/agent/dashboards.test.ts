@@ -32,10 +32,10 @@ async function knownMetrics(): Promise<Set<string>> {
   return names;
 }
 
-test('the three dashboards ship, each with a unique uid', () => {
-  expect(DASHBOARDS.sort()).toEqual(['keepwatch-agent-health.json', 'keepwatch-check-detail.json', 'keepwatch-overview.json']);
+test('the four dashboards ship, each with a unique uid', () => {
+  expect(DASHBOARDS.sort()).toEqual(['keepwatch-agent-health.json', 'keepwatch-check-detail.json', 'keepwatch-overview.json', 'keepwatch-security.json']);
   const uids = DASHBOARDS.map((f) => load(f).uid);
-  expect(new Set(uids).size).toBe(3);
+  expect(new Set(uids).size).toBe(4);
 });
 
 describe.each(DASHBOARDS)('%s', (file) => {
@@ -102,6 +102,20 @@ test('availability is the share of time not critical, as the SLO rules count it;
   const divisions = DASHBOARDS.flatMap((f) => queries(load(f)).filter((e) => e.includes('[$__range]')).flatMap((e) => e.split(' / ').slice(1)));
   expect(divisions.length).toBeGreaterThanOrEqual(4);
   for (const d of divisions) expect(d).toMatch(/^\(sum\(increase\([^[]+\[\$__range\]\)\) > 0\)/);
+});
+
+test('the security posture dashboard: findings by severity, and each check type\'s values joined on its type, never on a check name', () => {
+  const d = load('keepwatch-security.json');
+  expect(d.uid).toBe('keepwatch-security');
+  const check = d.templating.list.find((v: any) => v.name === 'check');
+  expect(check.definition).toBe('label_values(keepwatch_check_status{instance=~"$instance", category="security"}, check)');
+  const exprs = queries(d);
+  expect(exprs.filter((e) => e.includes('keepwatch_security_findings')).length).toBeGreaterThanOrEqual(5);
+  const byField = (field: string) => exprs.filter((e) => e.includes(`field="${field}"`));
+  for (const [field, type] of [['daysLeft', 'tls-cert'], ['security', 'updates'], ['failures', 'auth-failures'], ['sources', 'auth-failures']]) {
+    expect(byField(field).length).toBeGreaterThan(0);
+    for (const e of byField(field)) expect(e).toContain(`and on (instance, check) keepwatch_check_status{instance=~"$instance", check=~"$check", type="${type}"}`);
+  }
 });
 
 test('the agent health Version stat shows the version label, not the gauge\'s value', () => {

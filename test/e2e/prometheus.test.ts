@@ -6,6 +6,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { packageRoot } from '../../agent/paths';
 import { eventually, startDaemon, stopChild, tempDir, type Daemon } from '../helpers/daemon';
+import { TestPki } from '../helpers/pki';
 import { closedPort, startHttp, startTcp, type TestServer } from '../helpers/servers';
 
 // Debian's prometheus package (prometheus and promtool); .ci/run installs it. Missing is a failure.
@@ -15,10 +16,11 @@ const ROOT = packageRoot();
 const RULES_DIR = path.join(ROOT, 'dashboards', 'prometheus');
 const RULE_FILES = fs.readdirSync(RULES_DIR).filter((f) => f.endsWith('.rules.yml')).map((f) => path.join(RULES_DIR, f));
 const TEST_FILES = fs.readdirSync(path.join(RULES_DIR, 'tests')).filter((f) => f.endsWith('.test.yml')).map((f) => path.join(RULES_DIR, 'tests', f));
-const DASHBOARDS = ['keepwatch-overview.json', 'keepwatch-check-detail.json', 'keepwatch-agent-health.json'];
+const DASHBOARDS = ['keepwatch-overview.json', 'keepwatch-check-detail.json', 'keepwatch-agent-health.json', 'keepwatch-security.json'];
 const TOKEN = 'e2e-admin-token-1234';
 
 let dir: ReturnType<typeof tempDir>;
+let pki: TestPki;
 let web: TestServer;
 let smtp: TestServer;
 let flaky: net.Server | undefined;
@@ -68,6 +70,19 @@ beforeAll(async () => {
   const promPort = await closedPort();
   const now = Date.now();
   fs.writeFileSync(path.join(dir.dir, 'self.pid'), String(process.pid));
+  // What the security checks find: failed logins in a log written here (syslog stamps are
+  // local time), a certificate issued here by a CA of its own, and this machine's updates.
+  const stamp = (t: number) => {
+    const d = new Date(t);
+    const two = (n: number) => String(n).padStart(2, '0');
+    return `${['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][d.getMonth()]} ${String(d.getDate()).padStart(2)} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+  };
+  const authLog = path.join(dir.dir, 'auth.log');
+  fs.writeFileSync(authLog, Array.from({ length: 30 }, (_, i) =>
+    `${stamp(now - 120_000 + i * 1000)} e2e sshd[${900 + i}]: Failed password for root from 203.0.113.${i % 3 ? 9 : 7} port ${40000 + i} ssh2\n`).join(''));
+  pki = new TestPki();
+  const ca = pki.issue({ cn: 'e2e CA', notAfterDays: 365, ca: true });
+  const cert = pki.issue({ cn: 'e2e.example.test', san: ['DNS:e2e.example.test'], notAfterDays: 30 }, ca);
   // web-down and flaky answer until Prometheus has scraped the agent, so that it sees the
   // incident counters rise from 0 (increase() over the range needs a sample before the rise).
   const downServer = http.createServer((_req, res) => res.end()).listen(down, '127.0.0.1');
@@ -91,6 +106,10 @@ beforeAll(async () => {
       { name: 'load', type: 'load', every: '2s' },
       { name: 'disk', type: 'disk', mount: '/', every: '2s' },
       { name: 'self', type: 'process', pidfile: path.join(dir.dir, 'self.pid'), every: '2s' },
+      // Security checks, with thresholds that keep them out of the incident flows above.
+      { name: 'ssh-logins', type: 'auth-failures', file: authLog, every: '2s', warn: 'failures > 1000', crit: 'failures > 2000' },
+      { name: 'e2e-cert', type: 'tls-cert', certFile: cert.certFile, caFile: ca.certFile, serverName: 'e2e.example.test', every: '5s', warn: 'daysLeft < 7', crit: 'daysLeft < 1' },
+      { name: 'updates', type: 'updates', every: '1m', timeout: '50s', warn: 'pending < 0', crit: 'security < 0' },
     ],
   }));
   daemon = await startDaemon(['--config', config]);
@@ -136,8 +155,10 @@ beforeAll(async () => {
     const r = await query('keepwatch_incident_resolve_seconds_count{severity="critical"} > 0 and keepwatch_incident_ack_seconds_count{severity="critical"} > 0');
     return (r.data?.result.length ?? 0) > 0;
   }, 20_000, 'Prometheus to scrape the ack and the resolve');
+  // The slowest check (updates: apt's simulation) has answered and been scraped.
+  await eventually(async () => ((await query('keepwatch_check_value{check="updates", field="pending"}')).data?.result.length ?? 0) > 0, 60_000, 'Prometheus to scrape the updates check');
   await new Promise((r) => setTimeout(r, 5000));
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   await stopChild(prom);
@@ -145,6 +166,7 @@ afterAll(async () => {
   flaky?.close();
   await web?.close();
   await smtp?.close();
+  pki?.remove();
   dir?.cleanup();
 });
 
@@ -183,7 +205,7 @@ test('the recording rules compute from real data: SLO ratios for the check with 
   expect((covered.data!.result as any[]).map((s) => s.metric.check)).toEqual(['memory']);
 });
 
-test('every dashboard query parses; every Overview and Check detail panel returns data, none NaN', async () => {
+test('every dashboard query parses; every Overview, Check detail and Security posture panel returns data, none NaN', async () => {
   const failures: string[] = [];
   for (const file of DASHBOARDS) {
     const mustHaveData = file !== 'keepwatch-agent-health.json';
@@ -202,6 +224,23 @@ test('the dashboards\' template variables find the agent and its checks', async 
   expect(instances.data).toEqual([expect.stringMatching(/^127\.0\.0\.1:\d+$/)]);
   const checks = (await (await fetch(`${promUrl}/api/v1/label/check/values?match[]=keepwatch_check_status`)).json()) as any;
   expect(checks.data).toEqual(expect.arrayContaining(['web', 'web-down', 'flaky', 'smtp', 'cpu', 'memory', 'load', 'disk', 'self']));
+  // The security dashboard's check variable: the security checks only.
+  const security = (await (await fetch(`${promUrl}/api/v1/label/check/values?match[]=${encodeURIComponent('keepwatch_check_status{category="security"}')}`)).json()) as any;
+  expect(security.data).toEqual(['e2e-cert', 'ssh-logins', 'updates']);
+});
+
+test('the security dashboard\'s panels show what the checks found: findings by severity, days left, failed logins', async () => {
+  const panel = async (title: string) => {
+    const q = dashboardQueries('keepwatch-security.json').find((d) => d.where.startsWith(`keepwatch-security.json: ${title} (`));
+    return ((await query(fill(q!.expr, { instance: '.+', check: '.+' }))).data!.result as any[]);
+  };
+  const findings = await query('sum by (severity) (keepwatch_security_findings{check="ssh-logins"})');
+  expect(Object.fromEntries((findings.data!.result as any[]).map((s) => [s.metric.severity, s.value[1]]))).toEqual({ critical: '0', high: '0', medium: '1', low: '1', info: '0' });
+  expect((await panel('Findings by severity')).map((s) => s.metric.severity).sort()).toEqual(['critical', 'high', 'info', 'low', 'medium']);
+  expect((await panel('Certificates by days left')).map((s) => [s.metric.check, Math.round(Number(s.value[1]))])).toEqual([['e2e-cert', 30]]);
+  expect((await panel('Failed logins now')).map((s) => s.value[1])).toEqual(['30']);
+  expect((await panel('Distinct sources')).map((s) => s.value[1])).toEqual(['2']);
+  expect((await panel('Pending security updates')).map((s) => Number(s.value[1]))).toEqual([expect.any(Number)]);
 });
 
 test('promtool check rules and promtool test rules pass on what we ship', () => {
