@@ -9,6 +9,7 @@ import { hideBin } from 'yargs/helpers';
 import { Agent } from './agent';
 import { auditCommand } from './cli-audit';
 import { agentUrl, incidentId } from './cli-api';
+import { baselineCommand } from './cli-baseline';
 import { loadOrExit, NO_CHECKS_WARNING, resolveConfigPath, validateCommand } from './cli-config';
 import { exitQuietlyOnClosedPipes, onCliFailure, usageError } from './cli-errors';
 import { incidentsCommand, silenceCommand } from './cli-incidents';
@@ -316,6 +317,7 @@ export function buildCli(args: string[]) {
       (argv) => silenceCommand(argv as never),
     )
     .command(statusCommand(urlOption))
+    .command(baselineCommand(urlOption))
     .command(auditCommand(configOption, { selectChecks, worstStatus, runAll }))
     .command(
       'schema',

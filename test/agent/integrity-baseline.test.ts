@@ -128,8 +128,43 @@ describe('errors are JSON with the right status', () => {
   });
 });
 
-test('keepwatch check runs it once without the store and says the baseline is not kept', async () => {
-  const r = await runCli(['check', '--config', configFile, 'files']);
-  expect(r.code).toBe(0);
-  expect(r.stdout).toMatch(/baseline recorded: \d+ files \(not kept: this run has no store/);
+describe('keepwatch baseline (the built CLI)', () => {
+  let a: Running;
+  beforeAll(async () => (a = await start()));
+  afterAll(() => a.stop());
+  const cli = (args: string[], token = 'admin-1') => runCli(['baseline', ...args, '--url', a.base], { env: { KEEPWATCH_TOKEN: token } });
+
+  test('accept takes a new baseline and prints who, why and the run; show lists the acceptances', async () => {
+    fs.writeFileSync(etc('group'), 'root:x:0:\n');
+    expect((await a.agent.runNow('files')).result).toMatchObject({ statusText: 'warning', values: { added: 1 } });
+    const r = await cli(['accept', 'files', '--by', 'bob', '--reason', 'CHG-43: group file']);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(/^baseline of files accepted by bob at \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ: CHG-43: group file\nok: baseline recorded: 3 files\n$/);
+    const shown = await cli(['show', 'files']);
+    expect(shown.code).toBe(0);
+    const lines = shown.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^files: keeps baseline of \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ \(\d+ bytes\)$/);
+    expect(lines[1]).toMatch(/^ACCEPTED\s+BY\s+REASON$/);
+    expect(lines.slice(2).map((l) => l.split(/\s{2,}/).slice(1))).toEqual([['bob', 'CHG-43: group file'], ['alice', 'CHG-42: ops sudo rule']]);
+    const json = await cli(['show', 'files', '--json']);
+    expect(JSON.parse(json.stdout).acceptances).toHaveLength(2);
+  });
+
+  test('no --reason is a usage error (3); an unknown check, or no token, fails (1) with the API\'s answer', async () => {
+    const noReason = await cli(['accept', 'files', '--by', 'bob']);
+    expect(noReason).toMatchObject({ code: 3, stdout: '', stderr: 'baseline accept needs --reason saying why the files changed (e.g. a change ticket)\n' });
+    const unknown = await cli(['accept', 'nope', '--reason', 'x']);
+    expect(unknown).toMatchObject({ code: 1, stderr: 'POST /api/v1/checks/nope/baseline: HTTP 404: no check named "nope"\n' });
+    const noToken = await cli(['accept', 'files', '--reason', 'x'], '');
+    expect(noToken.code).toBe(1);
+    expect(noToken.stderr).toMatch(/HTTP 401: missing or wrong bearer token \(api\.token\) \(set KEEPWATCH_TOKEN\)/);
+    const badAction = await cli(['drop', 'files']);
+    expect(badAction.code).toBe(3);
+  });
+
+  test('keepwatch check runs it once without the store and says the baseline is not kept', async () => {
+    const r = await runCli(['check', '--config', configFile, 'files']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/baseline recorded: \d+ files \(not kept: this run has no store/);
+  });
 });
