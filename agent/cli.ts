@@ -254,7 +254,7 @@ export function buildCli(args: string[]) {
       (y) =>
         y
           .option('config', configOption)
-          .option('listen', { type: 'string', describe: 'Listen address host:port (overrides agent.listen)', coerce: listenFlag })
+          .option('listen', { type: 'string', describe: 'Listen address host:port, or a bare port for every interface (overrides agent.listen)', coerce: listenFlag })
           .option('log-level', {
             type: 'string',
             choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
@@ -279,8 +279,11 @@ export function buildCli(args: string[]) {
     )
     .command(
       'validate',
-      'Check the config without running anything: exit 0, or 1 with every error as file:line:col: path: message.',
-      (y) => y.option('config', configOption),
+      'Check the config without running anything: exit 0, or 1 with every error as file:line:col: path: message. An unset ${VAR} is a warning (CI has no production secrets); run, check and reload refuse it.',
+      (y) =>
+        y
+          .option('config', configOption)
+          .option('strict', { type: 'boolean', default: false, describe: 'Fail on warnings too (an unset ${VAR}, a config without checks)' }),
       (argv) => validateCommand(argv),
     )
     .command(
