@@ -246,5 +246,7 @@ export function classifyNetworkError(err: unknown): TargetFailure {
  * scrubbed from logs and not forwarded by redirects to another host.
  */
 export function isSecretName(name: string): boolean {
+  // A key naming where something is (`passwdFile`, `tokenPath`, `keyDir`) holds a path, not the secret.
+  if (/(file|files|path|paths|dir)$/i.test(name)) return false;
   return /token|secret|passw|api[-_]?key|access[-_]?key|private[-_]?key|authorization|cookie|session|credential|signature|routing[-_]?key|integration[-_]?key|webhook[-_]?url/i.test(name);
 }
