@@ -166,6 +166,12 @@ export interface CheckDefinition<S extends z.ZodObject = z.ZodObject> {
   /** Thresholds used when the config sets none for a level. */
   defaults?: Thresholds | ((spec: z.output<S>) => Thresholds);
   /**
+   * How often a check of this type runs and how long a run may take when the check sets
+   * neither (ms). For heavy or slow-changing types (a filesystem walk, a package index, a
+   * certificate): they win over the config's `defaults:`, which are tuned for probes.
+   */
+  schedule?: { every?: number; timeout?: number };
+  /**
    * Turns one config entry into several checks when the config loads (or reloads);
    * resolves undefined to keep the entry as it is (e.g. a disk check that names its mount).
    */

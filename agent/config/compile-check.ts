@@ -43,11 +43,11 @@ export function compileCheck(
     }
     schedule = { kind: 'cron', cron: cronExpr, timezone };
   } else {
-    schedule = { kind: 'every', everyMs: every ?? top.defaults.every };
+    schedule = { kind: 'every', everyMs: every ?? def.schedule?.every ?? top.defaults.every };
   }
 
   const interval = schedule.kind === 'every' ? schedule.everyMs : undefined;
-  let timeoutMs = (data.timeout as number | undefined) ?? top.defaults.timeout;
+  let timeoutMs = (data.timeout as number | undefined) ?? def.schedule?.timeout ?? top.defaults.timeout;
   if (data.timeout !== undefined && interval !== undefined && timeoutMs > interval) {
     locate.path([...base, 'timeout'], `timeout must not exceed every (${interval} ms): a run would overlap the next`);
   }

@@ -7,6 +7,8 @@ import {
 } from '../types';
 import { judgeHeaders } from './headers';
 
+const HOUR = 3_600_000;
+
 /** Largest caFile read: a bundle of CA certificates (the whole Mozilla bundle is about 220 KB). */
 export const CA_FILE_MAX_BYTES = 1024 * 1024;
 
@@ -41,6 +43,7 @@ const FIELDS: Record<string, FieldSpec> = {
 export const httpHeadersCheck = defineCheck({
   type: 'http-headers',
   category: 'security',
+  schedule: { every: HOUR }, // headers change with deploys
   summary: 'Checks a URL\'s security headers (HSTS, CSP, X-Content-Type-Options, frame-ancestors/X-Frame-Options, Referrer-Policy) and cookie flags.',
   schema,
   fields: FIELDS,

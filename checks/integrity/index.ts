@@ -5,6 +5,9 @@ import { compare, findingsOf, type Baseline } from './compare';
 import { snapshot } from './snapshot';
 import { walk, type Pattern } from './walk';
 
+const HOUR = 3_600_000;
+const MINUTE = 60_000;
+
 /**
  * Watched unless `defaultPaths: false`: who may log in and become root, how sshd lets them in,
  * what runs as root on a timer, what the loader preloads, and the binaries that grant root.
@@ -84,6 +87,7 @@ const fields: Record<string, FieldSpec> = {
 export const integrityCheck = defineCheck({
   type: 'integrity',
   category: 'security',
+  schedule: { every: HOUR, timeout: 2 * MINUTE }, // hashing every watched file
   summary: 'Keeps a SHA-256 baseline of files (passwd, sudoers, sshd_config, sudo, your paths) and reports files changed, added or removed since.',
   schema,
   fields,

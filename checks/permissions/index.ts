@@ -9,6 +9,9 @@ import {
 } from './rules';
 import { onHost, walk, type WalkResult } from './walk';
 
+const HOUR = 3_600_000;
+const MINUTE = 60_000;
+
 const absolute = z.string().refine((p) => path.isAbsolute(p), { message: 'expected an absolute path such as /etc' });
 const names = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]));
 // YAML reads 0600 as the decimal number 600: a number is taken as its octal digits.
@@ -75,6 +78,7 @@ const fields: Record<string, FieldSpec> = {
 export const permissionsCheck = defineCheck({
   type: 'permissions',
   category: 'security',
+  schedule: { every: 6 * HOUR, timeout: 2 * MINUTE }, // a filesystem walk
   summary: 'Walks system trees for world-writable files and unexpected setuid/setgid programs, and checks the mode and owner of sensitive files.',
   schema,
   fields,

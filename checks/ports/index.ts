@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { countFindings, defineCheck, type FieldSpec, type Finding } from '../types';
 import { endpoint, isLoopback, readListening, socketOwners, type ListeningSocket, type Proto, type SocketOwner } from './proc-net';
 
+const MINUTE = 60_000;
+
 export { decodeAddress, formatIpv6, isLoopback, parseProcNet } from './proc-net';
 
 /** `22/tcp`, `60000-61000/udp`, `22/tcp@sshd`. */
@@ -71,6 +73,7 @@ const fields: Record<string, FieldSpec> = {
 export const portsCheck = defineCheck({
   type: 'ports',
   category: 'security',
+  schedule: { every: 10 * MINUTE }, // a new listener should be noticed within minutes
   summary: 'Lists listening TCP/UDP sockets (with their processes where readable) and reports those the allow-list does not cover, and required ones missing (Linux).',
   schema,
   fields,

@@ -6,6 +6,8 @@ import { ConfigReadError, parseSshdConfig, underRoot, type ParsedConfig } from '
 import { findSshd, runSshdT, SshdTError, settingsFromDump, settingsFromFiles, type SshdSettings } from './effective';
 import { countWeak, invalidConfigFinding, judgeFileMode, judgeMatchBlocks, judgeSettings, policySchema } from './policy';
 
+const HOUR = 3_600_000;
+
 const absolute = (example: string) =>
   z.string().refine((p) => path.isAbsolute(p), { message: `expected an absolute path such as ${example}` });
 
@@ -47,6 +49,7 @@ const fields: Record<string, FieldSpec> = {
 export const sshdCheck = defineCheck({
   type: 'sshd',
   category: 'security',
+  schedule: { every: HOUR },
   summary: 'Judges the effective sshd configuration (sshd -T, else sshd_config with its Includes): root login, passwords, forwarding, weak algorithms, file modes.',
   schema,
   fields,

@@ -11,6 +11,8 @@ import {
 import { assess, certName, keyModeSeverity, verifyChain, type Evidence } from './inspect';
 import { handshake, ProbeError } from './live';
 
+const HOUR = 3_600_000;
+
 /** Largest PEM file read (certificate, chain or CA bundle): the whole Mozilla bundle is about 220 KB. */
 export const PEM_MAX_BYTES = 1024 * 1024;
 
@@ -84,6 +86,7 @@ const FIELDS: Record<string, FieldSpec> = {
 export const tlsCertCheck = defineCheck({
   type: 'tls-cert',
   category: 'security',
+  schedule: { every: 6 * HOUR }, // certificates change rarely; expiry counts in days
   summary: 'Checks a TLS certificate (live endpoint, STARTTLS for SMTP, or PEM files): days left, chain, hostname, protocol, key and signature strength, key file permissions.',
   schema,
   fields(spec) {

@@ -6,6 +6,9 @@ import {
   runCommand, type Manager, type Pending, type PendingPackage,
 } from './managers';
 
+const HOUR = 3_600_000;
+const MINUTE = 60_000;
+
 export { parseApkVersion, parseAptSimulation, parseCheckUpdate, parseUpdateinfo, runCommand } from './managers';
 
 /** An index older than this makes the counts untrustworthy. */
@@ -50,6 +53,7 @@ const fields: Record<string, FieldSpec> = {
 export const updatesCheck = defineCheck({
   type: 'updates',
   category: 'security',
+  schedule: { every: HOUR, timeout: 2 * MINUTE }, // the package manager's simulation takes seconds
   summary: 'Counts pending and security updates from apt, dnf, yum or apk (a simulation from the local index, never an update), the index age and whether a reboot is required.',
   schema,
   fields,

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { countFindings, defineCheck, FileReadError, readTextFile, type FieldSpec, type Finding } from '../types';
 import { scanSudoers, type NopasswdRule, type SudoersScan } from './sudoers';
 
+const HOUR = 3_600_000;
+
 export { parseSudoers, scanSudoers } from './sudoers';
 
 /** Largest passwd, shadow or login.defs read (an /etc/passwd of 100,000 accounts is about 8 MiB). */
@@ -62,6 +64,7 @@ const fields: Record<string, FieldSpec> = {
 export const usersCheck = defineCheck({
   type: 'users',
   category: 'security',
+  schedule: { every: HOUR },
   summary: 'Audits local accounts: uid 0 besides root, empty passwords, NOPASSWD sudo rules, login shells the config does not expect.',
   schema,
   fields,

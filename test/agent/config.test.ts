@@ -460,3 +460,19 @@ describe('long intervals', () => {
     ]);
   });
 });
+
+test('a heavy check type runs on its own schedule unless the check sets one; the config\'s defaults are for probes', () => {
+  const c = loadConfigText(`
+defaults: { every: 10s, timeout: 5s }
+checks:
+  - { name: walk, type: permissions }
+  - { name: walk-often, type: permissions, every: 1h, timeout: 30s }
+  - { name: pkgs, type: updates }
+  - { name: web, type: http, url: "http://127.0.0.1:9/" }
+`, 'kw.yaml', { env: {} });
+  const byName = new Map(c.checks.map((x) => [x.name, x]));
+  expect(byName.get('walk')).toMatchObject({ schedule: { kind: 'every', everyMs: 6 * 3_600_000 }, timeoutMs: 120_000 });
+  expect(byName.get('walk-often')).toMatchObject({ schedule: { kind: 'every', everyMs: 3_600_000 }, timeoutMs: 30_000 });
+  expect(byName.get('pkgs')).toMatchObject({ schedule: { kind: 'every', everyMs: 3_600_000 }, timeoutMs: 120_000 });
+  expect(byName.get('web')).toMatchObject({ schedule: { kind: 'every', everyMs: 10_000 }, timeoutMs: 5_000 });
+});
