@@ -330,7 +330,7 @@ export function buildCli(args: string[]) {
         process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
       },
     )
-    .demandCommand(1, 'Name a command: run, check, validate, incidents, silence or schema.')
+    .demandCommand(1, 'Name a command: run, check, validate, status, audit, incidents, silence, baseline or schema.')
     .strict()
     .fail(onCliFailure)
     .help()
