@@ -15,6 +15,32 @@ export function httpUrl() {
   return z.string().refine(isHttpUrl, { message: 'expected an http:// or https:// URL' });
 }
 
+/**
+ * One path name's glob (`*`, `?`, `[a-z]`, `[!x]`) as regular expression source, unanchored:
+ * no wildcard matches `/`, and a `[` without its `]` is literal. Whether a wildcard may match a
+ * leading dot is the caller's to say (glob(3) says no; a file watcher wants hidden files too).
+ */
+export function globNameSource(name: string): string {
+  let out = '';
+  for (let i = 0; i < name.length; i++) {
+    const c = name[i];
+    if (c === '*') out += '[^/]*';
+    else if (c === '?') out += '[^/]';
+    else if (c === '[') {
+      const end = name.indexOf(']', i + 2);
+      if (end < 0) {
+        out += '\\[';
+        continue;
+      }
+      let body = name.slice(i + 1, end);
+      if (body.startsWith('!')) body = `^${body.slice(1)}`;
+      out += `[${body.replace(/\\/g, '\\\\')}]`;
+      i = end;
+    } else out += c.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  return out;
+}
+
 /** Whether `source` compiles as a regular expression (for zod refinements). */
 export function isValidRegex(source: string): boolean {
   try {

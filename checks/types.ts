@@ -3,7 +3,7 @@ import { formatDuration } from './units';
 
 export { duration, size, percent, parseDuration, parseSize, parsePercent, formatDuration, formatBytes } from './units';
 export {
-  round, isValidRegex, isHttpUrl, httpUrl, certDaysLeft, rootError, describeNetworkError, urlCredentials, requestParts,
+  round, globNameSource, isValidRegex, isHttpUrl, httpUrl, certDaysLeft, rootError, describeNetworkError, urlCredentials, requestParts,
   FileReadError, readTextFile, readTextFileSync, readConfiguredFile,
 } from './support';
 export { PSEUDO_FS_TYPES, SKIPPED_PREFIXES, isSkippedMountPoint, parseMountInfo, type MountEntry } from './mounts';
@@ -81,6 +81,35 @@ export function countFindings(findings: readonly Finding[]): Record<FindingSever
   const counts = Object.fromEntries(FINDING_SEVERITIES.map((s) => [s, 0])) as Record<FindingSeverity, number>;
   for (const f of findings) counts[f.severity]++;
   return counts;
+}
+
+/** The names of the values an auditing check returns for its findings: `findings` (all of them) and each severity. */
+export type FindingCount = 'findings' | FindingSeverity;
+
+/** The values an auditing check returns for its findings: how many in all, and how many of each severity. */
+export type FindingValues = Record<FindingCount, number>;
+
+/** {@link FindingValues} of a run's findings. */
+export function findingValues(findings: readonly Finding[]): FindingValues {
+  const { critical, high, medium, low, info } = countFindings(findings);
+  return { findings: findings.length, critical, high, medium, low, info };
+}
+
+/**
+ * The fields of {@link findingValues}, every auditing check declaring the same six so that a
+ * condition such as `high > 0` means the same on each. `help` replaces the generic text of a
+ * field with the type's own: which of its findings have that severity.
+ */
+export function findingFields(help: Partial<Record<FindingCount, string>> = {}): Record<FindingCount, FieldSpec> {
+  const field = (key: FindingCount, generic: string): FieldSpec => ({ type: 'number', unit: 'count', help: help[key] ?? generic });
+  return {
+    findings: field('findings', 'Findings of this run, all severities'),
+    critical: field('critical', 'Findings of severity critical'),
+    high: field('high', 'Findings of severity high'),
+    medium: field('medium', 'Findings of severity medium'),
+    low: field('low', 'Findings of severity low'),
+    info: field('info', 'Findings of severity info'),
+  };
 }
 
 /** The little a check needs from a logger (pino's Logger satisfies it). */

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { countFindings, defineCheck, duration, formatDuration, size, type CheckContext, type FieldSpec, type Finding } from '../types';
+import { defineCheck, duration, findingFields, findingValues, formatDuration, size, type CheckContext, type FieldSpec, type Finding } from '../types';
 import { readJournal } from './journal';
 import { readNewLines, type LogPosition } from './log-file';
 import { FailureReader, lineTime, type AuthFailure } from './parse';
@@ -70,12 +70,13 @@ const fields: Record<string, FieldSpec> = {
   sources: { type: 'number', unit: 'count', help: 'Distinct remote addresses the failures came from' },
   users: { type: 'number', unit: 'count', help: 'Distinct accounts tried (for sudo: who ran it)' },
   topSourceFailures: { type: 'number', unit: 'count', help: 'Failures from the busiest source' },
-  findings: { type: 'number', unit: 'count', help: `Findings of this run: one per source (the ${TOP_SOURCES} busiest) and per account failing sudo` },
-  critical: { type: 'number', unit: 'count', help: 'Findings of severity critical (none: failed logins are attempts, not a breach)' },
-  high: { type: 'number', unit: 'count', help: 'Findings of severity high (sources with at least sourceSeverity.high failures)' },
-  medium: { type: 'number', unit: 'count', help: 'Findings of severity medium (busy sources, accounts failing a whole sudo prompt)' },
-  low: { type: 'number', unit: 'count', help: 'Findings of severity low' },
-  info: { type: 'number', unit: 'count', help: 'Findings of severity info (sources with a few failures)' },
+  ...findingFields({
+    findings: `Findings of this run: one per source (the ${TOP_SOURCES} busiest) and per account failing sudo`,
+    critical: 'Findings of severity critical (none: failed logins are attempts, not a breach)',
+    high: 'Findings of severity high (sources with at least sourceSeverity.high failures)',
+    medium: 'Findings of severity medium (busy sources, accounts failing a whole sudo prompt)',
+    info: 'Findings of severity info (sources with a few failures)',
+  }),
 };
 
 /**
@@ -204,14 +205,12 @@ export function summarize(
       refs: ['ATT&CK T1548.003'],
     });
   }
-  const counts = countFindings(findings);
   const values = {
     failures: total,
     sources: bySource.size,
     users: users.size,
     topSourceFailures: top[0]?.[1] ?? 0,
-    findings: findings.length,
-    ...counts,
+    ...findingValues(findings),
   };
   let message = total === 0
     ? `no failed logins in the last ${window} (${opts.from})`

@@ -2,7 +2,7 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { z } from 'zod';
 import {
-  classifyNetworkError, countFindings, defineCheck, describeNetworkError, duration, formatDuration, httpUrl, isSecretName,
+  classifyNetworkError, defineCheck, describeNetworkError, duration, findingFields, findingValues, formatDuration, httpUrl, isSecretName,
   readConfiguredFile, requestParts, rootError, targetDown, type FieldSpec,
 } from '../types';
 import { judgeHeaders } from './headers';
@@ -31,12 +31,12 @@ const FIELDS: Record<string, FieldSpec> = {
   missing: { type: 'number', unit: 'count', help: 'Security headers missing or too weak (HSTS on https, CSP, X-Content-Type-Options, frame-ancestors/X-Frame-Options, Referrer-Policy)' },
   cookies: { type: 'number', unit: 'count', help: 'Cookies the response sets' },
   cookiesInsecure: { type: 'number', unit: 'count', help: 'Cookies lacking Secure (on https), HttpOnly or SameSite' },
-  findings: { type: 'number', unit: 'count', help: 'Findings of every severity (notes included)' },
-  critical: { type: 'number', unit: 'count', help: 'Critical findings' },
-  high: { type: 'number', unit: 'count', help: 'High findings' },
-  medium: { type: 'number', unit: 'count', help: 'Medium findings (no HSTS, no CSP or one allowing inline scripts, no framing protection, a cookie without Secure)' },
-  low: { type: 'number', unit: 'count', help: 'Low findings (short HSTS, no nosniff, Referrer-Policy, cookies without HttpOnly or SameSite)' },
-  info: { type: 'number', unit: 'count', help: 'Notes (HSTS without includeSubDomains)' },
+  ...findingFields({
+    findings: 'Findings of every severity (notes included)',
+    medium: 'Medium findings (no HSTS, no CSP or one allowing inline scripts, no framing protection, a cookie without Secure)',
+    low: 'Low findings (short HSTS, no nosniff, Referrer-Policy, cookies without HttpOnly or SameSite)',
+    info: 'Notes (HSTS without includeSubDomains)',
+  }),
 };
 
 /** Checks the security headers and cookie flags a URL answers with. */
@@ -84,7 +84,6 @@ export const httpHeadersCheck = defineCheck({
       hstsMinAgeSeconds: spec.hstsMinAge / 1000,
       subject: url,
     });
-    const counts = countFindings(verdict.findings);
     const cookieNote = verdict.cookies ? `, ${verdict.cookiesInsecure} of ${verdict.cookies} cookies lack a flag` : '';
     const plain = url.startsWith('http:') ? ' (plain http: HSTS and Secure cookies not judged)' : '';
     return {
@@ -93,8 +92,7 @@ export const httpHeadersCheck = defineCheck({
         missing: verdict.missing,
         cookies: verdict.cookies,
         cookiesInsecure: verdict.cookiesInsecure,
-        findings: verdict.findings.length,
-        ...counts,
+        ...findingValues(verdict.findings),
       },
       message: `${url} ${res.statusCode}: ${verdict.missing ? `${verdict.missing} security header${verdict.missing === 1 ? '' : 's'} missing or weak` : 'security headers present'}${cookieNote}${plain}`,
       findings: verdict.findings,

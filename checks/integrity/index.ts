@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { countFindings, defineCheck, formatBytes, size, type FieldSpec } from '../types';
+import { defineCheck, findingFields, findingValues, formatBytes, size, type FieldSpec } from '../types';
 import { compare, findingsOf, type Baseline } from './compare';
 import { snapshot } from './snapshot';
 import { walk, type Pattern } from './walk';
@@ -75,10 +75,11 @@ const fields: Record<string, FieldSpec> = {
   added: { type: 'number', unit: 'count', help: 'Files the paths match that the baseline does not have' },
   removed: { type: 'number', unit: 'count', help: 'Files of the baseline that are gone' },
   unreadable: { type: 'number', unit: 'count', help: 'Files and directories the agent could not read (metadata only, or nothing)' },
-  findings: { type: 'number', unit: 'count', help: 'Findings of this run, all severities' },
-  high: { type: 'number', unit: 'count', help: 'Findings of severity high (changed, removed)' },
-  medium: { type: 'number', unit: 'count', help: 'Findings of severity medium (added)' },
-  low: { type: 'number', unit: 'count', help: 'Findings of severity low (unreadable)' },
+  ...findingFields({
+    high: 'Findings of severity high (changed, removed)',
+    medium: 'Findings of severity medium (added)',
+    low: 'Findings of severity low (unreadable)',
+  }),
   hashedBytes: { type: 'number', unit: 'bytes', help: 'Bytes read to hash in this run' },
   baselineAgeDays: { type: 'number', unit: 'days', help: 'Days since the baseline was recorded (0 on the run that records it)' },
 };
@@ -147,8 +148,7 @@ function asBaseline(value: unknown, check: string): Baseline | undefined {
 }
 
 function values(files: number, counts: Record<'changed' | 'added' | 'removed' | 'unreadable', number>, findings: ReturnType<typeof findingsOf>, bytes: number, ageDays: number) {
-  const bySeverity = countFindings(findings);
-  return { files, ...counts, findings: findings.length, high: bySeverity.high, medium: bySeverity.medium, low: bySeverity.low, hashedBytes: bytes, baselineAgeDays: ageDays };
+  return { files, ...counts, ...findingValues(findings), hashedBytes: bytes, baselineAgeDays: ageDays };
 }
 
 function summary(files: number, counts: Record<string, number>, diff: ReturnType<typeof compare>, takenAt: number, bytes: number): string {

@@ -1,6 +1,7 @@
 import { constants, type Dirent } from 'node:fs';
 import { access, lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { globNameSource } from '../types';
 
 /** A path or glob to watch; an optional one is watched only while the agent can read it. */
 export interface Pattern {
@@ -154,34 +155,12 @@ const normal = (g: string) => path.posix.join('/', ...g.split('/').filter(Boolea
 
 /** A whole-path glob as a regular expression: `**` spans directories, the other wildcards stay within a name. */
 export function globRegex(glob: string): RegExp {
-  const parts = glob.split('/').filter(Boolean).map((seg) => (seg === '**' ? '(?:/[^/]+)*' : `/${segmentSource(seg)}`));
+  const parts = glob.split('/').filter(Boolean).map((seg) => (seg === '**' ? '(?:/[^/]+)*' : `/${globNameSource(seg)}`));
   return new RegExp(`^${parts.join('') || '/'}$`);
 }
 
 function segmentRegex(seg: string): RegExp {
-  return new RegExp(`^${segmentSource(seg)}$`);
-}
-
-/** One name's glob (`*`, `?`, `[a-z]`, `[!x]`) as regular expression source. */
-function segmentSource(seg: string): string {
-  let out = '';
-  for (let i = 0; i < seg.length; i++) {
-    const c = seg[i];
-    if (c === '*') out += '[^/]*';
-    else if (c === '?') out += '[^/]';
-    else if (c === '[') {
-      const end = seg.indexOf(']', i + 2);
-      if (end < 0) {
-        out += '\\[';
-        continue;
-      }
-      let body = seg.slice(i + 1, end);
-      if (body.startsWith('!')) body = `^${body.slice(1)}`;
-      out += `[${body.replace(/\\/g, '\\\\')}]`;
-      i = end;
-    } else out += c.replace(/[.+^${}()|\\]/g, '\\$&');
-  }
-  return out;
+  return new RegExp(`^${globNameSource(seg)}$`);
 }
 
 function describe(err: unknown): string {

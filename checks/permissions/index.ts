@@ -2,7 +2,7 @@ import type { Stats } from 'node:fs';
 import { lstat, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { countFindings, defineCheck, duration, formatDuration, readTextFile, type FieldSpec, type Finding } from '../types';
+import { defineCheck, duration, findingFields, findingValues, formatDuration, readTextFile, type FieldSpec, type Finding } from '../types';
 import {
   allowMatcher, BUILTIN_SENSITIVE, BUILTIN_SETUID_ALLOW, globToRegExp, judgeSensitive, namesFrom, setuidFinding, stickyFinding,
   worldWritableFinding, type Names, type SensitiveRule,
@@ -61,11 +61,11 @@ const schema = z.strictObject({
 type PermissionsSpec = z.output<typeof schema>;
 
 const fields: Record<string, FieldSpec> = {
-  findings: { type: 'number', unit: 'count', help: 'Findings of every severity' },
-  critical: { type: 'number', unit: 'count', help: 'Critical findings (a sensitive file others can write)' },
-  high: { type: 'number', unit: 'count', help: 'High findings (world-writable, unexpected setuid root, a secret others can read)' },
-  medium: { type: 'number', unit: 'count', help: 'Medium findings' },
-  low: { type: 'number', unit: 'count', help: 'Low findings' },
+  ...findingFields({
+    critical: 'Critical findings (a sensitive file others can write)',
+    high: 'High findings (world-writable, unexpected setuid root, a secret others can read)',
+    info: 'Info findings (partial coverage: the walk stopped at its budget, or directories it could not read)',
+  }),
   worldWritable: { type: 'number', unit: 'count', help: 'World-writable files, and directories without the sticky bit (stickyDirs included)' },
   setuidUnexpected: { type: 'number', unit: 'count', help: 'Setuid or setgid programs not in the allow-list' },
   sensitiveExposed: { type: 'number', unit: 'count', help: 'Sensitive files with a wrong mode, owner or group' },
@@ -133,9 +133,8 @@ export const permissionsCheck = defineCheck({
     }
     if (walked.cut || walked.dirsSkipped > 0) findings.push(coverageFinding(walked));
 
-    const counts = countFindings(findings);
     const values = {
-      findings: findings.length, critical: counts.critical, high: counts.high, medium: counts.medium, low: counts.low,
+      ...findingValues(findings),
       worldWritable, setuidUnexpected, sensitiveExposed,
       filesScanned: walked.filesScanned, dirsSkipped: walked.dirsSkipped, complete: walked.cut === undefined,
     };

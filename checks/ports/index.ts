@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { countFindings, defineCheck, type FieldSpec, type Finding } from '../types';
+import { defineCheck, findingFields, findingValues, type FieldSpec, type Finding } from '../types';
 import { endpoint, isLoopback, readListening, socketOwners, type ListeningSocket, type Proto, type SocketOwner } from './proc-net';
 
 const MINUTE = 60_000;
@@ -61,12 +61,11 @@ const fields: Record<string, FieldSpec> = {
   unexpected: { type: 'number', unit: 'count', help: 'Listening ports with a socket that no allow entry covers' },
   missing: { type: 'number', unit: 'count', help: 'required entries with no matching socket' },
   unattributed: { type: 'number', unit: 'count', help: 'Listening ports with a socket whose process could not be identified (another user\'s, without root)' },
-  findings: { type: 'number', unit: 'count', help: 'Findings of this run, all severities' },
-  critical: { type: 'number', unit: 'count', help: 'Findings of severity critical' },
-  high: { type: 'number', unit: 'count', help: 'Findings of severity high (unexpected ports reachable from the network)' },
-  medium: { type: 'number', unit: 'count', help: 'Findings of severity medium (unexpected loopback-only ports, missing ports)' },
-  low: { type: 'number', unit: 'count', help: 'Findings of severity low' },
-  info: { type: 'number', unit: 'count', help: 'Findings of severity info (processes that could not be identified)' },
+  ...findingFields({
+    high: 'Findings of severity high (unexpected ports reachable from the network)',
+    medium: 'Findings of severity medium (unexpected loopback-only ports, missing ports)',
+    info: 'Findings of severity info (processes that could not be identified)',
+  }),
 };
 
 /** Compares the sockets listening on this machine with an allow-list. */
@@ -154,8 +153,7 @@ export function assess(spec: PortsSpec, all: readonly ListeningSocket[], byInode
     });
   }
 
-  const counts = countFindings(findings);
-  const values = { listening: ports.size, unexpected, missing, unattributed, findings: findings.length, ...counts };
+  const values = { listening: ports.size, unexpected, missing, unattributed, ...findingValues(findings) };
   const unexpectedList = findings.filter((f) => f.id.startsWith('ports.unexpected.')).map((f) => f.id.split('.').slice(2).reverse().join('/'));
   const parts = [`${ports.size} port${ports.size === 1 ? '' : 's'} listening${spec.ignoreLoopback ? ' (loopback left out)' : ''}`];
   parts.push(unexpected ? `${unexpected} unexpected: ${unexpectedList.slice(0, 10).join(', ')}${unexpectedList.length > 10 ? ', …' : ''}` : 'none unexpected');

@@ -1,6 +1,6 @@
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { FileReadError, readTextFile } from '../types';
+import { FileReadError, globNameSource, readTextFile } from '../types';
 
 /** Largest sshd_config (or included file) read; real ones are a few KiB. */
 export const CONFIG_MAX_BYTES = 1024 * 1024;
@@ -179,20 +179,7 @@ export async function expandGlob(pattern: string, root = '/'): Promise<string[]>
 }
 
 function globSegment(seg: string): RegExp {
-  let re = '';
-  for (let i = 0; i < seg.length; i++) {
-    const c = seg[i];
-    if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else if (c === '[') {
-      const end = seg.indexOf(']', i + 2);
-      if (end === -1) { re += '\\['; continue; }
-      let body = seg.slice(i + 1, end);
-      if (body.startsWith('!')) body = `^${body.slice(1)}`;
-      re += `[${body.replace(/\\/g, '\\\\')}]`;
-      i = end;
-    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
-  }
+  const re = globNameSource(seg);
   // glob(3): a leading dot must be matched explicitly.
   return new RegExp(seg.startsWith('.') ? `^${re}$` : `^(?!\\.)${re}$`);
 }

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { countFindings, defineCheck, type FieldSpec, type Finding } from '../types';
+import { defineCheck, findingFields, findingValues, type FieldSpec, type Finding } from '../types';
 import { ConfigReadError, parseSshdConfig, underRoot, type ParsedConfig } from './config-file';
 import { findSshd, runSshdT, SshdTError, settingsFromDump, settingsFromFiles, type SshdSettings } from './effective';
 import { countWeak, invalidConfigFinding, judgeFileMode, judgeMatchBlocks, judgeSettings, policySchema } from './policy';
@@ -30,11 +30,13 @@ const schema = z
   });
 
 const fields: Record<string, FieldSpec> = {
-  findings: { type: 'number', unit: 'count', help: 'Findings of every severity' },
-  critical: { type: 'number', unit: 'count', help: 'Critical findings (PermitEmptyPasswords yes)' },
-  high: { type: 'number', unit: 'count', help: 'High findings (PermitRootLogin yes, a config file others can write)' },
-  medium: { type: 'number', unit: 'count', help: 'Medium findings (PasswordAuthentication yes, weak ciphers or key exchange)' },
-  low: { type: 'number', unit: 'count', help: 'Low findings (X11Forwarding, MaxAuthTries, weak MACs, Match blocks changing judged settings)' },
+  ...findingFields({
+    critical: 'Critical findings (PermitEmptyPasswords yes)',
+    high: 'High findings (PermitRootLogin yes, a config file others can write)',
+    medium: 'Medium findings (PasswordAuthentication yes, weak ciphers or key exchange)',
+    low: 'Low findings (X11Forwarding, MaxAuthTries, weak MACs, Match blocks changing judged settings)',
+    info: 'Info findings (Match blocks changing no judged setting, a config file readable by group or others)',
+  }),
   permitRootLogin: { type: 'string', help: 'Effective PermitRootLogin: yes, no, prohibit-password or forced-commands-only' },
   passwordAuthentication: { type: 'boolean', help: 'Effective PasswordAuthentication' },
   permitEmptyPasswords: { type: 'boolean', help: 'Effective PermitEmptyPasswords' },
@@ -104,14 +106,10 @@ export const sshdCheck = defineCheck({
     const ignored = (id: string) => spec.policy.ignore.some((i) => id === i || id.startsWith(`${i}.`));
     findings = findings.filter((f) => !ignored(f.id));
 
-    const counts = countFindings(findings);
+    const counts = findingValues(findings);
     const weakAlgorithms = countWeak(settings, spec.policy, ignored);
     const values = {
-      findings: findings.length,
-      critical: counts.critical,
-      high: counts.high,
-      medium: counts.medium,
-      low: counts.low,
+      ...counts,
       permitRootLogin: settings.permitRootLogin,
       passwordAuthentication: settings.passwordAuthentication,
       permitEmptyPasswords: settings.permitEmptyPasswords,

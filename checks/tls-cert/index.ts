@@ -5,7 +5,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { z } from 'zod';
 import {
-  classifyNetworkError, countFindings, defineCheck, describeNetworkError, formatDuration, readConfiguredFile, rootError, targetDown,
+  classifyNetworkError, defineCheck, describeNetworkError, findingFields, findingValues, formatDuration, readConfiguredFile, rootError, targetDown,
   type FieldSpec, type Finding, type Value,
 } from '../types';
 import { assess, certName, keyModeSeverity, verifyChain, type Evidence } from './inspect';
@@ -61,13 +61,6 @@ const schema = z
 
 type TlsCertSpec = z.output<typeof schema>;
 
-const COUNT_FIELDS: Record<string, FieldSpec> = {
-  findings: { type: 'number', unit: 'count', help: 'Findings of every severity' },
-  critical: { type: 'number', unit: 'count', help: 'Critical findings (an expired certificate)' },
-  high: { type: 'number', unit: 'count', help: 'High findings (expiring within critDays, invalid chain, hostname mismatch, weak key or signature, key file readable by others)' },
-  medium: { type: 'number', unit: 'count', help: 'Medium findings (expiring within warnDays, TLS 1.0/1.1, key file readable by its group or owned by another user)' },
-  low: { type: 'number', unit: 'count', help: 'Low findings' },
-};
 
 const FIELDS: Record<string, FieldSpec> = {
   daysLeft: { type: 'number', unit: 'days', help: 'Days until the leaf certificate expires (negative once expired)' },
@@ -79,7 +72,11 @@ const FIELDS: Record<string, FieldSpec> = {
   keyType: { type: 'string', help: 'Public key type of the leaf: rsa, ec, ed25519, …' },
   keyBits: { type: 'number', unit: 'none', help: 'Public key size of the leaf in bits (EC: the curve size)' },
   signatureAlgorithm: { type: 'string', help: 'Signature algorithm of the leaf, e.g. sha256WithRSAEncryption' },
-  ...COUNT_FIELDS,
+  ...findingFields({
+    critical: 'Critical findings (an expired certificate)',
+    high: 'High findings (expiring within critDays, invalid chain, hostname mismatch, weak key or signature, key file readable by others)',
+    medium: 'Medium findings (expiring within warnDays, TLS 1.0/1.1, key file readable by its group or owned by another user)',
+  }),
 };
 
 /** Watches a TLS certificate, on a live endpoint or in PEM files: expiry, chain, name, protocol, key. */
@@ -117,8 +114,7 @@ export const tlsCertCheck = defineCheck({
     }
     const { values, findings } = assess(ev, spec, now());
     findings.push(...keyFindings);
-    const counts = countFindings(findings);
-    const all: Record<string, Value> = { ...values, findings: findings.length, critical: counts.critical, high: counts.high, medium: counts.medium, low: counts.low };
+    const all: Record<string, Value> = { ...values, ...findingValues(findings) };
     return { values: all, message: describe(ev, values, findings), findings };
   },
 });

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { countFindings, defineCheck, duration, FileReadError, formatDuration, readTextFile, round, type FieldSpec, type Finding } from '../types';
+import { defineCheck, duration, FileReadError, findingFields, findingValues, formatDuration, readTextFile, round, type FieldSpec, type Finding } from '../types';
 import {
   findProgram, INDEX_DIRS, MANAGERS, newestIndexFile, parseApkVersion, parseAptSimulation, parseCheckUpdate, parseUpdateinfo, PROGRAMS,
   runCommand, type Manager, type Pending, type PendingPackage,
@@ -41,12 +41,12 @@ const fields: Record<string, FieldSpec> = {
   indexAgeHours: { type: 'number', unit: 'none', help: 'Hours since the package index was last fetched (a number of hours: write indexAgeHours > 48); absent when there is none' },
   indexStale: { type: 'boolean', help: 'The index is missing or older than staleAfter: pending and security may miss updates' },
   rebootRequired: { type: 'boolean', help: 'Updated packages wait for a reboot to take effect; absent where that cannot be told' },
-  findings: { type: 'number', unit: 'count', help: 'Findings of this run, all severities' },
-  critical: { type: 'number', unit: 'count', help: 'Findings of severity critical (dnf/yum Critical advisories)' },
-  high: { type: 'number', unit: 'count', help: 'Findings of severity high (security updates)' },
-  medium: { type: 'number', unit: 'count', help: 'Findings of severity medium (stale index, reboot required)' },
-  low: { type: 'number', unit: 'count', help: 'Findings of severity low (other pending updates)' },
-  info: { type: 'number', unit: 'count', help: 'Findings of severity info' },
+  ...findingFields({
+    critical: 'Findings of severity critical (dnf/yum Critical advisories)',
+    high: 'Findings of severity high (security updates)',
+    medium: 'Findings of severity medium (stale index, reboot required)',
+    low: 'Findings of severity low (other pending updates)',
+  }),
 };
 
 /** Reports pending (and security) updates from the system's package manager, without changing anything. */
@@ -217,15 +217,13 @@ export function assess(input: UpdatesInput) {
     });
   }
 
-  const counts = countFindings(findings);
   const values: Record<string, number | boolean> = {
     pending: input.pending.length,
     ...(security ? { security: security.length } : {}),
     ...(input.indexAgeMs === undefined ? {} : { indexAgeHours: round(input.indexAgeMs / 3_600_000, 1) }),
     indexStale: stale,
     ...(input.reboot ? { rebootRequired: input.reboot.required } : {}),
-    findings: findings.length,
-    ...counts,
+    ...findingValues(findings),
   };
   const parts = [`${manager}: ${input.pending.length} pending`];
   parts.push(security ? `${security.length} security${security.length ? ` (${list([...securityNames])})` : ''}` : 'security unknown (apk has no security data)');

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { countFindings, defineCheck, FileReadError, readTextFile, type FieldSpec, type Finding } from '../types';
+import { defineCheck, FileReadError, findingFields, findingValues, readTextFile, type FieldSpec, type Finding } from '../types';
 import { scanSudoers, type NopasswdRule, type SudoersScan } from './sudoers';
 
 const HOUR = 3_600_000;
@@ -52,12 +52,12 @@ const fields: Record<string, FieldSpec> = {
   unexpectedLogins: { type: 'number', unit: 'count', help: 'Accounts with a login shell that the config does not expect' },
   shadowReadable: { type: 'boolean', help: 'Whether the shadow file could be read (else emptyPasswords is not checked)' },
   sudoersReadable: { type: 'boolean', help: 'Whether every sudoers file could be read (else nopasswd is not checked)' },
-  findings: { type: 'number', unit: 'count', help: 'Findings of this run, all severities' },
-  critical: { type: 'number', unit: 'count', help: 'Findings of severity critical (extra uid 0, empty passwords)' },
-  high: { type: 'number', unit: 'count', help: 'Findings of severity high (NOPASSWD for all commands, hashes in passwd)' },
-  medium: { type: 'number', unit: 'count', help: 'Findings of severity medium (NOPASSWD for some commands, unexpected login shells)' },
-  low: { type: 'number', unit: 'count', help: 'Findings of severity low' },
-  info: { type: 'number', unit: 'count', help: 'Findings of severity info (files that could not be read)' },
+  ...findingFields({
+    critical: 'Findings of severity critical (extra uid 0, empty passwords)',
+    high: 'Findings of severity high (NOPASSWD for all commands, hashes in passwd)',
+    medium: 'Findings of severity medium (NOPASSWD for some commands, unexpected login shells)',
+    info: 'Findings of severity info (files that could not be read)',
+  }),
 };
 
 /** Audits the local accounts: extra root accounts, empty passwords, passwordless sudo, login shells. */
@@ -223,7 +223,6 @@ export function assess(spec: Pick<UsersSpec, 'loginUsers' | 'nopasswdAllow'>, in
     });
   }
 
-  const counts = countFindings(findings);
   const values: Record<string, number | boolean> = {
     accounts: accounts.length,
     uid0Extra: uid0.length,
@@ -232,8 +231,7 @@ export function assess(spec: Pick<UsersSpec, 'loginUsers' | 'nopasswdAllow'>, in
     unexpectedLogins: unexpected.length,
     shadowReadable,
     sudoersReadable,
-    findings: findings.length,
-    ...counts,
+    ...findingValues(findings),
   };
   const names = (xs: readonly string[]) => (xs.length ? ` (${xs.slice(0, 5).join(', ')}${xs.length > 5 ? ', …' : ''})` : '');
   const parts = [`${accounts.length} accounts`, `${uid0.length} extra uid 0${names(uid0.map((a) => a.name))}`];

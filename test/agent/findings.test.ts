@@ -4,7 +4,7 @@ import { createLogger } from '../../agent/logger';
 import { Metrics } from '../../agent/metrics';
 import { MAX_FINDINGS, runCheckOnce } from '../../agent/runner';
 import { setSecrets } from '../../agent/secrets';
-import { countFindings, type Finding, type FindingSeverity } from '../../checks/types';
+import { countFindings, findingFields, findingValues, type Finding, type FindingSeverity } from '../../checks/types';
 import { checkConfig } from '../helpers/fake-checks';
 import { sample } from '../helpers/metrics';
 
@@ -25,6 +25,15 @@ test('a run keeps its findings worst first, at most MAX_FINDINGS, and counts the
   expect(r.findings!.slice(0, 3).map((f) => f.severity)).toEqual(['critical', 'high', 'low']);
   expect(r.findingCounts).toEqual({ info: 1, low: 150, medium: 0, high: 1, critical: 1 });
   expect(countFindings([])).toEqual({ info: 0, low: 0, medium: 0, high: 0, critical: 0 });
+});
+
+test('findingValues counts all findings and each severity; findingFields declares the same six, help overridable', () => {
+  expect(findingValues([finding('high', 0), finding('high', 1), finding('info', 0)])).toEqual({ findings: 3, critical: 0, high: 2, medium: 0, low: 0, info: 1 });
+  expect(findingValues([])).toEqual({ findings: 0, critical: 0, high: 0, medium: 0, low: 0, info: 0 });
+  const fields = findingFields({ high: 'High findings (security updates)' });
+  expect(Object.keys(fields)).toEqual(Object.keys(findingValues([])));
+  expect(fields.high).toEqual({ type: 'number', unit: 'count', help: 'High findings (security updates)' });
+  expect(fields.low).toEqual({ type: 'number', unit: 'count', help: 'Findings of severity low' });
 });
 
 test('finding texts are scrubbed of secrets like messages are', async () => {

@@ -1,12 +1,10 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import fs from 'node:fs';
 import type http from 'node:http';
-import path from 'node:path';
 import { judge, parseCondition, Status } from '../../agent/evaluate';
 import { httpHeadersCheck } from '../../checks/http-headers';
 import { judgeHeaders, parseCsp, parseHsts, parseSetCookie } from '../../checks/http-headers/headers';
 import type { Observation } from '../../checks/types';
+import { runCheckAsNobody } from '../helpers/as-nobody';
 import { fieldsOf, runCheck, startRun } from '../helpers/check';
 import { makeCert, startHttp, startHttps, type TestCert, type TestServer } from '../helpers/servers';
 
@@ -226,15 +224,7 @@ describe('against real local servers', () => {
     await expect(runCheck(httpHeadersCheck, { url: `${tls.url}/good`, caFile: `${cert.dir}/none.pem` }))
       .rejects.toThrow(`http-headers check: cannot read caFile ${cert.dir}/none.pem: no such file`);
     // cert.dir is root's 0700 temp directory: uid 65534 cannot read inside it.
-    const script = `
-      const { httpHeadersCheck: c } = require(${JSON.stringify(path.resolve(__dirname, '../../dist/checks/http-headers'))});
-      c.run({ spec: c.schema.parse({ url: ${JSON.stringify(`${tls.url}/good`)}, caFile: ${JSON.stringify(cert.certFile)} }), signal: new AbortController().signal, timeoutMs: 5000, holdsSecret: () => false })
-        .then(() => console.log('ok'), (e) => console.log(e.message));`;
-    const child = spawn(process.execPath, ['-e', script], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d));
-    const [code] = await once(child, 'exit');
-    expect(code).toBe(0);
-    expect(out.trim()).toBe(`http-headers check: cannot read caFile ${cert.certFile}: permission denied: the agent's user needs read access to it and search (x) access to its directories`);
+    const { error } = await runCheckAsNobody('http-headers', { url: `${tls.url}/good`, caFile: cert.certFile });
+    expect(error).toBe(`http-headers check: cannot read caFile ${cert.certFile}: permission denied: the agent's user needs read access to it and search (x) access to its directories`);
   });
 });

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { decodeAddress, formatIpv6, parseProcNet, portsCheck } from '../../checks/ports';
 import type { Finding, Observation } from '../../checks/types';
+import { runCheckAsNobody } from '../helpers/as-nobody';
 import { runCheck, startRun } from '../helpers/check';
 
 const closers: Array<() => Promise<unknown> | void> = [];
@@ -188,19 +189,11 @@ describe('real sockets', () => {
 
   test('run as another user, other users\' sockets are judged on port alone and an info finding says what is needed', async () => {
     const tcp = await tcpServer('127.0.0.1');
-    const script = `
-      const { portsCheck } = require(${JSON.stringify(path.resolve(__dirname, '../../dist/checks/ports'))});
-      portsCheck.run({ spec: portsCheck.schema.parse({ allow: ['${tcp}/tcp@sshd'] }), signal: new AbortController().signal })
-        .then((o) => console.log(JSON.stringify(o)), (e) => { console.error(e); process.exit(1); });`;
-    const child = spawn(process.execPath, ['-e', script], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d));
-    const [code] = await once(child, 'exit');
-    expect(code).toBe(0);
-    const o = JSON.parse(out) as Observation;
-    expect(byId(o, `ports.unexpected.tcp.${tcp}`)).toBeUndefined();
-    expect(o.values.unattributed).toBeGreaterThanOrEqual(1);
-    expect(byId(o, 'ports.owners-unknown')).toMatchObject({ severity: 'info', fix: expect.stringContaining('CAP_SYS_PTRACE') });
+    const { observation: o, error } = await runCheckAsNobody('ports', { allow: [`${tcp}/tcp@sshd`] });
+    expect(error).toBeUndefined();
+    expect(byId(o!, `ports.unexpected.tcp.${tcp}`)).toBeUndefined();
+    expect(o!.values.unattributed).toBeGreaterThanOrEqual(1);
+    expect(byId(o!, 'ports.owners-unknown')).toMatchObject({ severity: 'info', fix: expect.stringContaining('CAP_SYS_PTRACE') });
     // As root the same socket's holder is known, and it is not sshd.
     const asRoot = await runCheck(portsCheck, { allow: [`${tcp}/tcp@sshd`] });
     expect(byId(asRoot, `ports.unexpected.tcp.${tcp}`)?.subject).toBe(`127.0.0.1:${tcp} (${selfComm}, pid ${process.pid})`);

@@ -6,6 +6,7 @@ import { ConfigError, formatProblem } from '../../agent/errors';
 import { parseCondition } from '../../agent/evaluate';
 import { packageRoot } from '../../agent/paths';
 import { checkTypes, registry } from '../../checks';
+import { FINDING_SEVERITIES } from '../../checks/types';
 
 const checksDir = path.join(packageRoot(), 'checks');
 const folders = fs
@@ -42,6 +43,12 @@ describe.each(checkTypes.map((c) => [c.type, c] as const))('%s', (type, def) => 
     const fields = typeof def.fields === 'function' ? def.fields(spec) : def.fields;
     const d = typeof def.defaults === 'function' ? def.defaults(spec) : (def.defaults ?? {});
     for (const c of [...(d.warn ?? []), ...(d.crit ?? [])]) expect(() => parseCondition(c, fields)).not.toThrow();
+  });
+
+  test('a security type declares the finding counts, findings and every severity, as counts', () => {
+    if (def.category !== 'security') return;
+    const fields = typeof def.fields === 'function' ? def.fields(def.schema.parse(minimalSpec(type))) : def.fields;
+    for (const key of ['findings', ...FINDING_SEVERITIES]) expect([key, fields[key]?.unit]).toEqual([key, 'count']);
   });
 
   test('every config key is described (the JSON Schema and docs need it)', () => {

@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Finding, Observation } from '../../checks/types';
 import { isLoginShell, parsePasswd, parseSudoers, usersCheck } from '../../checks/users';
+import { runCheckAsNobody } from '../helpers/as-nobody';
 import { runCheck, startRun } from '../helpers/check';
 
 let root: string;
@@ -153,16 +152,9 @@ describe('a host with every problem', () => {
 
   test('run as an unprivileged user: shadow and sudoers are reported unread, never as clean', async () => {
     chmodSync(root, 0o755);
-    const script = `
-      const { usersCheck } = require(${JSON.stringify(path.resolve(__dirname, '../../dist/checks/users'))});
-      usersCheck.run({ spec: usersCheck.schema.parse({ root: ${JSON.stringify(root)} }), signal: new AbortController().signal })
-        .then((o) => console.log(JSON.stringify(o)), (e) => { console.error(e); process.exit(1); });`;
-    const child = spawn(process.execPath, ['-e', script], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d));
-    const [code] = await once(child, 'exit');
-    expect(code).toBe(0);
-    const o = JSON.parse(out) as Observation;
+    const { observation, error } = await runCheckAsNobody('users', { root });
+    expect(error).toBeUndefined();
+    const o = observation!;
     expect(o.values).toMatchObject({ accounts: 9, uid0Extra: 1, shadowReadable: false, sudoersReadable: false, unexpectedLogins: 1 });
     expect(o.values.emptyPasswords).toBeUndefined();
     expect(o.values.nopasswd).toBeUndefined();
