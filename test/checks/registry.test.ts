@@ -9,9 +9,11 @@ import { checkTypes, registry } from '../../checks';
 import { FINDING_SEVERITIES } from '../../checks/types';
 
 const checksDir = path.join(packageRoot(), 'checks');
+/** Folders under checks/ that hold code several check types share, not a check type. */
+const SHARED = ['cost-sources'];
 const folders = fs
   .readdirSync(checksDir, { withFileTypes: true })
-  .filter((d) => d.isDirectory())
+  .filter((d) => d.isDirectory() && !SHARED.includes(d.name))
   .map((d) => d.name)
   .sort();
 
