@@ -294,6 +294,7 @@ export class Agent {
       durationSeconds: result.durationMs / 1000,
       values: result.values,
       findings: result.findingCounts,
+      cost: result.cost,
     });
     if (!prev || prev.status !== result.status) {
       const fields = { check: check.name, status: result.statusText, was: prev?.statusText, reason: result.reason, message: result.message };

@@ -1,4 +1,5 @@
-import { FAILURE_REASONS, type Value } from '../checks/types';
+import { FAILURE_REASONS, type CostFigures, type Value } from '../checks/types';
+import { COST_FAMILIES, COST_FAMILY_KEYS, escapeLabel, renderCost } from './cost-series';
 import { Status, STATUS_NAMES } from './evaluate';
 
 /**
@@ -18,6 +19,8 @@ export interface RunRecord {
   values: Record<string, Value>;
   /** Findings by severity, for checks that return findings (every severity, zero included). */
   findings?: Readonly<Record<string, number>>;
+  /** A cost check's figures (keepwatch_cost_*), as the runner kept them. */
+  cost?: CostFigures;
 }
 
 /** The per-check metric families: rendered by hand, see CheckSeries. */
@@ -44,13 +47,18 @@ const CHECK_FAMILIES = {
     type: 'gauge',
     help: 'Findings of the last run of each auditing (security) check, by severity.',
   },
+  ...COST_FAMILIES,
 } as const;
+
+type FamilyKey = keyof typeof CHECK_FAMILIES;
+/** The per-check families in the order a scrape renders them. */
+export const FAMILY_KEYS = Object.keys(CHECK_FAMILIES) as FamilyKey[];
 
 export const EMPTY = Buffer.alloc(0);
 
 export const FAMILY_HEADERS = Object.fromEntries(
   Object.entries(CHECK_FAMILIES).map(([key, f]) => [key, Buffer.from(`# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type}\n`)]),
-) as Record<keyof typeof CHECK_FAMILIES, Buffer>;
+) as Record<FamilyKey, Buffer>;
 
 /**
  * One check's series, kept as encoded text. With a thousand checks these families hold some
@@ -62,7 +70,7 @@ export const FAMILY_HEADERS = Object.fromEntries(
  */
 export class CheckSeries {
   /** This check's lines of each family, UTF-8, each line ending in a newline. */
-  readonly text = { status: EMPTY, up: EMPTY, value: EMPTY, duration: EMPTY, runs: EMPTY, findings: EMPTY };
+  readonly text = Object.fromEntries(FAMILY_KEYS.map((k) => [k, EMPTY])) as Record<FamilyKey, Buffer>;
   statusPrefix = '';
   status?: Status;
   readonly upPrefix: string;
@@ -165,6 +173,9 @@ export class CheckSeries {
     } else {
       this.text.findings = EMPTY;
     }
+    // Like findings: a run without a cost block (the check could not run) drops the series.
+    const cost = renderCost(this.name, run.cost);
+    for (const key of COST_FAMILY_KEYS) this.text[key] = cost[key] ? Buffer.from(cost[key]) : EMPTY;
     this.render();
   }
 }
@@ -178,11 +189,6 @@ export function copyInto(out: Buffer, parts: Buffer[]): Buffer {
   let offset = 0;
   for (const p of parts) offset += p.copy(out, offset);
   return out.subarray(0, offset);
-}
-
-/** Escapes a label value for the text format: backslash, double quote and newline. */
-function escapeLabel(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
 function formatNumber(n: number): string {

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { CheckSeries, copyInto, EMPTY, FAMILY_HEADERS, type RunRecord } from './check-series';
+import { CheckSeries, copyInto, EMPTY, FAMILY_HEADERS, FAMILY_KEYS, type RunRecord } from './check-series';
 import { CLOSE_REASONS, type CloseReason } from './connections';
 import { SEVERITIES, type CheckConfig } from './model';
 import { SKIP_REASONS } from './scheduler';
@@ -386,7 +386,7 @@ export class Metrics {
 
   private checkParts(): Buffer[] {
     const parts: Buffer[] = [];
-    for (const key of ['status', 'up', 'value', 'duration', 'runs', 'findings'] as const) {
+    for (const key of FAMILY_KEYS) {
       parts.push(FAMILY_HEADERS[key]);
       for (const s of this.series.values()) parts.push(s.text[key]);
     }

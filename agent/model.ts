@@ -4,7 +4,7 @@
  * only: it implements nothing, so config, incidents, store and notifiers can all import it
  * without importing each other.
  */
-import type { CheckCategory, CheckDefinition, FailureReason, FieldSpec, Finding, FindingSeverity, Value } from '../checks/types';
+import type { CheckCategory, CheckDefinition, CostFigures, FailureReason, FieldSpec, Finding, FindingSeverity, Value } from '../checks/types';
 import type { Rules, Status, StatusName } from './evaluate';
 // A check's `remediate:` and `logs:` keys are typed by the responders' zod schemas, the one
 // source of their shape (type imports: nothing of the responders loads from here).
@@ -61,6 +61,8 @@ export interface CheckResult {
   findings?: Finding[];
   /** All its findings counted by severity (the list may be cut; these are not). */
   findingCounts?: Record<FindingSeverity, number>;
+  /** A cost check's figures with their labels (the keepwatch_cost_* gauges). */
+  cost?: CostFigures;
 }
 
 /** An incident's severities, mildest first. */

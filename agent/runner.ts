@@ -1,5 +1,6 @@
 import { countFindings, FINDING_SEVERITIES, type CheckState, type Finding, type Observation, type Value } from '../checks/types';
 import { memoryState } from './check-state';
+import { keepCost } from './cost-series';
 import { judge, Status, STATUS_NAMES } from './evaluate';
 import type { Logger } from './logger';
 import type { CheckConfig, CheckResult } from './model';
@@ -87,7 +88,9 @@ export async function runCheckOnce(check: CheckConfig, opts: RunOptions): Promis
   }
   const o = obs as Observation;
   let verdict: ReturnType<typeof judge>;
+  let cost: CheckResult['cost'];
   try {
+    if (o.cost !== undefined) cost = keepCost(o.cost, scrub);
     verdict = judge(o, check.rules);
   } catch (err) {
     return { ...base, status: Status.Unknown, statusText: 'unknown', up: false, reason: 'error', message: `cannot judge the result: ${(err as Error).message}`, values: {} };
@@ -106,6 +109,7 @@ export async function runCheckOnce(check: CheckConfig, opts: RunOptions): Promis
     message,
     values: scrubValues(o.values),
     ...(o.findings ? { findings: keepFindings(o.findings), findingCounts: countFindings(o.findings) } : {}),
+    ...(cost ? { cost } : {}),
   };
 }
 

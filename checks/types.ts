@@ -55,6 +55,37 @@ export interface Observation {
    * `values` (for conditions and metrics); the findings themselves go here, never into labels.
    */
   findings?: Finding[];
+  /**
+   * What a cost check measured in money, exported as the keepwatch_cost_* gauges (see
+   * checks/cost-sources/README.md, "Cost metrics"). The figures go in `values` too, for
+   * conditions; this block only adds the labels that say what they are about.
+   */
+  cost?: CostFigures;
+}
+
+/**
+ * A cost check's figures, all in one currency (amounts are never summed across currencies).
+ * The label fields must stay few-valued: they become metric labels.
+ */
+export interface CostFigures {
+  /** Where the figures come from: the source type (`focus`, `opencost`, `aws`), or `host` for idle-capacity. */
+  source: string;
+  /** What the check is restricted to, short and stable: `all`, `service=AmazonEC2`, `namespace=shop`. */
+  scope: string;
+  /** ISO 4217 code of every amount in this block (`USD`). */
+  currency: string;
+  /** Spend of the period the check watches: month to date (cost-budget), the last complete day (cost-anomaly). */
+  spend?: number;
+  /** Forecast spend for the current month. */
+  forecast?: number;
+  /** The monthly budget. */
+  budget?: number;
+  /** Anomaly score of the worst offender (robust z-score). */
+  anomalyScore?: number;
+  /** Cost per month of capacity never needed (idle-capacity). */
+  wastedMonthly?: number;
+  /** Spend by group (service, account, tag value) over the same period as `spend`; the agent keeps the 10 largest. */
+  groups?: Array<{ group: string; spend: number }>;
 }
 
 /** How bad a finding is, mildest first. */
