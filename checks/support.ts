@@ -1,4 +1,7 @@
 import fs from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { z } from 'zod';
 import { formatBytes, round } from './units';
@@ -253,4 +256,83 @@ export async function readConfiguredFile(check: string, key: string, file: strin
       (err as Error).message;
     throw new Error(`${check} check: cannot read ${key} ${file}: ${why}`, { cause: err });
   }
+}
+
+/** Cumulative CPU time over all CPUs, in whatever tick the source counts in. */
+export interface CpuTimes {
+  user: number;
+  system: number;
+  idle: number;
+  iowait: number;
+  steal: number;
+  cores: number;
+}
+
+/**
+ * The CPU time counters: from `<procRoot>/stat` on Linux (or wherever a procRoot other than
+ * /proc is given: tests, containers), else from `os.cpus()`, which has no iowait or steal.
+ */
+export async function readCpuTimes(procRoot = '/proc'): Promise<CpuTimes> {
+  if (process.platform === 'linux' || procRoot !== '/proc') {
+    const file = path.join(procRoot, 'stat');
+    const parsed = parseProcStat(await readFile(file, 'utf8'));
+    if (parsed) return parsed;
+    if (procRoot !== '/proc') throw new Error(`${file} has no aggregate cpu line`);
+  }
+  const cpus = os.cpus();
+  const t: CpuTimes = { user: 0, system: 0, idle: 0, iowait: 0, steal: 0, cores: cpus.length || os.availableParallelism() };
+  for (const { times } of cpus) {
+    t.user += times.user + times.nice;
+    t.system += times.sys + times.irq;
+    t.idle += times.idle;
+  }
+  return t;
+}
+
+/**
+ * Parses the aggregate `cpu` line of /proc/stat. Its columns are user nice system idle
+ * iowait irq softirq steal guest guest_nice; guest time is already inside user (and
+ * guest_nice inside nice), so adding the last two would count it twice.
+ */
+export function parseProcStat(text: string): CpuTimes | undefined {
+  const line = /^cpu\s+(.*)$/m.exec(text);
+  if (!line) return undefined;
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line[1].trim().split(/\s+/).map(Number);
+  const cores = (text.match(/^cpu\d+\s/gm) ?? []).length;
+  return { user: user + nice, system: system + irq + softirq, idle, iowait, steal, cores: cores || os.availableParallelism() };
+}
+
+/**
+ * How the CPU time between two readings was spent, in percent of all of it: busy is user +
+ * system + steal (idle and iowait are not busy). A window shorter than a clock tick, or a
+ * counter that went backwards (CPU hotplug), says nothing about load: it reads as idle rather
+ * than NaN or a negative share.
+ */
+export function cpuShares(before: CpuTimes, after: CpuTimes): { busy: number; user: number; system: number; iowait: number; steal: number } {
+  const d = {
+    user: after.user - before.user,
+    system: after.system - before.system,
+    idle: after.idle - before.idle,
+    iowait: after.iowait - before.iowait,
+    steal: after.steal - before.steal,
+  };
+  const total = d.user + d.system + d.idle + d.iowait + d.steal;
+  const pct = (n: number) => (total > 0 ? round(Math.min(100, Math.max(0, (n / total) * 100))) : 0);
+  return { busy: pct(d.user + d.system + d.steal), user: pct(d.user), system: pct(d.system), iowait: pct(d.iowait), steal: pct(d.steal) };
+}
+
+/**
+ * Memory in use from /proc/meminfo's MemTotal and MemAvailable (kB): total minus *available*,
+ * not minus free, since Linux fills free memory with page cache it hands back on demand.
+ * Undefined when either line is missing (kernels before 3.14 have no MemAvailable).
+ */
+export function parseMemInfo(text: string): { totalBytes: number; availableBytes: number; usedPercent: number } | undefined {
+  const kb = (key: string) => {
+    const m = new RegExp(`^${key}:\\s+(\\d+)\\s*kB`, 'm').exec(text);
+    return m ? Number(m[1]) * 1024 : undefined;
+  };
+  const total = kb('MemTotal');
+  const available = kb('MemAvailable');
+  if (total === undefined || available === undefined || total <= 0) return undefined;
+  return { totalBytes: total, availableBytes: available, usedPercent: round((Math.max(0, total - available) / total) * 100) };
 }

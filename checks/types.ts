@@ -5,6 +5,7 @@ export { duration, size, percent, parseDuration, parseSize, parsePercent, format
 export {
   round, globNameSource, isValidRegex, isHttpUrl, httpUrl, certDaysLeft, rootError, describeNetworkError, urlCredentials, requestParts,
   FileReadError, readTextFile, readTextFileSync, readConfiguredFile,
+  readCpuTimes, parseProcStat, cpuShares, parseMemInfo, type CpuTimes,
 } from './support';
 export { PSEUDO_FS_TYPES, SKIPPED_PREFIXES, isSkippedMountPoint, parseMountInfo, type MountEntry } from './mounts';
 export { MAX_PROCESSES, procTables, ProcTables, parseStat, systemConstants, type ProcEntry, type ProcSource, type ProcTable } from './proc-table';
