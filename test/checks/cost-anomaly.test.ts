@@ -1,0 +1,177 @@
+import { baselineFor, dayNumber, dayString, detect, judge, madFloor, median, mad, type DetectOptions } from '../../checks/cost-anomaly/detect';
+import type { DailyCost } from '../../checks/cost-sources/types';
+
+const OPTS: DetectOptions = { baselineDays: 14, weeks: 4, minPoints: 3, minDelta: 50, minDeltaPct: 20, minScore: 3.5, drops: false };
+
+/** 2026-03-07 is a Saturday, 2026-03-09 a Monday. */
+const SATURDAY = '2026-03-07';
+const MONDAY = '2026-03-09';
+
+/** A group's rows for the `days` days before `day` from `amount(dayNo)`, then `actual` on `day` itself. */
+function series(group: string, day: string, days: number, amount: (dayNo: number) => number, actual?: number): DailyCost[] {
+  const end = dayNumber(day);
+  const rows: DailyCost[] = [];
+  for (let d = end - days; d < end; d++) rows.push({ day: dayString(d), group, amount: amount(d), currency: 'USD' });
+  if (actual !== undefined) rows.push({ day, group, amount: actual, currency: 'USD' });
+  return rows;
+}
+
+/** 1000 a weekday and 400 a weekend day, with a small deterministic wobble (±2 %). */
+const weekly = (d: number) => {
+  const wd = new Date(d * 86_400_000).getUTCDay();
+  return (wd === 0 || wd === 6 ? 400 : 1000) * (1 + 0.02 * Math.sin(d * 1.7));
+};
+
+describe('median, MAD and the MAD floor', () => {
+  test.each([
+    [[5], 5, 0],
+    [[1, 2, 3], 2, 1],
+    [[1, 2, 3, 4], 2.5, 1],
+    [[10, 10, 10, 1000], 10, 0],
+    [[-500, 100, 100, 110], 100, 5],
+  ])('%j: median %d, MAD %d', (xs, m, d) => {
+    expect(median(xs)).toBe(m);
+    expect(mad(xs, median(xs))).toBe(d);
+  });
+
+  test.each([
+    // 1 % of the median, a tenth of minDelta, or a cent: the largest.
+    [1000, 50, 10],
+    [100, 50, 5],
+    [0, 50, 5],
+    [0, 0, 0.01],
+    [-2000, 50, 20],
+  ])('floor of median %d with minDelta %d is %d', (m, minDelta, floor) => {
+    expect(madFloor(m, minDelta)).toBeCloseTo(floor, 10);
+  });
+});
+
+describe('judge: score, floors and drops', () => {
+  const flat = { values: Array(14).fill(1000), spread: Array(14).fill(1000) };
+  test.each([
+    // [what, actual, baseline, options, anomaly, score ≈]
+    ['a flat series does not turn a cent into a huge score (MAD floor)', 1000.01, flat, {}, false, 0.0007],
+    ['a flat series: +25 % is an anomaly', 1250, flat, {}, true, 16.86],
+    ['a flat series: +15 % is under the relative floor, however high the score', 1150, flat, {}, false, 10.12],
+    ['a small series: +300 % is under the absolute floor (30 < 50)', 40, { values: [10, 10, 11, 9], spread: [10, 10, 11, 9] }, {}, false, 4.05],
+    ['with minDelta 0 the same small jump is one', 40, { values: [10, 10, 11, 9], spread: [10, 10, 11, 9] }, { minDelta: 0 }, true, 40.47],
+    ['a large series: +1 % passes minDelta but not minDeltaPct', 101_000, flat100k(), {}, false, 0.67],
+    ['under minScore: a noisy series at +30 %', 1300, { values: [700, 1000, 1300, 900, 1100], spread: [700, 1000, 1300, 900, 1100] }, {}, false, 2.02],
+    ['a drop is not an anomaly unless drops is on', 300, flat, {}, false, -47.21],
+    ['a drop with drops: true', 300, flat, { drops: true }, true, -47.21],
+    ['a small drop stays under the relative floor', 900, flat, { drops: true }, false, -6.74],
+  ])('%s', (_, actual, base, opts, anomaly, score) => {
+    const j = judge(actual, base, { ...OPTS, ...opts });
+    expect(j.anomaly).toBe(anomaly);
+    expect(j.score).toBeCloseTo(score, 1);
+  });
+
+  test('spend from nothing has no percentage, and passes the relative floor', () => {
+    const j = judge(500, { values: [0, 0, 0, 0], spread: [0, 0, 0, 0] }, OPTS);
+    expect(j).toMatchObject({ median: 0, deltaAbs: 500, deltaPct: undefined, anomaly: true });
+    expect(j.score).toBeCloseTo(500 / (1.4826 * 5), 6);
+  });
+
+  test('the larger of the two MADs is used: four quiet Saturdays do not make a noisy series look quiet', () => {
+    const quiet = judge(1300, { values: [1000, 1001, 999, 1000], spread: [] }, OPTS);
+    const pooled = judge(1300, { values: [1000, 1001, 999, 1000], spread: [600, 1400, 900, 1100, 1000, 800, 1200] }, OPTS);
+    expect(quiet.anomaly).toBe(true);
+    expect(pooled).toMatchObject({ mad: 200, anomaly: false });
+  });
+});
+
+function flat100k() {
+  return { values: Array(14).fill(100_000), spread: Array(14).fill(100_000) };
+}
+
+describe('baselineFor: weekday awareness', () => {
+  const history = (days: number, until: string) => new Map(series('x', until, days, weekly).map((r) => [dayNumber(r.day), r.amount]));
+
+  test.each([
+    // [what, day, days of history, weeks, kind, points, median ≈]
+    ['a Saturday with 4 past Saturdays: same weekday', SATURDAY, 28, 4, 'weekday', 4, 400],
+    ['a Monday with 4 past Mondays: same weekday', MONDAY, 28, 4, 'weekday', 4, 1000],
+    ['a Saturday with 2 past Saturdays: the weekend class of the last 14 days', SATURDAY, 14, 4, 'class', 4, 400],
+    ['a Monday with 2 past Mondays: the weekday class of the last 14 days', MONDAY, 14, 4, 'class', 10, 1000],
+    ['weeks: 0 turns the same weekday off', SATURDAY, 28, 0, 'class', 4, 400],
+    ['a Saturday with only 5 days of history (2 weekend days): all of them', SATURDAY, 5, 4, 'all', 5, 1000],
+  ])('%s', (_, day, days, weeks, kind, points, med) => {
+    const b = baselineFor(dayNumber(day), history(days, day), { ...OPTS, weeks });
+    expect(b?.kind).toBe(kind);
+    expect(b?.values).toHaveLength(points);
+    expect(median(b!.values)).toBeCloseTo(med, -1.5);
+  });
+
+  test('too little history is no baseline', () => {
+    expect(baselineFor(dayNumber(MONDAY), history(2, MONDAY), OPTS)).toBeUndefined();
+  });
+
+  test('a Saturday spent like a weekday is an anomaly; the same amount on a Monday is not', () => {
+    const sat = detect(series('EC2', SATURDAY, 28, weekly, 1000), SATURDAY, OPTS).judged[0];
+    expect(sat).toMatchObject({ group: 'EC2', kind: 'weekday', anomaly: true });
+    expect(sat.deltaPct).toBeGreaterThan(100);
+    const mon = detect(series('EC2', MONDAY, 28, weekly, 1000), MONDAY, OPTS).judged[0];
+    expect(mon).toMatchObject({ group: 'EC2', kind: 'weekday', anomaly: false });
+    // Without weekday awareness (every day of the window) the Saturday would look normal.
+    const blind = judge(1000, { values: series('EC2', SATURDAY, 14, weekly).map((r) => r.amount), spread: [] }, OPTS);
+    expect(blind.anomaly).toBe(false);
+  });
+});
+
+describe('detect: days, groups and corrections', () => {
+  test('a day with no data at all is not an anomaly', () => {
+    const d = detect(series('EC2', MONDAY, 28, weekly), MONDAY, OPTS);
+    expect(d).toEqual({ day: MONDAY, judged: [], learning: [], hasData: false });
+  });
+
+  test('a group with no row on the day is not judged, while others are', () => {
+    const rows = [...series('EC2', MONDAY, 28, weekly, 1000), ...series('S3', MONDAY, 28, () => 300)];
+    expect(detect(rows, MONDAY, OPTS).judged.map((j) => j.group)).toEqual(['EC2']);
+  });
+
+  test('rows of a group and day are summed, negative corrections included', () => {
+    const rows = [...series('EC2', MONDAY, 28, weekly), { day: MONDAY, group: 'EC2', amount: 1800, currency: 'USD' }, { day: MONDAY, group: 'EC2', amount: -800, currency: 'USD' }];
+    expect(detect(rows, MONDAY, OPTS).judged[0]).toMatchObject({ actual: 1000, anomaly: false });
+  });
+
+  test('a big correction in the baseline moves neither the median nor the next days', () => {
+    const corrected = (d: number) => weekly(d) + (d === dayNumber(MONDAY) - 7 ? -5000 : 0);
+    const j = detect(series('EC2', MONDAY, 28, corrected, 1010), MONDAY, OPTS).judged[0];
+    expect(j.median).toBeCloseTo(1000, -1.5);
+    expect(j.anomaly).toBe(false);
+  });
+
+  test('a refund on the judged day is a drop: flagged only with drops on', () => {
+    const rows = [...series('EC2', MONDAY, 28, weekly, 1000), { day: MONDAY, group: 'EC2', amount: -1500, currency: 'USD' }];
+    expect(detect(rows, MONDAY, OPTS).judged[0]).toMatchObject({ actual: -500, anomaly: false });
+    expect(detect(rows, MONDAY, { ...OPTS, drops: true }).judged[0]).toMatchObject({ actual: -500, anomaly: true });
+  });
+
+  test('a new group is new spend on its first day, then learns', () => {
+    const old = series('EC2', MONDAY, 28, weekly, 1000);
+    const first = detect([...old, { day: MONDAY, group: 'SageMaker', amount: 700, currency: 'USD' }], MONDAY, OPTS);
+    expect(first.judged[0]).toMatchObject({ group: 'SageMaker', median: 0, deltaAbs: 700, deltaPct: undefined, anomaly: true });
+    const tuesday = dayString(dayNumber(MONDAY) + 1);
+    const next = detect(
+      [...old, { day: tuesday, group: 'EC2', amount: 1000, currency: 'USD' }, { day: MONDAY, group: 'SageMaker', amount: 700, currency: 'USD' }, { day: tuesday, group: 'SageMaker', amount: 710, currency: 'USD' }],
+      tuesday,
+      OPTS,
+    );
+    expect(next.learning).toEqual(['SageMaker']);
+    expect(next.judged.map((j) => j.group)).toEqual(['EC2']);
+  });
+
+  test('a group that spends on some days only counts the others as 0 once it exists', () => {
+    // Spends 100 every other day from four weeks ago: its baseline holds the zeros in between.
+    const rows = [...series('EC2', MONDAY, 28, weekly), ...series('Batch', MONDAY, 28, (d) => (d % 2 ? 100 : 0)).filter((r) => r.amount !== 0)];
+    rows.push({ day: MONDAY, group: 'EC2', amount: 1000, currency: 'USD' }, { day: MONDAY, group: 'Batch', amount: 100, currency: 'USD' });
+    const batch = detect(rows, MONDAY, { ...OPTS, weeks: 0 }).judged.find((j) => j.group === 'Batch');
+    expect(batch?.points).toBe(10);
+    expect(batch?.anomaly).toBe(false);
+  });
+
+  test('anomalies come first, then by |score|', () => {
+    const rows = [...series('A', MONDAY, 28, () => 1000, 1300), ...series('B', MONDAY, 28, () => 1000, 2000), ...series('C', MONDAY, 28, () => 1000, 1100)];
+    expect(detect(rows, MONDAY, OPTS).judged.map((j) => [j.group, j.anomaly])).toEqual([['B', true], ['A', true], ['C', false]]);
+  });
+});
