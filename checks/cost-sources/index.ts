@@ -8,11 +8,16 @@
  * an agent without an `aws` source never loads the SDK. This module must not import one.
  */
 import { z } from 'zod';
+import { httpUrl } from '../support';
 import { focusSource } from './focus';
+import { opencostSource } from './opencost';
 import type { CostForecast, CostQuery, CostSource, DailyCost } from './types';
 
 export * from './types';
 export * from './days';
+
+/** The group of rows that lack the grouping key (no such tag, no namespace). */
+export const UNGROUPED = '(none)';
 
 /** ISO 4217 code, upper case (USD, EUR). */
 export const currencyCode = () => z.string().regex(/^[A-Z]{3}$/, { message: 'expected an ISO 4217 currency code such as USD or EUR' });
@@ -44,7 +49,20 @@ export const focusSourceSchema = z.strictObject({
 });
 export type FocusSourceSpec = z.output<typeof focusSourceSchema>;
 
-// === opencost: the opencost colleague adds `opencostSourceSchema` (type: 'opencost') here ===
+/** `type: opencost`: Kubernetes cost from the OpenCost `/allocation` API. */
+export const opencostSourceSchema = z.strictObject({
+  type: z.literal('opencost').describe('Kubernetes cost from the OpenCost /allocation API.'),
+  url: httpUrl().describe('The OpenCost API base URL; /allocation is appended (http://opencost.opencost:9003, or the UI\'s proxy http://opencost-ui:9090/model).'),
+  currency: currencyCode().default('USD').describe('ISO 4217 code of the amounts: OpenCost answers numbers without a currency, in the one its pricing is configured in.'),
+  token: z.string().min(1).optional().describe('Bearer token sent as Authorization: Bearer … (an auth proxy in front of OpenCost); use ${ENV} or ${file:/path}.'),
+  headers: z.record(z.string(), z.string()).default({}).describe('Extra request headers (values may use ${ENV} for secrets).'),
+  serviceAggregate: z
+    .enum(['controller', 'service', 'controllerKind', 'deployment', 'statefulset', 'daemonset', 'job', 'pod'])
+    .default('controller')
+    .describe('What a cost check\'s `service` grouping and filter mean in Kubernetes: the OpenCost aggregate (controller: a workload such as deployment:api; service: a Kubernetes Service).'),
+  includeIdle: z.boolean().default(true).describe('Ask for __idle__ (capacity paid for that no workload requested), kept as its own group.'),
+});
+export type OpencostSourceSpec = z.output<typeof opencostSourceSchema>;
 
 // === aws: the aws colleague adds `awsSourceSchema` (type: 'aws') here (zod only: no SDK import) ===
 
@@ -52,7 +70,7 @@ export type FocusSourceSpec = z.output<typeof focusSourceSchema>;
 export const sourceSchema = z
   .discriminatedUnion('type', [
     focusSourceSchema,
-    // === opencost: opencostSourceSchema, ===
+    opencostSourceSchema,
     // === aws: awsSourceSchema, ===
   ])
   .describe('Where the cost data comes from: `type` focus (FOCUS exports), opencost (OpenCost /allocation) or aws (Cost Explorer).');
@@ -82,11 +100,12 @@ export function sourceFor(spec: SourceSpec): CostSource {
   switch (spec.type) {
     case 'focus':
       return focusSource(spec);
-    // === opencost: case 'opencost': return opencostSource(spec);  (static import is fine: no heavy deps) ===
+    case 'opencost':
+      return opencostSource(spec);
     // === aws: case 'aws': return lazySource('aws', async () => (await import('./aws')).awsSource(spec)); ===
     default: {
-      const never: never = spec.type;
-      throw new Error(`unknown cost source type ${String(never)}`);
+      const never: never = spec;
+      throw new Error(`unknown cost source type ${String((never as { type?: unknown }).type)}`);
     }
   }
 }
