@@ -103,6 +103,7 @@ function configProblems(config: unknown): string[] {
  */
 const REQUIRED: Record<string, Record<string, unknown>> = {
   'auth-failures': {},
+  'cost-budget': { source: { type: 'focus', path: '/var/lib/focus/*.csv' }, budget: 1000 },
   cpu: {},
   disk: {},
   http: { url: 'http://127.0.0.1/' },

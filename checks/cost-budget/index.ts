@@ -1,0 +1,196 @@
+import { z } from 'zod';
+import { costColumnSchema, currencyCode, sourceFor, sourceSchema, type SourceSpec } from '../cost-sources';
+import { addDays } from '../cost-sources/days';
+import type { CostForecast, CostQuery, CostSource } from '../cost-sources/types';
+import { defineCheck, duration, formatDuration, round, type CheckLogger, type FieldSpec, type Observation, type Value } from '../types';
+import { currentMonth, formatAmount, formatRatio, monthFigures, RATE_DAYS, type CurrentMonth, type MonthFigures } from './budget';
+
+export { currentMonth, formatAmount, formatRatio, monthFigures, RATE_DAYS, type CurrentMonth, type MonthFigures } from './budget';
+
+const HOUR = 3_600_000;
+const MINUTE = 60_000;
+const DAY = 86_400_000;
+
+/** One name or a list of them: any of them matches. */
+const names = (what: string) =>
+  z
+    .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+    .transform((v) => (typeof v === 'string' ? [v] : v))
+    .optional()
+    .describe(`Only costs of this ${what} (or any of a list), exact names as the source reports them.`);
+
+/** The filter keys every cost check may take: they become the query's `filter`. */
+export const costFilterKeys = {
+  service: names('service (FOCUS ServiceName, Cost Explorer SERVICE)'),
+  account: names('account (FOCUS SubAccountId, Cost Explorer LINKED_ACCOUNT)'),
+  namespace: names('Kubernetes namespace (OpenCost)'),
+  tags: z
+    .record(z.string().min(1), z.string())
+    .optional()
+    .describe('Only costs carrying every one of these tags with these values (FOCUS Tags, Cost Explorer TAG, OpenCost labels).'),
+};
+
+const schema = z.strictObject({
+  source: sourceSchema,
+  budget: z.number().positive().describe('The budget for a calendar month (UTC), in the data\'s currency.'),
+  currency: currencyCode()
+    .optional()
+    .describe('The currency the budget is in (ISO 4217); data in another one is refused rather than compared. Default: the currency of the data, which every message shows.'),
+  costColumn: costColumnSchema,
+  ...costFilterKeys,
+  staleAfter: duration({ min: DAY })
+    .default(3 * DAY)
+    .describe('How many complete days may be missing at the end of the data (exports lag a day or two) before the run is unknown instead of forecasting over the gap (default 3d).'),
+});
+
+type BudgetSpec = z.output<typeof schema>;
+
+const amount = (help: string): FieldSpec => ({ type: 'number', unit: 'none', help });
+const ratio = (help: string): FieldSpec => ({ type: 'number', unit: 'none', help });
+
+const fields: Record<string, FieldSpec> = {
+  spend: amount('Spend this month so far (UTC), in currency: every amount dated in the month, today\'s partial one included'),
+  forecast: amount(`The month's total at the trailing run rate: the complete days so far plus the average of the last ${RATE_DAYS} complete days for every day still to come (and those the export has not caught up with)`),
+  providerForecast: amount('Spend so far plus the provider\'s own forecast of the rest of the month (today to the month\'s end); absent when the source has none'),
+  budget: amount('The configured monthly budget'),
+  spendRatio: ratio('spend / budget (1 = the whole budget spent)'),
+  forecastRatio: ratio('forecast / budget (above 1: the month will end over budget at the current rate)'),
+  providerForecastRatio: ratio('providerForecast / budget; absent without a provider forecast'),
+  runRate: amount(`Average daily spend of the last ${RATE_DAYS} complete days with data`),
+  daysLeft: { type: 'number', unit: 'days', help: 'Days of the month not over yet, today included (1 on the last day)' },
+  dataLagDays: { type: 'number', unit: 'days', help: 'Complete days missing at the end of the data (0 when yesterday is there); the forecast covers them at the run rate' },
+  currency: { type: 'string', help: 'ISO 4217 code of every amount' },
+};
+
+/** The filter part of a cost check's query, from its `service`, `account`, `namespace` and `tags` keys. */
+export function queryFilter(spec: { service?: readonly string[]; account?: readonly string[]; namespace?: readonly string[]; tags?: Readonly<Record<string, string>> }): CostQuery['filter'] {
+  const filter: NonNullable<CostQuery['filter']> = {};
+  if (spec.service) filter.service = spec.service;
+  if (spec.account) filter.account = spec.account;
+  if (spec.namespace) filter.namespace = spec.namespace;
+  if (spec.tags && Object.keys(spec.tags).length) filter.tags = spec.tags;
+  return Object.keys(filter).length ? filter : undefined;
+}
+
+/** The filter in words, short and stable: `all`, `service=AmazonEC2`, `account=111,222 tag:env=prod`. */
+export function scopeText(filter: CostQuery['filter']): string {
+  if (!filter) return 'all';
+  const parts: string[] = [];
+  for (const key of ['service', 'account', 'namespace'] as const) if (filter[key]) parts.push(`${key}=${filter[key].join(',')}`);
+  for (const [k, v] of Object.entries(filter.tags ?? {})) parts.push(`tag:${k}=${v}`);
+  return parts.join(' ');
+}
+
+/**
+ * The days a budget query covers: the month so far and, before it, enough days for the run
+ * rate even when the export lags by up to `staleAfter` (on the 1st, the run rate is last
+ * month's). To the month's end: rows dated later in the month (a monthly fee dated ahead) count.
+ */
+export function budgetWindow(month: CurrentMonth, staleAfterMs: number): { from: string; to: string } {
+  const back = addDays(month.today, -(RATE_DAYS + 1 + Math.ceil(staleAfterMs / DAY)));
+  return { from: back < month.from ? back : month.from, to: month.to };
+}
+
+// One adapter per configured block: the agent hands a check the same frozen spec every run, so
+// an adapter's own cache (parsed files, Cost Explorer answers) outlives the run.
+const sources = new WeakMap<object, CostSource>();
+
+/** The adapter for a check's `source:` block, made once per block. */
+export function sourceOf(spec: SourceSpec): CostSource {
+  let source = sources.get(spec);
+  if (!source) sources.set(spec, (source = sourceFor(spec)));
+  return source;
+}
+
+/** Watches a month's spend against a budget: month to date, a run-rate forecast (and the provider's, where it has one), days left. */
+export const costBudgetCheck = defineCheck({
+  type: 'cost-budget',
+  category: 'cost',
+  // Cost data changes once a day or so; sources cache what they fetch (Cost Explorer is billed per call).
+  schedule: { every: HOUR, timeout: 2 * MINUTE },
+  summary: 'Month-to-date spend against a monthly budget, a trailing run-rate forecast (and the provider\'s forecast where the source has one), from a FOCUS export, OpenCost or AWS Cost Explorer.',
+  schema,
+  fields,
+  // Over budget by the month's end at the current rate is worth a ticket while there is time
+  // to act; actual spend past the budget is the money already gone.
+  defaults: { warn: ['forecastRatio > 1'], crit: ['spendRatio > 1'] },
+  async run({ spec, signal, now, log }) {
+    const at = now();
+    const month = currentMonth(at);
+    const source = sourceOf(spec.source);
+    const filter = queryFilter(spec);
+    const window = budgetWindow(month, spec.staleAfter);
+    const rows = await source.daily({ ...window, groupBy: 'none', filter, costColumn: spec.costColumn }, signal);
+    if (!rows.some((r) => r.day < month.to)) {
+      throw new Error(`no cost data from ${window.from} to ${month.today} (${scopeText(filter)}, ${spec.source.type} source): check the filter values and the source`);
+    }
+    const figures = monthFigures(rows, at);
+    const currency = figures.currency as string;
+    if (spec.currency && currency !== spec.currency) {
+      throw new Error(`the cost data is in ${currency} and the budget in ${spec.currency}: amounts in different currencies are never compared (select the ${spec.currency} data in the source, or set currency: ${currency})`);
+    }
+    if (figures.lagDays * DAY > spec.staleAfter) {
+      throw new Error(`cost data ends on ${figures.through}, ${figures.lagDays} complete days missing (staleAfter ${formatDuration(spec.staleAfter)}): is the export still being written?`);
+    }
+    const provider = await providerForecast(source, { from: month.today, to: month.to, groupBy: 'none', filter, costColumn: spec.costColumn }, signal, log);
+    if (provider && 'amount' in provider && provider.currency !== currency) {
+      throw new Error(`the provider forecast is in ${provider.currency} and the cost data in ${currency}: amounts in different currencies are never added`);
+    }
+    const observation = assessBudget(figures, spec, provider);
+    const { spend, forecast, budget } = observation.values as Record<string, number>;
+    return { ...observation, cost: { source: spec.source.type, scope: scopeText(filter), currency, spend, forecast, budget } };
+  },
+});
+
+/**
+ * The provider's forecast of [today, month end), or why there is none. A forecast the provider
+ * cannot make (a new account: not enough history) leaves the run-rate forecast to stand alone.
+ */
+async function providerForecast(source: CostSource, query: CostQuery, signal: AbortSignal, log: CheckLogger): Promise<CostForecast | { error: string } | undefined> {
+  if (!source.forecast) return undefined;
+  try {
+    return await source.forecast(query, signal);
+  } catch (err) {
+    signal.throwIfAborted();
+    log.warn({ err }, 'provider forecast failed');
+    return { error: (err as Error).message };
+  }
+}
+
+/** Judges a month's figures against the budget: the values and the message (pure). */
+export function assessBudget(figures: MonthFigures, spec: Pick<BudgetSpec, 'budget' | 'costColumn'>, provider?: CostForecast | { error: string }): Observation {
+  const currency = figures.currency ?? '';
+  const { spend, forecast, runRate, lagDays } = figures;
+  const values: Record<string, Value> = {
+    spend: round(spend, 2),
+    forecast: round(forecast, 2),
+    budget: spec.budget,
+    spendRatio: round(spend / spec.budget, 4),
+    forecastRatio: round(forecast / spec.budget, 4),
+    runRate: round(runRate, 2),
+    daysLeft: figures.month.daysLeft,
+    dataLagDays: lagDays,
+    currency,
+  };
+  const left = figures.month.daysLeft;
+  let message = `${currency} ${formatAmount(spend)} spent of ${formatAmount(spec.budget)} (${formatRatio(spend / spec.budget)}), ` +
+    `forecast ${formatAmount(forecast)} (${formatRatio(forecast / spec.budget)}) with ${left} day${left === 1 ? '' : 's'} left`;
+  if (provider && 'amount' in provider) {
+    const total = spend + provider.amount;
+    values.providerForecast = round(total, 2);
+    values.providerForecastRatio = round(total / spec.budget, 4);
+    message += `; provider forecast ${formatAmount(total)} (${formatRatio(total / spec.budget)})`;
+  } else if (provider) {
+    message += `; no provider forecast (${provider.error})`;
+  }
+  if (spec.costColumn === 'billed') message += '; billed cost';
+  if (figures.through === undefined) {
+    message += '; no complete day with data yet: the forecast is the spend so far';
+  } else if (figures.through < figures.month.from) {
+    message += `; no complete day this month yet: forecast at the run rate of ${figures.rateFrom}..${figures.rateTo} (${currency} ${formatAmount(runRate)}/day)`;
+  }
+  if (lagDays > 0 && figures.through !== undefined) {
+    message += `; data through ${figures.through}, ${lagDays} day${lagDays === 1 ? '' : 's'} behind (exports lag): forecast at the run rate`;
+  }
+  return { values, message };
+}
