@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { costColumnSchema, currencyCode, sourceFor, sourceSchema, type SourceSpec } from '../cost-sources';
 import { addDays } from '../cost-sources/days';
-import type { CostForecast, CostQuery, CostSource } from '../cost-sources/types';
+import type { CostForecast, CostQuery, CostSource, DailyCost } from '../cost-sources/types';
 import { defineCheck, duration, formatDuration, round, type CheckLogger, type FieldSpec, type Observation, type Value } from '../types';
 import { currentMonth, formatAmount, formatRatio, monthFigures, RATE_DAYS, type CurrentMonth, type MonthFigures } from './budget';
 
@@ -121,32 +121,49 @@ export const costBudgetCheck = defineCheck({
     const filter = queryFilter(spec);
     const window = budgetWindow(month, spec.staleAfter);
     const rows = await source.daily({ ...window, groupBy: 'none', filter, costColumn: spec.costColumn }, signal);
-    if (!rows.some((r) => r.day < month.to)) {
-      throw new Error(`no cost data from ${window.from} to ${month.today} (${scopeText(filter)}, ${spec.source.type} source): check the filter values and the source`);
-    }
-    const figures = monthFigures(rows, at);
-    const currency = figures.currency as string;
-    if (spec.currency && currency !== spec.currency) {
-      throw new Error(`the cost data is in ${currency} and the budget in ${spec.currency}: amounts in different currencies are never compared (select the ${spec.currency} data in the source, or set currency: ${currency})`);
-    }
-    if (figures.lagDays * DAY > spec.staleAfter) {
-      throw new Error(`cost data ends on ${figures.through}, ${figures.lagDays} complete days missing (staleAfter ${formatDuration(spec.staleAfter)}): is the export still being written?`);
-    }
     const provider = await providerForecast(source, { from: month.today, to: month.to, groupBy: 'none', filter, costColumn: spec.costColumn }, signal, log);
-    if (provider && 'amount' in provider && provider.currency !== currency) {
-      throw new Error(`the provider forecast is in ${provider.currency} and the cost data in ${currency}: amounts in different currencies are never added`);
-    }
-    const observation = assessBudget(figures, spec, provider);
-    const { spend, forecast, budget } = observation.values as Record<string, number>;
-    return { ...observation, cost: { source: spec.source.type, scope: scopeText(filter), currency, spend, forecast, budget } };
+    return budgetObservation(rows, at, spec, provider);
   },
 });
+
+/**
+ * A budget check's observation from the rows of its query (any grouping: they add up) and the
+ * provider's forecast: refuses no data, data in another currency than the budget's, and data
+ * that stopped more than `staleAfter` ago (pure).
+ */
+export function budgetObservation(
+  rows: readonly DailyCost[],
+  nowMs: number,
+  spec: Pick<BudgetSpec, 'source' | 'budget' | 'currency' | 'costColumn' | 'staleAfter' | 'service' | 'account' | 'namespace' | 'tags'>,
+  provider?: CostForecast | { error: string },
+): Observation {
+  const month = currentMonth(nowMs);
+  const filter = queryFilter(spec);
+  if (!rows.some((r) => r.day < month.to)) {
+    const { from } = budgetWindow(month, spec.staleAfter);
+    throw new Error(`no cost data from ${from} to ${month.today} (${scopeText(filter)}, ${spec.source.type} source): check the filter values and the source`);
+  }
+  const figures = monthFigures(rows, nowMs);
+  const currency = figures.currency as string;
+  if (spec.currency && currency !== spec.currency) {
+    throw new Error(`the cost data is in ${currency} and the budget in ${spec.currency}: amounts in different currencies are never compared (select the ${spec.currency} data in the source, or set currency: ${currency})`);
+  }
+  if (figures.lagDays * DAY > spec.staleAfter) {
+    throw new Error(`cost data ends on ${figures.through}, ${figures.lagDays} complete days missing (staleAfter ${formatDuration(spec.staleAfter)}): is the export still being written?`);
+  }
+  if (provider && 'amount' in provider && provider.currency !== currency) {
+    throw new Error(`the provider forecast is in ${provider.currency} and the cost data in ${currency}: amounts in different currencies are never added`);
+  }
+  const observation = assessBudget(figures, spec, provider);
+  const { spend, forecast, budget } = observation.values as Record<string, number>;
+  return { ...observation, cost: { source: spec.source.type, scope: scopeText(filter), currency, spend, forecast, budget } };
+}
 
 /**
  * The provider's forecast of [today, month end), or why there is none. A forecast the provider
  * cannot make (a new account: not enough history) leaves the run-rate forecast to stand alone.
  */
-async function providerForecast(source: CostSource, query: CostQuery, signal: AbortSignal, log: CheckLogger): Promise<CostForecast | { error: string } | undefined> {
+export async function providerForecast(source: CostSource, query: CostQuery, signal: AbortSignal, log: CheckLogger): Promise<CostForecast | { error: string } | undefined> {
   if (!source.forecast) return undefined;
   try {
     return await source.forecast(query, signal);
