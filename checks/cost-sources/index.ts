@@ -64,14 +64,26 @@ export const opencostSourceSchema = z.strictObject({
 });
 export type OpencostSourceSpec = z.output<typeof opencostSourceSchema>;
 
-// === aws: the aws colleague adds `awsSourceSchema` (type: 'aws') here (zod only: no SDK import) ===
+/** `type: aws`: AWS Cost Explorer (zod only here: the SDK loads with the adapter, on first use). */
+export const awsSourceSchema = z.strictObject({
+  type: z.literal('aws').describe('AWS Cost Explorer (GetCostAndUsage, GetCostForecast), with the standard AWS credential chain.'),
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, { message: 'expected an AWS region such as us-east-1' }).default('us-east-1')
+    .describe('Region to sign for: Cost Explorer is served from us-east-1 (cn-northwest-1 in China).'),
+  endpoint: httpUrl().optional().describe('Cost Explorer endpoint instead of https://ce.us-east-1.amazonaws.com: a VPC interface endpoint, or a test server.'),
+  profile: z.string().min(1).optional().describe('Named profile of ~/.aws/config and ~/.aws/credentials; default: the standard chain (environment, AWS_PROFILE, SSO, web identity, ECS, EC2 instance role).'),
+  maxCallsPerDay: z.number().int().min(1).max(96).default(4)
+    .describe('Cost Explorer bills every request: each query (daily costs, forecast) is sent at most this many times in 24 hours, whatever the check\'s interval; between calls the cached answer is served and its age said.'),
+  maxAttempts: z.number().int().min(1).max(10).default(3).describe('Attempts per request, throttling (LimitExceededException) and 5xx retried with backoff.'),
+  currency: currencyCode().optional().describe('Only amounts in this currency (Cost Explorer\'s Unit); without it, an answer in more than one currency is refused.'),
+});
+export type AwsSourceSpec = z.output<typeof awsSourceSchema>;
 
 /** The `source:` block of every cost check. */
 export const sourceSchema = z
   .discriminatedUnion('type', [
     focusSourceSchema,
     opencostSourceSchema,
-    // === aws: awsSourceSchema, ===
+    awsSourceSchema,
   ])
   .describe('Where the cost data comes from: `type` focus (FOCUS exports), opencost (OpenCost /allocation) or aws (Cost Explorer).');
 export type SourceSpec = z.output<typeof sourceSchema>;
@@ -82,7 +94,8 @@ export type SourceSpec = z.output<typeof sourceSchema>;
  */
 export function lazySource(type: string, load: () => Promise<CostSource>): CostSource {
   let loaded: Promise<CostSource> | undefined;
-  const get = () => (loaded ??= load().catch((err) => { loaded = undefined; throw err; }));
+  let ready: CostSource | undefined;
+  const get = () => (loaded ??= load().then((s) => (ready = s)).catch((err) => { loaded = undefined; throw err; }));
   return {
     type,
     async daily(query: CostQuery, signal: AbortSignal): Promise<DailyCost[]> {
@@ -92,17 +105,33 @@ export function lazySource(type: string, load: () => Promise<CostSource>): CostS
       const source = await get();
       return source.forecast ? source.forecast(query, signal) : undefined;
     },
+    fetchedAt(query: CostQuery): number | undefined {
+      return ready?.fetchedAt?.(query);
+    },
   };
 }
 
+/** What a check may hand an adapter besides its block. */
+export interface SourceOptions {
+  /**
+   * The check's `ctx.state`: the aws source keeps Cost Explorer answers and its call times
+   * there, so that a restart neither loses them nor calls (and pays) again. Without it they
+   * are kept in the process's memory.
+   */
+  state?: { get(key: string): Promise<unknown>; set(key: string, value: unknown): Promise<void> };
+  /** Wall clock (ms); tests inject one. */
+  now?: () => number;
+}
+
 /** The adapter for a parsed `source:` block. */
-export function sourceFor(spec: SourceSpec): CostSource {
+export function sourceFor(spec: SourceSpec, options: SourceOptions = {}): CostSource {
   switch (spec.type) {
     case 'focus':
       return focusSource(spec);
     case 'opencost':
       return opencostSource(spec);
-    // === aws: case 'aws': return lazySource('aws', async () => (await import('./aws')).awsSource(spec)); ===
+    case 'aws':
+      return lazySource('aws', async () => (await import('./aws')).awsSource(spec, { store: options.state, now: options.now }));
     default: {
       const never: never = spec;
       throw new Error(`unknown cost source type ${String((never as { type?: unknown }).type)}`);

@@ -45,6 +45,8 @@ export interface CostForecast {
   to: string;
   amount: number;
   currency: string;
+  /** When the provider computed it (epoch ms), for a source that serves cached answers (aws). */
+  fetchedAt?: number;
 }
 
 /** One configured source of cost data. */
@@ -55,6 +57,12 @@ export interface CostSource {
   daily(query: CostQuery, signal: AbortSignal): Promise<DailyCost[]>;
   /** The provider's forecast of the total for [from, to), when it has one. */
   forecast?(query: CostQuery, signal: AbortSignal): Promise<CostForecast | undefined>;
+  /**
+   * When the provider answered what `daily(query)` last returned (epoch ms), for a source that
+   * serves cached answers between its calls (aws: Cost Explorer is billed per request), so that
+   * a check can say how old its data is. Undefined for a source that asks its provider every time.
+   */
+  fetchedAt?(query: CostQuery): number | undefined;
 }
 
 /** A source that found amounts in more than one currency for one query: refused, never summed. */
