@@ -46,6 +46,11 @@ export const focusSourceSchema = z.strictObject({
   currency: currencyCode()
     .optional()
     .describe('Only rows billed in this currency (BillingCurrency); without it, exports in more than one currency are refused.'),
+  namespaceTag: z
+    .string()
+    .min(1)
+    .default('aws:eks:namespace')
+    .describe('The tag (a key of the Tags column) that holds a row\'s Kubernetes namespace, for grouping or filtering by namespace (AWS split cost allocation data: aws:eks:namespace).'),
 });
 export type FocusSourceSpec = z.output<typeof focusSourceSchema>;
 
