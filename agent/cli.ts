@@ -10,6 +10,7 @@ import { Agent } from './agent';
 import { auditCommand } from './cli-audit';
 import { agentUrl, incidentId } from './cli-api';
 import { baselineCommand } from './cli-baseline';
+import { costCommand } from './cli-cost';
 import { loadOrExit, NO_CHECKS_WARNING, resolveConfigPath, validateCommand } from './cli-config';
 import { exitQuietlyOnClosedPipes, onCliFailure, usageError } from './cli-errors';
 import { incidentsCommand, silenceCommand } from './cli-incidents';
@@ -322,6 +323,7 @@ export function buildCli(args: string[]) {
     .command(statusCommand(urlOption))
     .command(baselineCommand(urlOption))
     .command(auditCommand(configOption, { selectChecks, worstStatus, runAll }))
+    .command(costCommand(configOption))
     .command(
       'schema',
       'Print the JSON Schema of the config file (for editors and CI).',
@@ -330,7 +332,7 @@ export function buildCli(args: string[]) {
         process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
       },
     )
-    .demandCommand(1, 'Name a command: run, check, validate, status, audit, incidents, silence, baseline or schema.')
+    .demandCommand(1, 'Name a command: run, check, validate, status, audit, cost, incidents, silence, baseline or schema.')
     .strict()
     .fail(onCliFailure)
     .help()

@@ -1,5 +1,12 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadConfigText } from '../../agent/config/load';
+import { createLogger } from '../../agent/logger';
+import { runCheckOnce } from '../../agent/runner';
 import { assessBudget, currentMonth, formatAmount, monthFigures, RATE_DAYS } from '../../checks/cost-budget';
-import { MixedCurrencyError, type DailyCost } from '../../checks/cost-sources/types';
+import { MixedCurrencyError, type CostQuery, type DailyCost } from '../../checks/cost-sources/types';
+import { tempDir } from '../helpers/daemon';
+import { EC2, expectedDaily, focusExport, S3, type FocusExpected, type FocusOptions } from '../helpers/focus';
 
 const at = (iso: string) => Date.parse(iso);
 
@@ -179,5 +186,136 @@ describe('assessBudget', () => {
     [1234567.891, '1,234,568'], [100, '100'], [99.5, '99.50'], [51.14, '51.14'], [-3.2, '-3.20'], [0, '0.00'],
   ])('formatAmount(%d) = %s', (n, text) => {
     expect(formatAmount(n)).toBe(text);
+  });
+});
+
+describe('against generated FOCUS exports', () => {
+  const JUNE_21 = at('2026-06-21T12:00:00Z');
+  let dir: ReturnType<typeof tempDir>;
+  const log = createLogger({ level: 'silent' });
+
+  beforeAll(() => (dir = tempDir()));
+  afterAll(() => dir.cleanup());
+
+  /** Writes an export and returns its file and what the generator wrote. */
+  function exportFile(name: string, opts: FocusOptions): { file: string; exp: FocusExpected } {
+    const e = focusExport(opts);
+    const file = path.join(dir.dir, name);
+    fs.writeFileSync(file, e.csv);
+    return { file, exp: e };
+  }
+
+  /** Runs a cost-budget check of this config at `now`, as the agent would (thresholds judged). */
+  async function runBudget(keys: Record<string, unknown>, now = JUNE_21) {
+    const config = loadConfigText(JSON.stringify({ checks: [{ name: 'budget', type: 'cost-budget', ...keys }] }), 'kw.yaml', { env: {} });
+    return runCheckOnce(config.checks[0], { log, now: () => now });
+  }
+
+  /** The expected figures: the generator's own sums through the day-by-day computation. */
+  function expected(exp: FocusExpected, q: { costColumn: 'effective' | 'billed'; filter?: CostQuery['filter']; currency?: string }, now = '2026-06-21T12:00:00Z') {
+    const amounts: Record<string, number> = {};
+    for (const r of expectedDaily(exp, { groupBy: 'none', ...q })) amounts[r.day] = (amounts[r.day] ?? 0) + r.amount;
+    return reference(amounts, now);
+  }
+
+  const april = { start: '2026-04-01', days: 81, seed: 13 }; // through 2026-06-20
+
+  test('month to date and forecast agree with the generator\'s own sums; under, near and over budget judged by the defaults', async () => {
+    const { file, exp } = exportFile('plain.csv', april);
+    const ref = expected(exp, { costColumn: 'effective' });
+    const source = { type: 'focus', path: file };
+    const ok = await runBudget({ source, budget: Math.ceil(ref.forecast * 1.2) });
+    expect(ok.statusText).toBe('ok');
+    expect(ok.values.spend as number).toBeCloseTo(ref.spend, 1);
+    expect(ok.values.forecast as number).toBeCloseTo(ref.forecast, 1);
+    expect(ok.values).toMatchObject({ currency: 'USD', daysLeft: 10, dataLagDays: 0 });
+    expect(ok.message).toMatch(/^USD [\d,]+ spent of [\d,]+ \(\d+%\), forecast [\d,]+ \(\d+%\) with 10 days left$/);
+    expect(ok.cost).toEqual({ source: 'focus', scope: 'all', currency: 'USD', spend: ok.values.spend, forecast: ok.values.forecast, budget: Math.ceil(ref.forecast * 1.2) });
+
+    const warn = await runBudget({ source, budget: Math.round((ref.spend + ref.forecast) / 2) });
+    expect([warn.statusText, warn.condition]).toEqual(['warning', 'forecastRatio > 1']);
+    const crit = await runBudget({ source, budget: Math.floor(ref.spend * 0.9) });
+    expect([crit.statusText, crit.condition]).toEqual(['critical', 'spendRatio > 1']);
+  });
+
+  test('filters by service, account and tag keep only those rows', async () => {
+    const { file, exp } = exportFile('filters.csv', april);
+    const source = { type: 'focus', path: file };
+    for (const [keys, filter] of [
+      [{ service: EC2 }, { service: [EC2] }],
+      [{ account: ['222222222222', '333333333333'] }, { account: ['222222222222', '333333333333'] }],
+      [{ tags: { env: 'prod' } }, { tags: { env: 'prod' } }],
+      [{ service: [S3], account: '111111111111' }, { service: [S3], account: ['111111111111'] }],
+    ] as const) {
+      const ref = expected(exp, { costColumn: 'effective', filter });
+      const r = await runBudget({ source, budget: 1000, ...keys });
+      expect([keys, r.values.spend]).toEqual([keys, expect.closeTo(ref.spend, 1)]);
+      expect(r.values.forecast as number).toBeCloseTo(ref.forecast, 1);
+    }
+    const all = await runBudget({ source, budget: 1000 });
+    const ec2 = await runBudget({ source, budget: 1000, service: EC2 });
+    expect(ec2.values.spend as number).toBeLessThan(all.values.spend as number);
+    expect(ec2.cost?.scope).toBe(`service=${EC2}`);
+    const none = await runBudget({ source, budget: 1000, service: 'Amazon EC2 (misspelt)' });
+    expect(none.statusText).toBe('unknown');
+    expect(none.message).toMatch(/no cost data from 2026-06-0\d to 2026-06-21 \(service=Amazon EC2 \(misspelt\), focus source\)/);
+  });
+
+  test('effective cost spreads the 121,333 upfront Savings Plan; billed counts it on the day it was bought', async () => {
+    const { file, exp } = exportFile('commitment.csv', { ...april, commitment: { day: '2026-06-10' } });
+    const source = { type: 'focus', path: file };
+    const eff = expected(exp, { costColumn: 'effective' });
+    const billed = expected(exp, { costColumn: 'billed' });
+    const budget = Math.round(eff.forecast * 1.1);
+    const e = await runBudget({ source, budget });
+    const b = await runBudget({ source, budget, costColumn: 'billed' });
+    expect(e.values.spend as number).toBeCloseTo(eff.spend, 1);
+    expect(b.values.spend as number).toBeCloseTo(billed.spend, 1);
+    expect(b.values.forecast as number).toBeCloseTo(billed.forecast, 1);
+    expect((b.values.spend as number) - (e.values.spend as number)).toBeGreaterThan(100_000);
+    expect(e.statusText).toBe('ok');
+    expect(b.statusText).toBe('critical');
+    expect(b.message).toContain('; billed cost');
+  });
+
+  test('the 1st of the month: nothing complete yet, forecast at the run rate of the last week of June', async () => {
+    const { file, exp } = exportFile('june.csv', { start: '2026-04-01', days: 91, seed: 5 }); // through 2026-06-30
+    const ref = expected(exp, { costColumn: 'effective' }, '2026-07-01T06:00:00Z');
+    const r = await runBudget({ source: { type: 'focus', path: file }, budget: 1_000_000 }, at('2026-07-01T06:00:00Z'));
+    expect(r.values).toMatchObject({ spend: 0, daysLeft: 31, dataLagDays: 0 });
+    expect(r.values.forecast as number).toBeCloseTo(ref.forecast, 1);
+    expect(r.values.runRate as number).toBeCloseTo(ref.rate, 1);
+    expect(r.message).toContain('; no complete day this month yet: forecast at the run rate of 2026-06-24..2026-06-30');
+  });
+
+  test('an export two days behind is forecast over and said; one a week behind is unknown', async () => {
+    const { file, exp } = exportFile('lagging.csv', { ...april, days: 79 }); // through 2026-06-18
+    const ref = expected(exp, { costColumn: 'effective' });
+    const r = await runBudget({ source: { type: 'focus', path: file }, budget: 1_000_000 });
+    expect(r.values.dataLagDays).toBe(2);
+    expect(r.values.forecast as number).toBeCloseTo(ref.forecast, 1);
+    expect(r.message).toContain('; data through 2026-06-18, 2 days behind (exports lag): forecast at the run rate');
+    const stale = exportFile('stale.csv', { ...april, days: 74 }); // through 2026-06-13
+    const s = await runBudget({ source: { type: 'focus', path: stale.file }, budget: 1_000_000 });
+    expect(s.statusText).toBe('unknown');
+    expect(s.message).toContain('cost data ends on 2026-06-13, 7 complete days missing (staleAfter 3d)');
+    const patient = await runBudget({ source: { type: 'focus', path: stale.file }, budget: 1_000_000, staleAfter: '8d' });
+    expect(patient.statusText).toBe('ok');
+  });
+
+  test('a budget in another currency than the data is refused; so is an export in two currencies', async () => {
+    const { file } = exportFile('usd.csv', april);
+    const r = await runBudget({ source: { type: 'focus', path: file }, budget: 9000, currency: 'EUR' });
+    expect(r.statusText).toBe('unknown');
+    expect(r.message).toContain('the cost data is in USD and the budget in EUR');
+    const two = exportFile('two.csv', { ...april, secondCurrency: { currency: 'EUR', account: '333333333333', rate: 0.92 } });
+    const mixed = await runBudget({ source: { type: 'focus', path: two.file }, budget: 9000 });
+    expect(mixed.statusText).toBe('unknown');
+    expect(mixed.message).toMatch(/USD and EUR|EUR and USD/);
+    // Selecting one currency in the source makes it a budget in that currency again.
+    const eur = await runBudget({ source: { type: 'focus', path: two.file, currency: 'EUR' }, budget: 9000, currency: 'EUR' });
+    const ref = expected(two.exp, { costColumn: 'effective', currency: 'EUR' });
+    expect(eur.values.spend as number).toBeCloseTo(ref.spend, 1);
+    expect(eur.message).toMatch(/^EUR /);
   });
 });
