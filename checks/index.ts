@@ -5,6 +5,7 @@ import { cpuCheck } from './cpu';
 import { diskCheck } from './disk';
 import { httpCheck } from './http';
 import { httpHeadersCheck } from './http-headers';
+import { idleCapacityCheck } from './idle-capacity';
 import { integrityCheck } from './integrity';
 import { loadCheck } from './load';
 import { memoryCheck } from './memory';
@@ -25,6 +26,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   diskCheck,
   httpCheck,
   httpHeadersCheck,
+  idleCapacityCheck,
   integrityCheck,
   loadCheck,
   memoryCheck,

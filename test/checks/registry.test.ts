@@ -108,6 +108,7 @@ const REQUIRED: Record<string, Record<string, unknown>> = {
   disk: {},
   http: { url: 'http://127.0.0.1/' },
   'http-headers': { url: 'http://127.0.0.1/' },
+  'idle-capacity': { hourlyPrice: 0.192 },
   integrity: {},
   load: {},
   memory: {},
