@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { costColumnSchema, currencyCode, sourceFor, sourceSchema, type SourceSpec } from '../cost-sources';
+import { costColumnSchema, currencyCode, sourceFor, sourceSchema, type SourceOptions, type SourceSpec } from '../cost-sources';
 import { addDays } from '../cost-sources/days';
 import type { CostForecast, CostQuery, CostSource, DailyCost } from '../cost-sources/types';
 import { defineCheck, duration, formatDuration, round, type CheckLogger, type FieldSpec, type Observation, type Value } from '../types';
@@ -95,10 +95,13 @@ export function budgetWindow(month: CurrentMonth, staleAfterMs: number): { from:
 // an adapter's own cache (parsed files, Cost Explorer answers) outlives the run.
 const sources = new WeakMap<object, CostSource>();
 
-/** The adapter for a check's `source:` block, made once per block. */
-export function sourceOf(spec: SourceSpec): CostSource {
+/**
+ * The adapter for a check's `source:` block, made once per block. `options.state` (the check's
+ * `ctx.state`) lets the aws source keep its Cost Explorer answers and call count across restarts.
+ */
+export function sourceOf(spec: SourceSpec, options: SourceOptions = {}): CostSource {
   let source = sources.get(spec);
-  if (!source) sources.set(spec, (source = sourceFor(spec)));
+  if (!source) sources.set(spec, (source = sourceFor(spec, options)));
   return source;
 }
 
@@ -114,10 +117,10 @@ export const costBudgetCheck = defineCheck({
   // Over budget by the month's end at the current rate is worth a ticket while there is time
   // to act; actual spend past the budget is the money already gone.
   defaults: { warn: ['forecastRatio > 1'], crit: ['spendRatio > 1'] },
-  async run({ spec, signal, now, log }) {
+  async run({ spec, signal, now, log, state }) {
     const at = now();
     const month = currentMonth(at);
-    const source = sourceOf(spec.source);
+    const source = sourceOf(spec.source, { state, now });
     const filter = queryFilter(spec);
     const window = budgetWindow(month, spec.staleAfter);
     const rows = await source.daily({ ...window, groupBy: 'none', filter, costColumn: spec.costColumn }, signal);
