@@ -32,10 +32,10 @@ async function knownMetrics(): Promise<Set<string>> {
   return names;
 }
 
-test('the four dashboards ship, each with a unique uid', () => {
-  expect(DASHBOARDS.sort()).toEqual(['keepwatch-agent-health.json', 'keepwatch-check-detail.json', 'keepwatch-overview.json', 'keepwatch-security.json']);
+test('the five dashboards ship, each with a unique uid', () => {
+  expect(DASHBOARDS.sort()).toEqual(['keepwatch-agent-health.json', 'keepwatch-check-detail.json', 'keepwatch-cost.json', 'keepwatch-overview.json', 'keepwatch-security.json']);
   const uids = DASHBOARDS.map((f) => load(f).uid);
-  expect(new Set(uids).size).toBe(4);
+  expect(new Set(uids).size).toBe(5);
 });
 
 describe.each(DASHBOARDS)('%s', (file) => {
@@ -156,4 +156,21 @@ describe('Prometheus rules', () => {
   test('recording rules follow the level:metric:operations naming', () => {
     for (const f of RULES) for (const r of rulesOf(f)) if (r.record) expect(r.record).toMatch(/^keepwatch:[a-z_]+:[a-z_0-9]+$/);
   });
+});
+
+test('the cloud cost dashboard: spend vs budget and forecast, top groups, anomalies annotated from the anomaly checks\' status, idle capacity; amounts never summed across currencies', () => {
+  const d = load('keepwatch-cost.json');
+  expect(d.uid).toBe('keepwatch-cost');
+  const check = d.templating.list.find((v: any) => v.name === 'check');
+  expect(check.definition).toBe('label_values(keepwatch_check_status{instance=~"$instance", category="cost"}, check)');
+  const exprs = queries(d);
+  for (const family of ['spend', 'forecast', 'budget', 'anomaly_score', 'wasted_monthly', 'group_spend']) {
+    const uses = exprs.filter((e) => e.includes(`keepwatch_cost_${family}{`));
+    expect([family, uses.length > 0]).toEqual([family, true]);
+    for (const e of uses) expect(e).toContain(`keepwatch_cost_${family}{instance=~"$instance", check=~"$check"}`);
+  }
+  // A sum over cost series keeps the currency apart (sum by (currency)), or is a count.
+  for (const e of exprs) for (const m of e.matchAll(/\b(sum|avg)\b(?: by \(([^)]*)\))?\s*\(/g)) expect([e, m[2] ?? '']).toEqual([e, expect.stringContaining('currency')]);
+  const annotations = d.annotations.list.filter((a: any) => a.expr);
+  expect(annotations.map((a: any) => [a.name, a.expr])).toEqual([['Cost anomalies', '(keepwatch_check_status{instance=~"$instance", check=~"$check", type="cost-anomaly"} >= 1) < 3']]);
 });
