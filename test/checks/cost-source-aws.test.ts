@@ -89,6 +89,8 @@ function costExplorer(got: Got, res: http.ServerResponse, pageDays = 2, unitOf: 
 const spec = (over: Partial<AwsSourceSpec> & { endpoint: string }): AwsSourceSpec =>
   sourceSchema.parse({ type: 'aws', maxAttempts: 1, ...over }) as AwsSourceSpec;
 const query = (over: Partial<CostQuery> = {}): CostQuery => ({ from: '2026-06-01', to: '2026-06-06', groupBy: 'service', costColumn: 'effective', ...over });
+/** A fresh store and a clock after the test's days (the real date must not matter). */
+const opts = () => ({ store: mapStore(), now: () => Date.parse('2026-06-20T12:00:00Z') });
 const mapStore = (): CostCacheStore & { map: Map<string, unknown> } => {
   const map = new Map<string, unknown>();
   return { map, async get(k) { return structuredClone(map.get(k)); }, async set(k, v) { map.set(k, structuredClone(v)); } };
@@ -133,7 +135,7 @@ describe('aws cost source (Cost Explorer)', () => {
 
   test('daily cost by service over 5 days: AWS JSON 1.1, SigV4-signed, paged with NextPageToken, amortised by default', async () => {
     const s = await serve();
-    const src = sourceFor(spec({ endpoint: s.url }), { state: mapStore() });
+    const src = sourceFor(spec({ endpoint: s.url }), { state: mapStore(), now: () => Date.parse('2026-06-20T12:00:00Z') });
     const rows = await src.daily(query(), AbortSignal.timeout(10_000));
     expect(got).toHaveLength(3); // 5 days, 2 per page
     for (const g of got) {
@@ -158,7 +160,7 @@ describe('aws cost source (Cost Explorer)', () => {
 
   test('billed is UnblendedCost; ungrouped reads Total; accounts; a tag\'s key$value is its value, untagged is (none); filters joined with And', async () => {
     const s = await serve((g, res) => costExplorer(g, res, 31));
-    const src = awsSource(spec({ endpoint: s.url }), { store: mapStore() });
+    const src = awsSource(spec({ endpoint: s.url }), opts());
     const one = { from: '2026-06-01', to: '2026-06-02' };
     expect(await src.daily(query({ ...one, groupBy: 'none', costColumn: 'billed' }), AbortSignal.timeout(10_000))).toEqual([
       { day: '2026-06-01', group: 'total', amount: 141.966, currency: 'USD' },
@@ -181,6 +183,16 @@ describe('aws cost source (Cost Explorer)', () => {
     ] });
     expect(filtered).toEqual([{ day: '2026-06-01', group: SERVICES[1], amount: 22.01, currency: 'USD' }]);
     expect(costAndUsageInput(query({ filter: { account: ['1'] } })).Filter).toEqual({ Dimensions: { Key: 'LINKED_ACCOUNT', Values: ['1'] } });
+  });
+
+  test('a window reaching past today is asked up to tomorrow; one wholly in the future asks nothing', async () => {
+    const s = await serve((g, res) => costExplorer(g, res, 31));
+    const src = awsSource(spec({ endpoint: s.url }), { store: mapStore(), now: () => Date.parse('2026-06-03T10:00:00Z') });
+    const rows = await src.daily(query({ from: '2026-06-01', to: '2026-07-01' }), AbortSignal.timeout(10_000));
+    expect(got[0].body.TimePeriod).toEqual({ Start: '2026-06-01', End: '2026-06-04' });
+    expect(new Set(rows.map((r) => r.day))).toEqual(new Set(['2026-06-01', '2026-06-02', '2026-06-03']));
+    expect(await src.daily(query({ from: '2026-06-05', to: '2026-06-10' }), AbortSignal.timeout(10_000))).toEqual([]);
+    expect(got).toHaveLength(1);
   });
 
   test('at most maxCallsPerDay calls a day whatever the interval: a check every 10 minutes for 2 days calls 8 times, served from the cache in between with its age', async () => {
@@ -257,14 +269,14 @@ describe('aws cost source (Cost Explorer)', () => {
     const s = await serve((g, res) => (n++ === 0
       ? send(res, 400, { __type: 'ThrottlingException', message: 'Rate exceeded' })
       : costExplorer(g, res, 31)));
-    const rows = await awsSource(spec({ endpoint: s.url, maxAttempts: 3 }), { store: mapStore() }).daily(query(), AbortSignal.timeout(15_000));
+    const rows = await awsSource(spec({ endpoint: s.url, maxAttempts: 3 }), opts()).daily(query(), AbortSignal.timeout(15_000));
     expect(got).toHaveLength(2);
     expect(rows).toHaveLength(15);
 
     got.length = 0;
     await server!.close();
     const always = await serve((g, res) => send(res, 400, { __type: 'com.amazonaws.awsinsightsindexservice#LimitExceededException', Message: 'You have exceeded the rate limit.' }));
-    const err = await awsSource(spec({ endpoint: always.url, maxAttempts: 2 }), { store: mapStore() }).daily(query(), AbortSignal.timeout(15_000)).catch((e: Error) => e);
+    const err = await awsSource(spec({ endpoint: always.url, maxAttempts: 2 }), opts()).daily(query(), AbortSignal.timeout(15_000)).catch((e: Error) => e);
     expect(got).toHaveLength(2);
     expect((err as Error).message).toBe('aws source: Cost Explorer throttled ce:GetCostAndUsage (LimitExceededException) after 2 attempts: You have exceeded the rate limit.');
   });
@@ -274,7 +286,7 @@ describe('aws cost source (Cost Explorer)', () => {
       __type: 'AccessDeniedException',
       Message: 'User: arn:aws:iam::111111111111:user/keepwatch is not authorized to perform: ce:GetCostAndUsage on resource: arn:aws:ce:us-east-1:111111111111:/GetCostAndUsage because no identity-based policy allows the ce:GetCostAndUsage action',
     }));
-    const err = await awsSource(spec({ endpoint: s.url }), { store: mapStore() }).daily(query(), AbortSignal.timeout(10_000)).catch((e: Error) => e);
+    const err = await awsSource(spec({ endpoint: s.url }), opts()).daily(query(), AbortSignal.timeout(10_000)).catch((e: Error) => e);
     expect((err as Error).message).toMatch(/^aws source: Cost Explorer denied ce:GetCostAndUsage \(AccessDeniedException: User: arn:aws:iam::111111111111:user\/keepwatch is not authorized/);
     expect((err as Error).message).toMatch(/the agent's AWS identity needs the IAM action ce:GetCostAndUsage$/);
     expect((err as Error).message).not.toContain('kw-test-secret');
@@ -283,17 +295,17 @@ describe('aws cost source (Cost Explorer)', () => {
   test('two currencies are refused (MixedCurrencyError), or one is chosen with currency:', async () => {
     const s = await serve((g, res) => costExplorer(g, res, 31, (a) => (a === ACCOUNTS[0] ? 'USD' : 'EUR')));
     const q = query({ groupBy: 'account', to: '2026-06-02' });
-    const err = await awsSource(spec({ endpoint: s.url }), { store: mapStore() }).daily(q, AbortSignal.timeout(10_000)).catch((e: Error) => e);
+    const err = await awsSource(spec({ endpoint: s.url }), opts()).daily(q, AbortSignal.timeout(10_000)).catch((e: Error) => e);
     expect(err).toBeInstanceOf(MixedCurrencyError);
     expect((err as MixedCurrencyError).currencies).toEqual(['EUR', 'USD']);
-    expect(await awsSource(spec({ endpoint: s.url, currency: 'EUR' }), { store: mapStore() }).daily(q, AbortSignal.timeout(10_000))).toEqual([
+    expect(await awsSource(spec({ endpoint: s.url, currency: 'EUR' }), opts()).daily(q, AbortSignal.timeout(10_000))).toEqual([
       { day: '2026-06-01', group: '222222222222', amount: 66.03, currency: 'EUR' },
     ]);
   });
 
   test('no answer before the check\'s timeout says so; Cost Explorer has no namespace', async () => {
     const s = await serve(() => undefined);
-    const src = awsSource(spec({ endpoint: s.url }), { store: mapStore() });
+    const src = awsSource(spec({ endpoint: s.url }), opts());
     const t0 = Date.now();
     await expect(src.daily(query(), AbortSignal.timeout(300))).rejects.toThrow("aws source: Cost Explorer did not answer ce:GetCostAndUsage before the check's timeout");
     expect(Date.now() - t0).toBeLessThan(5000);

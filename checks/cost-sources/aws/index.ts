@@ -16,7 +16,7 @@ import type {
   CostExplorerClient, Expression, GetCostAndUsageCommandInput, GetCostAndUsageCommandOutput, GetCostForecastCommandOutput, GroupDefinition,
 } from '@aws-sdk/client-cost-explorer';
 import type { AwsSourceSpec } from '../index';
-import { utcDay } from '../days';
+import { addDays, utcDay } from '../days';
 import { MixedCurrencyError, type CostForecast, type CostQuery, type CostSource, type DailyCost } from '../types';
 
 const DAY_MS = 86_400_000;
@@ -259,7 +259,11 @@ export function awsSource(spec: AwsSourceSpec, options: AwsSourceOptions = {}): 
     type: 'aws',
     async daily(query: CostQuery, signal: AbortSignal): Promise<DailyCost[]> {
       if (query.from >= query.to) return [];
-      const input = costAndUsageInput(query);
+      // Cost Explorer has nothing after today: a window reaching into the future (the rest of the
+      // month) is asked up to tomorrow, so no request risks a validation error over days to come.
+      const tomorrow = addDays(utcDay(now()), 1);
+      if (query.from >= tomorrow) return [];
+      const input = costAndUsageInput(query.to > tomorrow ? { ...query, to: tomorrow } : query);
       const entry = await cached('usage', query, async () => {
         const pages: GetCostAndUsageCommandOutput[] = [];
         let token: string | undefined;
