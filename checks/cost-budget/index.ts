@@ -123,22 +123,24 @@ export const costBudgetCheck = defineCheck({
     const source = sourceOf(spec.source, { state, now });
     const filter = queryFilter(spec);
     const window = budgetWindow(month, spec.staleAfter);
-    const rows = await source.daily({ ...window, groupBy: 'none', filter, costColumn: spec.costColumn }, signal);
+    const query: CostQuery = { ...window, groupBy: 'none', filter, costColumn: spec.costColumn };
+    const rows = await source.daily(query, signal);
     const provider = await providerForecast(source, { from: month.today, to: month.to, groupBy: 'none', filter, costColumn: spec.costColumn }, signal, log);
-    return budgetObservation(rows, at, spec, provider);
+    return budgetObservation(rows, at, spec, provider, source.fetchedAt?.(query));
   },
 });
 
 /**
  * A budget check's observation from the rows of its query (any grouping: they add up) and the
  * provider's forecast: refuses no data, data in another currency than the budget's, and data
- * that stopped more than `staleAfter` ago (pure).
+ * that stopped more than `staleAfter` ago (pure). `fetchedAt`: when a caching source fetched the rows.
  */
 export function budgetObservation(
   rows: readonly DailyCost[],
   nowMs: number,
   spec: Pick<BudgetSpec, 'source' | 'budget' | 'currency' | 'costColumn' | 'staleAfter' | 'service' | 'account' | 'namespace' | 'tags'>,
   provider?: CostForecast | { error: string },
+  fetchedAt?: number,
 ): Observation {
   const month = currentMonth(nowMs);
   const filter = queryFilter(spec);
@@ -158,6 +160,11 @@ export function budgetObservation(
     throw new Error(`the provider forecast is in ${provider.currency} and the cost data in ${currency}: amounts in different currencies are never added`);
   }
   const observation = assessBudget(figures, spec, provider);
+  // A source that serves cached answers between its calls (aws: Cost Explorer bills each) says
+  // when it asked; an answer an hour old or more is said, so a figure is not read as live.
+  if (fetchedAt !== undefined && nowMs - fetchedAt >= HOUR) {
+    observation.message += `; ${spec.source.type} answer from ${formatDuration(Math.floor((nowMs - fetchedAt) / MINUTE) * MINUTE)} ago (cached)`;
+  }
   const { spend, forecast, budget } = observation.values as Record<string, number>;
   return { ...observation, cost: { source: spec.source.type, scope: scopeText(filter), currency, spend, forecast, budget } };
 }

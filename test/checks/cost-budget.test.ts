@@ -3,7 +3,7 @@ import path from 'node:path';
 import { loadConfigText } from '../../agent/config/load';
 import { createLogger } from '../../agent/logger';
 import { runCheckOnce } from '../../agent/runner';
-import { assessBudget, currentMonth, formatAmount, monthFigures, RATE_DAYS } from '../../checks/cost-budget';
+import { assessBudget, budgetObservation, currentMonth, formatAmount, monthFigures, RATE_DAYS } from '../../checks/cost-budget';
 import { MixedCurrencyError, type CostQuery, type DailyCost } from '../../checks/cost-sources/types';
 import { tempDir } from '../helpers/daemon';
 import { EC2, expectedDaily, focusExport, S3, type FocusExpected, type FocusOptions } from '../helpers/focus';
@@ -180,6 +180,17 @@ describe('assessBudget', () => {
     expect(lagging.message).toBe('USD 1,800 spent of 5,000 (36%), forecast 3,000 (60%) with 10 days left; billed cost; data through 2026-06-18, 2 days behind (exports lag): forecast at the run rate');
     const first = assessBudget(monthFigures(rows(series('2026-07-01', 30, () => 12.5)), at('2026-07-01T01:00:00Z')), { budget: 300, costColumn: 'effective' });
     expect(first.message).toBe('USD 0.00 spent of 300 (0%), forecast 388 (129%) with 31 days left; no complete day this month yet: forecast at the run rate of 2026-06-24..2026-06-30 (USD 12.50/day)');
+  });
+
+  test('budgetObservation says the age of a cached answer an hour old or more, and fills the cost block', () => {
+    const data = rows(series('2026-06-21', 30, () => 100));
+    const spec = { source: { type: 'aws' } as never, budget: 4000, costColumn: 'effective' as const, staleAfter: 3 * 86_400_000, service: ['AWS Lambda'] };
+    const now = at('2026-06-21T12:00:00Z');
+    const fresh = budgetObservation(data, now, spec, undefined, now - 59 * 60_000);
+    expect(fresh.message).toBe('USD 2,000 spent of 4,000 (50%), forecast 3,000 (75%) with 10 days left');
+    expect(fresh.cost).toEqual({ source: 'aws', scope: 'service=AWS Lambda', currency: 'USD', spend: 2000, forecast: 3000, budget: 4000 });
+    const cached = budgetObservation(data, now, spec, undefined, now - (5 * 60 + 12) * 60_000 - 30_000);
+    expect(cached.message).toBe('USD 2,000 spent of 4,000 (50%), forecast 3,000 (75%) with 10 days left; aws answer from 5h12m ago (cached)');
   });
 
   test.each([
