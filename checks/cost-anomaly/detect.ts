@@ -43,13 +43,16 @@ export interface Judgement {
   deltaAbs: number;
   /** Percent of the median; undefined when the median is not above zero (new spend has no percentage). */
   deltaPct?: number;
+  /** The change passes both floors (minDelta and minDeltaPct) in a direction that counts (up; down with drops). */
+  overFloors: boolean;
+  /** Over the floors and |score| ≥ minScore. */
   anomaly: boolean;
 }
 
 /** What `detect` saw on the judged day. */
 export interface Detection {
   day: string;
-  /** Every group with spend on the day and enough history, worst first (by |score|, anomalies first). */
+  /** Every group with spend on the day and enough history, worst first: anomalies, then those over the floors, each by |score|. */
   judged: Judgement[];
   /** Groups with spend on the day but too little history for a baseline. */
   learning: string[];
@@ -146,10 +149,11 @@ export function judge(actual: number, base: Pick<Baseline, 'values' | 'spread'>,
   const deltaAbs = actual - med;
   const score = deltaAbs / (MAD_TO_SIGMA * Math.max(dev, madFloor(med, opts.minDelta)));
   const deltaPct = med > 0 ? (deltaAbs / med) * 100 : undefined;
-  const up = deltaAbs >= opts.minDelta && (deltaPct === undefined || deltaPct >= opts.minDeltaPct) && score >= opts.minScore;
+  const up = deltaAbs >= opts.minDelta && (deltaPct === undefined || deltaPct >= opts.minDeltaPct);
   // A drop needs a positive baseline: below nothing is a credit, not missing spend.
-  const down = opts.drops && deltaPct !== undefined && -deltaAbs >= opts.minDelta && -deltaPct >= opts.minDeltaPct && -score >= opts.minScore;
-  return { median: med, mad: dev, score, deltaAbs, deltaPct, anomaly: up || down };
+  const down = opts.drops && deltaPct !== undefined && -deltaAbs >= opts.minDelta && -deltaPct >= opts.minDeltaPct;
+  const overFloors = up || down;
+  return { median: med, mad: dev, score, deltaAbs, deltaPct, overFloors, anomaly: overFloors && Math.abs(score) >= opts.minScore };
 }
 
 /**
@@ -190,6 +194,6 @@ export function detect(rows: readonly DailyCost[], day: string, opts: DetectOpti
     }
     judged.push({ group, day, actual, kind: base.kind, points: base.values.length, ...judge(actual, base, opts) });
   }
-  judged.sort((a, b) => Number(b.anomaly) - Number(a.anomaly) || Math.abs(b.score) - Math.abs(a.score) || a.group.localeCompare(b.group));
+  judged.sort((a, b) => Number(b.anomaly) - Number(a.anomaly) || Number(b.overFloors) - Number(a.overFloors) || Math.abs(b.score) - Math.abs(a.score) || a.group.localeCompare(b.group));
   return { day, judged, learning: learning.sort(), hasData: dataDays.has(dayNo) };
 }
