@@ -1,5 +1,6 @@
 import type { CheckDefinition } from './types';
 import { authFailuresCheck } from './auth-failures';
+import { costAnomalyCheck } from './cost-anomaly';
 import { costBudgetCheck } from './cost-budget';
 import { cpuCheck } from './cpu';
 import { diskCheck } from './disk';
@@ -21,6 +22,7 @@ import { usersCheck } from './users';
 /** Every check type, one line each; the engine finds checks here and nowhere else. */
 export const checkTypes: readonly CheckDefinition<any>[] = [
   authFailuresCheck,
+  costAnomalyCheck,
   costBudgetCheck,
   cpuCheck,
   diskCheck,

@@ -1,8 +1,15 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadConfigText } from '../../agent/config/load';
+import { createLogger } from '../../agent/logger';
+import { runCheckOnce } from '../../agent/runner';
+import { costAnomalyCheck, CRIT_SCORE, detectOptions, WARN_SCORE } from '../../checks/cost-anomaly';
 import { baselineFor, dayNumber, dayString, detect, judge, madFloor, median, mad, type DetectOptions } from '../../checks/cost-anomaly/detect';
 import { addDays } from '../../checks/cost-sources/days';
 import type { DailyCost } from '../../checks/cost-sources/types';
 import { measure, measureCases, sweepTable, type MeasureCase } from '../helpers/cost-anomaly-measure';
-import { EC2, expectedDaily, focusExport } from '../helpers/focus';
+import { tempDir } from '../helpers/daemon';
+import { EC2, expectedDaily, focusExport, RDS, SAVINGS_PLANS, type FocusExpected, type FocusOptions } from '../helpers/focus';
 
 /** The check's defaults (the check's own test holds them to its schema). */
 const OPTS: DetectOptions = { baselineDays: 14, weeks: 4, minPoints: 3, minDelta: 50, minDeltaPct: 20, minScore: 4, drops: false };
@@ -104,6 +111,13 @@ describe('baselineFor: weekday awareness', () => {
     expect(b?.kind).toBe(kind);
     expect(b?.values).toHaveLength(points);
     expect(median(b!.values)).toBeCloseTo(med, -1.5);
+  });
+
+  test('a batch every Monday: the same weekday knows it; the class baseline would flag it every week', () => {
+    const batch = (d: number) => (new Date(d * 86_400_000).getUTCDay() === 1 ? 1500 : 1000) * (1 + 0.02 * Math.sin(d * 1.7));
+    const rows = series('Batch', MONDAY, 28, batch, 1500);
+    expect(detect(rows, MONDAY, OPTS).judged[0]).toMatchObject({ kind: 'weekday', anomaly: false });
+    expect(detect(rows, MONDAY, { ...OPTS, weeks: 0 }).judged[0]).toMatchObject({ kind: 'class', anomaly: true });
   });
 
   test('too little history is no baseline', () => {
@@ -236,5 +250,165 @@ describe('a slow creep is for budgets: the baseline follows it', () => {
     expect(days[0]).toBeLessThanOrEqual(9);
     expect(days.length).toBeLessThanOrEqual(5);
     expect(days[days.length - 1]).toBeLessThan(15);
+  });
+});
+
+describe('the check over generated FOCUS exports', () => {
+  const log = createLogger({ level: 'silent' });
+  let dir: ReturnType<typeof tempDir>;
+  beforeAll(() => (dir = tempDir()));
+  afterAll(() => dir.cleanup());
+
+  // 60 days from 2026-05-01: the last is 2026-06-29 (a Monday), judged on 2026-06-30 with lag 1d.
+  const MAY = { start: '2026-05-01', days: 60, seed: 5, awkwardText: false } satisfies FocusOptions;
+  const LAST = '2026-06-29';
+  const JUNE_30 = Date.parse('2026-06-30T09:00:00Z');
+
+  function exportFile(name: string, opts: FocusOptions): { file: string; exp: FocusExpected } {
+    const exp = focusExport(opts);
+    const file = path.join(dir.dir, name);
+    fs.writeFileSync(file, exp.csv);
+    return { file, exp };
+  }
+
+  /** Runs a cost-anomaly check of this config at `now`, as the agent would (thresholds judged). */
+  async function runAnomaly(keys: Record<string, unknown>, now = JUNE_30) {
+    const config = loadConfigText(JSON.stringify({ checks: [{ name: 'anomaly', type: 'cost-anomaly', ...keys }] }), 'kw.yaml', { env: {} });
+    return runCheckOnce(config.checks[0], { log, now: () => now });
+  }
+
+  test('the schema\'s defaults are the measured ones', () => {
+    expect(detectOptions(costAnomalyCheck.schema.parse({ source: { type: 'focus', path: '/x.csv' } }))).toEqual(OPTS);
+    expect(OPTS.minScore).toBe(WARN_SCORE);
+  });
+
+  test('a normal day is ok and says what it judged', async () => {
+    const { file } = exportFile('normal.csv', MAY);
+    const r = await runAnomaly({ source: { type: 'focus', path: file } });
+    expect(r.statusText).toBe('ok');
+    expect(r.values).toMatchObject({ anomalies: 0, day: LAST, currency: 'USD' });
+    expect(r.message).toMatch(new RegExp(`^no cost anomaly on ${LAST} in 6 services \\(USD [\\d,]+ spent\\); highest score .+, score -?[\\d.]+`));
+    expect(r.findings ?? []).toEqual([]);
+    expect(r.cost).toMatchObject({ source: 'focus', scope: 'all', currency: 'USD', spend: r.values.spend });
+    expect(r.cost?.groups).toHaveLength(6);
+  });
+
+  test('a spike is critical; its finding names the group and the day, with the actual, the baseline and the currency', async () => {
+    const { file, exp } = exportFile('spike.csv', { ...MAY, spikes: [{ service: EC2, day: LAST, factor: 3 }] });
+    const r = await runAnomaly({ source: { type: 'focus', path: file } });
+    expect([r.statusText, r.condition]).toEqual(['critical', `score >= ${CRIT_SCORE}`]);
+    // The same judgement computed from the generator's own sums.
+    const ref = detect(expectedDaily(exp, { groupBy: 'service', costColumn: 'effective' }), LAST, OPTS).judged[0];
+    expect(ref.group).toBe(EC2);
+    expect(r.values).toMatchObject({ anomalies: 1, group: EC2, day: LAST, currency: 'USD' });
+    expect(r.values.actual as number).toBeCloseTo(ref.actual, 1);
+    expect(r.values.expected as number).toBeCloseTo(ref.median, 1);
+    expect(r.values.deltaAbs as number).toBeCloseTo(ref.deltaAbs, 1);
+    expect(r.values.deltaPct as number).toBeGreaterThan(150);
+    expect(r.values.score as number).toBeGreaterThan(CRIT_SCORE);
+    expect(r.findings).toEqual([{
+      id: `cost-anomaly.${EC2}.${LAST}`,
+      severity: 'high',
+      title: expect.stringMatching(new RegExp(`^${EC2} spent USD [\\d,]+ on ${LAST}, USD \\+[\\d,]+ \\(\\+\\d+%\\) against its baseline of USD [\\d,]+ \\(median of the last 4 Mondays\\), score [\\d.]+$`)),
+      subject: `service ${EC2}`,
+      fix: expect.stringContaining(`${EC2} on ${LAST}`),
+    }]);
+    expect(r.message).toMatch(new RegExp(`^1 cost anomaly on ${LAST}: ${EC2} USD [\\d,]+ against [\\d,]+ \\(median of the last 4 Mondays\\)`));
+    expect(r.cost?.anomalyScore).toBe(r.values.score);
+  });
+
+  test('a smaller spike on a noisy series warns, with a finding of medium severity', async () => {
+    const { file } = exportFile('small-spike.csv', { ...MAY, noise: 0.15, spikes: [{ service: RDS, day: LAST, factor: 1.4 }] });
+    const r = await runAnomaly({ source: { type: 'focus', path: file } });
+    expect([r.statusText, r.condition]).toEqual(['warning', 'anomalies > 0']);
+    expect(r.values.score as number).toBeLessThan(CRIT_SCORE);
+    expect(r.findings?.map((f) => [f.id, f.severity])).toEqual([[`cost-anomaly.${RDS}.${LAST}`, 'medium']]);
+  });
+
+  test('a Savings Plan bought on the judged day is no anomaly with effective cost; with billed cost its upfront is', async () => {
+    const { file } = exportFile('commitment.csv', { ...MAY, commitment: { day: LAST } });
+    const effective = await runAnomaly({ source: { type: 'focus', path: file } });
+    expect(effective.statusText).toBe('ok');
+    expect(effective.values.anomalies).toBe(0);
+    const billed = await runAnomaly({ source: { type: 'focus', path: file }, costColumn: 'billed' });
+    expect(billed.statusText).toBe('critical');
+    expect(billed.values).toMatchObject({ anomalies: 1, group: SAVINGS_PLANS, actual: 121_333 });
+    expect(billed.values.deltaPct).toBeUndefined(); // new spend: no percentage of nothing
+    expect(billed.message).toMatch(/new spend/);
+    expect(billed.message).toMatch(/; billed cost/);
+  });
+
+  test('the days after a Savings Plan purchase are no anomaly either (effective cost follows usage)', async () => {
+    const { file } = exportFile('commitment-before.csv', { ...MAY, commitment: { day: 50 } });
+    expect((await runAnomaly({ source: { type: 'focus', path: file } })).statusText).toBe('ok');
+  });
+
+  test('a negative correction on the judged day is a drop: ok by default, a finding with drops: true', async () => {
+    const { file } = exportFile('correction.csv', { ...MAY, corrections: [{ day: LAST, service: RDS, amount: -1200 }] });
+    const r = await runAnomaly({ source: { type: 'focus', path: file } });
+    expect(r.statusText).toBe('ok');
+    const drops = await runAnomaly({ source: { type: 'focus', path: file }, drops: true });
+    expect(drops.statusText).toBe('warning');
+    expect(drops.values.score as number).toBeLessThan(-WARN_SCORE);
+    expect(drops.findings?.[0]).toMatchObject({ id: `cost-anomaly.${RDS}.${LAST}`, severity: 'medium', title: expect.stringMatching(/spent only USD/) });
+  });
+
+  test('a correction a week ago does not make the judged day look high', async () => {
+    const { file } = exportFile('old-correction.csv', { ...MAY, corrections: [{ day: 52, service: RDS, amount: -1200 }] });
+    expect((await runAnomaly({ source: { type: 'focus', path: file } })).statusText).toBe('ok');
+  });
+
+  test('groupBy account: a spike in one account only', async () => {
+    const { file } = exportFile('account-spike.csv', { ...MAY, spikes: [{ service: EC2, day: LAST, factor: 4, account: '222222222222' }] });
+    const r = await runAnomaly({ source: { type: 'focus', path: file }, groupBy: 'account' });
+    expect(r.statusText).toBe('critical');
+    expect(r.findings?.map((f) => [f.id, f.subject])).toEqual([[`cost-anomaly.222222222222.${LAST}`, 'account 222222222222']]);
+  });
+
+  test('filters narrow the series and name the scope', async () => {
+    const { file } = exportFile('filtered.csv', { ...MAY, spikes: [{ service: EC2, day: LAST, factor: 3 }] });
+    const r = await runAnomaly({ source: { type: 'focus', path: file }, service: RDS });
+    expect(r.statusText).toBe('ok');
+    expect(r.cost).toMatchObject({ scope: `service=${RDS}` });
+    expect(r.message).toMatch(/ in 1 service /);
+  });
+
+  test('lag: 2d judges the day before yesterday; a day not exported yet is no anomaly', async () => {
+    const { file } = exportFile('lag.csv', { ...MAY, spikes: [{ service: EC2, day: LAST, factor: 3 }] });
+    const before = await runAnomaly({ source: { type: 'focus', path: file }, lag: '2d' });
+    expect([before.statusText, before.values.day]).toEqual(['ok', '2026-06-28']);
+    const tomorrow = await runAnomaly({ source: { type: 'focus', path: file } }, JUNE_30 + 86_400_000);
+    expect(tomorrow.statusText).toBe('ok');
+    expect(tomorrow.message).toBe('no cost data for 2026-06-30 yet (exports lag; raise lag if this one always does): nothing to judge');
+    expect(tomorrow.cost).toEqual({ source: 'focus', scope: 'all', currency: 'USD' });
+  });
+
+  test('an export that stopped is unknown, not a quiet week', async () => {
+    const { file } = exportFile('stopped.csv', MAY);
+    const r = await runAnomaly({ source: { type: 'focus', path: file } }, JUNE_30 + 4 * 86_400_000);
+    expect(r.statusText).toBe('unknown');
+    expect(r.message).toMatch(/cost data ends on 2026-06-29, more than 3d ago \(staleAfter\)/);
+  });
+
+  test('two currencies are refused; so is data in another currency than the configured one', async () => {
+    const { file } = exportFile('two.csv', { ...MAY, secondCurrency: { currency: 'EUR' } });
+    const two = await runAnomaly({ source: { type: 'focus', path: file } });
+    expect(two.statusText).toBe('unknown');
+    expect(two.message).toMatch(/USD and EUR|EUR and USD/);
+    const eur = await runAnomaly({ source: { type: 'focus', path: file, currency: 'EUR' }, currency: 'USD' });
+    expect(eur.statusText).toBe('unknown');
+    expect(eur.message).toMatch(/the cost data is in EUR and minDelta in USD/);
+  });
+
+  test.each([
+    [{ baseline: '7d12h' }, 'whole number of days'],
+    [{ baseline: '3d' }, 'at least 7d'],
+    [{ lag: '0s' }, 'at least 1d'],
+    [{ weeks: 13 }, '12'],
+    [{ minDeltaPct: '20' }, 'percentage'],
+  ])('%j is refused', (keys, message) => {
+    const r = costAnomalyCheck.schema.safeParse({ source: { type: 'focus', path: '/x.csv' }, ...keys });
+    expect(r.success).toBe(false);
+    expect(JSON.stringify(r.error?.issues)).toContain(message);
   });
 });

@@ -103,6 +103,7 @@ function configProblems(config: unknown): string[] {
  */
 const REQUIRED: Record<string, Record<string, unknown>> = {
   'auth-failures': {},
+  'cost-anomaly': { source: { type: 'focus', path: '/var/lib/focus/*.csv' } },
   'cost-budget': { source: { type: 'focus', path: '/var/lib/focus/*.csv' }, budget: 1000 },
   cpu: {},
   disk: {},
