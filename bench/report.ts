@@ -1,4 +1,5 @@
 import { configProblems, renderConfigLoad, type ConfigCase } from './config-load';
+import { focusProblems, renderFocusParse, type FocusParseResult } from './focus-rss';
 import type { Settings } from './run';
 
 /** One bare-client baseline run (bench/baseline.ts). */
@@ -82,6 +83,8 @@ export interface BenchResults {
   idle: IdleRun[];
   /** `keepwatch validate` on large generated configs. */
   configLoad?: ConfigCase[];
+  /** A ~1 GB FOCUS export parsed by the focus cost source, with its RSS (bench/focus-rss.ts). */
+  focusParse?: FocusParseResult;
 }
 
 /** The middle value (mean of the two middle ones for an even count). */
@@ -121,6 +124,7 @@ export function renderResults(r: BenchResults): { markdown: string; problems: st
   });
 
   problems.push(...configProblems(r.configLoad ?? []));
+  problems.push(...focusProblems(r.focusParse));
   const config = renderConfigLoad(r.configLoad ?? []);
 
   const kwCpu = median(kw.map((k) => k.cpuPerRunMs));
@@ -230,5 +234,6 @@ export function renderResults(r: BenchResults): { markdown: string; problems: st
     md.push('', 'keepwatch logged at warn or above during a run; last lines:', '', '```', ...logged.flatMap((k) => k.logTail), '```');
   }
   md.push('');
+  if (r.focusParse) md.push(...renderFocusParse(r.focusParse));
   return { markdown: md.join('\n'), problems };
 }

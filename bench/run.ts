@@ -4,6 +4,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { packageRoot, packageVersion } from '../agent/paths';
 import { benchConfigLoad } from './config-load';
+import { benchFocusParse } from './focus-rss';
 
 import { cleanupAll, freePort, get, installCleanup, removeDir, sleep, start, tempDir, waitHealthy, type Child } from './children';
 import { cpuSeconds, machine, memory } from './proc';
@@ -28,6 +29,8 @@ export interface Settings {
   idleS: number;
   baselineRequests: number;
   blackbox: string;
+  /** Size of the generated FOCUS export the focus cost source parses (BENCH_FOCUS_MB). */
+  focusBytes: number;
   out: string;
 }
 
@@ -51,6 +54,7 @@ function settings(env = process.env): Settings {
     idleS: num('BENCH_IDLE_S', 20),
     baselineRequests: num('BENCH_BASELINE_REQUESTS', 3000),
     blackbox: env.BENCH_BLACKBOX || '/usr/bin/prometheus-blackbox-exporter',
+    focusBytes: env.BENCH_FOCUS_MB ? num('BENCH_FOCUS_MB', 1024) * 1e6 : 1024 ** 3,
     out: env.BENCH_OUT || path.join(packageRoot(), 'bench', 'RESULTS.md'),
   };
 }
@@ -424,6 +428,13 @@ async function main(): Promise<void> {
   for (let r = 1; r <= s.runs; r++) results.idle.push(await idleRss(s, r));
   progress('config load: keepwatch validate on 10,000 checks, 20,000 labels, 196,000 checks and 4 MiB of one-line checks');
   results.configLoad = benchConfigLoad(CLI, NODE_FLAGS, s.runs);
+  progress(`FOCUS export parsing: a ${(s.focusBytes / 1e6).toFixed(0)} MB export, plain and gzip, RSS sampled every 100 ms`);
+  results.focusParse = await benchFocusParse({
+    targetBytes: s.focusBytes,
+    nodeFlags: NODE_FLAGS,
+    focusModule: path.join(path.dirname(CLI), '..', 'checks', 'cost-sources', 'focus'),
+    progress,
+  });
   results.finished = new Date();
   results.loadAfter = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
