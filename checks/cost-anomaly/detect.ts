@@ -58,6 +58,8 @@ export interface Detection {
   learning: string[];
   /** Whether the source had any row for the day at all. */
   hasData: boolean;
+  /** Every row of the day summed: judged groups, learning ones and those too small to matter. */
+  spend: number;
 }
 
 /** `YYYY-MM-DD` of a UTC day number (days since the epoch). */
@@ -167,9 +169,11 @@ export function detect(rows: readonly DailyCost[], day: string, opts: DetectOpti
   const dayNo = dayNumber(day);
   const dataDays = new Set<number>();
   const byGroup = new Map<string, Map<number, number>>();
+  let spend = 0;
   for (const r of rows) {
     const d = dayNumber(r.day);
     if (d > dayNo) continue;
+    if (d === dayNo) spend += r.amount;
     dataDays.add(d);
     let g = byGroup.get(r.group);
     if (!g) byGroup.set(r.group, (g = new Map()));
@@ -195,5 +199,5 @@ export function detect(rows: readonly DailyCost[], day: string, opts: DetectOpti
     judged.push({ group, day, actual, kind: base.kind, points: base.values.length, ...judge(actual, base, opts) });
   }
   judged.sort((a, b) => Number(b.anomaly) - Number(a.anomaly) || Number(b.overFloors) - Number(a.overFloors) || Math.abs(b.score) - Math.abs(a.score) || a.group.localeCompare(b.group));
-  return { day, judged, learning: learning.sort(), hasData: dataDays.has(dayNo) };
+  return { day, judged, learning: learning.sort(), hasData: dataDays.has(dayNo), spend };
 }

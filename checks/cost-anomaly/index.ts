@@ -183,7 +183,7 @@ export function assessAnomalies(d: Detection, spec: Pick<AnomalySpec, 'groupBy' 
   const what = typeof spec.groupBy === 'object' ? `${spec.groupBy.tag} tag value` : spec.groupBy === 'none' ? 'total' : spec.groupBy;
   const anomalies = d.judged.filter((j) => j.anomaly);
   const worst = d.judged.find((j) => j.overFloors);
-  const spend = d.judged.reduce((s, j) => s + j.actual, 0);
+  const { spend } = d;
   const values: Record<string, Value> = { anomalies: anomalies.length, score: 0, deltaAbs: 0, deltaPct: 0, spend: round(spend, 2), day: d.day, currency };
   if (worst) {
     values.score = round(worst.score, 2);

@@ -139,7 +139,7 @@ describe('baselineFor: weekday awareness', () => {
 describe('detect: days, groups and corrections', () => {
   test('a day with no data at all is not an anomaly', () => {
     const d = detect(series('EC2', MONDAY, 28, weekly), MONDAY, OPTS);
-    expect(d).toEqual({ day: MONDAY, judged: [], learning: [], hasData: false });
+    expect(d).toEqual({ day: MONDAY, judged: [], learning: [], hasData: false, spend: 0 });
   });
 
   test('a group with no row on the day is not judged, while others are', () => {
@@ -176,6 +176,7 @@ describe('detect: days, groups and corrections', () => {
       OPTS,
     );
     expect(next.learning).toEqual(['SageMaker']);
+    expect(next.spend).toBe(1710);
     expect(next.judged.map((j) => j.group)).toEqual(['EC2']);
   });
 
@@ -283,9 +284,11 @@ describe('the check over generated FOCUS exports', () => {
   });
 
   test('a normal day is ok and says what it judged', async () => {
-    const { file } = exportFile('normal.csv', MAY);
+    const { file, exp } = exportFile('normal.csv', MAY);
     const r = await runAnomaly({ source: { type: 'focus', path: file } });
     expect(r.statusText).toBe('ok');
+    const day = expectedDaily(exp, { groupBy: 'service', costColumn: 'effective', from: LAST, to: '2026-06-30' });
+    expect(r.values.spend as number).toBeCloseTo(day.reduce((t, x) => t + x.amount, 0), 1);
     expect(r.values).toMatchObject({ anomalies: 0, day: LAST, currency: 'USD' });
     expect(r.message).toMatch(new RegExp(`^no cost anomaly on ${LAST} in 6 services \\(USD [\\d,]+ spent\\); highest score .+, score -?[\\d.]+`));
     expect(r.findings ?? []).toEqual([]);
