@@ -14,9 +14,9 @@ const MINUTE = 60_000;
 const DAY = 86_400_000;
 
 /**
- * The least |score| of an anomaly, and the warn level. Measured on the generated exports (see
- * the README): at 4, no false alarm over the floors in the measurement scored higher than a few
- * tenths above it, and nine spikes in ten of those injected are caught.
+ * The least |score| of an anomaly, and so the warn level. Measured on generated exports (see the
+ * README): at 4, precision 0.986 and recall 0.973 over 100 seeds; lower lets in days of extreme
+ * noise just over the relative floor, higher loses spikes on noisy series.
  */
 export const WARN_SCORE = 4;
 /** The score from which an increase is critical (and its finding high): no false alarm measured came near it. */
@@ -86,7 +86,7 @@ const fields: Record<string, FieldSpec> = {
   actual: amount('The worst offender\'s spend on the judged day, in currency; absent when none'),
   expected: amount('The worst offender\'s baseline (median), in currency; absent when none'),
   group: { type: 'string', help: 'The worst offender: a service, account, namespace or tag value; absent when none' },
-  spend: amount('Spend of every group on the judged day, in currency'),
+  spend: amount('Spend on the judged day, every group (judged or too new to be) summed, in currency'),
   day: { type: 'string', help: 'The judged day (YYYY-MM-DD, UTC): today minus lag' },
   currency: { type: 'string', help: 'ISO 4217 code of every amount' },
 };
