@@ -7,7 +7,7 @@ import { costAnomalyCheck, CRIT_SCORE, detectOptions, WARN_SCORE } from '../../c
 import { baselineFor, dayNumber, dayString, detect, judge, madFloor, median, mad, type DetectOptions } from '../../checks/cost-anomaly/detect';
 import { addDays } from '../../checks/cost-sources/days';
 import type { DailyCost } from '../../checks/cost-sources/types';
-import { measure, measureCases, sweepTable, type MeasureCase } from '../helpers/cost-anomaly-measure';
+import { measure, measureCases, type MeasureCase } from '../helpers/cost-anomaly-measure';
 import { tempDir } from '../helpers/daemon';
 import { EC2, expectedDaily, focusExport, RDS, SAVINGS_PLANS, type FocusExpected, type FocusOptions } from '../helpers/focus';
 
@@ -223,12 +223,6 @@ describe('measured on generated FOCUS exports with injected spikes', () => {
     expect(m.recall).toBeGreaterThanOrEqual(0.85);
   });
 
-  // COST_ANOMALY_SWEEP=100 npx jest test/checks/cost-anomaly.test.ts -t sweep prints the README's table.
-  (process.env.COST_ANOMALY_SWEEP ? test : test.skip)('sweep', () => {
-    const table = sweepTable(measureCases(Number(process.env.COST_ANOMALY_SWEEP)), OPTS);
-    process.stdout.write(`${table}\n`);
-    expect(table).toContain('defaults');
-  });
 });
 
 describe('a slow creep is for budgets: the baseline follows it', () => {
