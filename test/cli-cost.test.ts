@@ -8,7 +8,7 @@ import { addDays, utcDay, type DailyCost } from '../checks/cost-sources';
 import { runCli, tempDir } from './helpers/daemon';
 import { EC2, expectedDaily, LAMBDA, S3, writeFocusExport, type FocusExpected } from './helpers/focus';
 
-// `keepwatch cost` on the built CLI, over FOCUS exports this test generates for the days up to
+// `keepwatch cost` on the built CLI (budget and anomaly checks), over FOCUS exports this test generates for the days up to
 // yesterday (the CLI reads the real clock): Lambda spends thirty times its usual yesterday.
 let dir: ReturnType<typeof tempDir>;
 let exp: FocusExpected;
@@ -33,6 +33,7 @@ beforeAll(async () => {
     'checks:',
     `  - { name: monthly, type: cost-budget, source: { type: focus, path: "${exportPath}" }, budget: 50000 }`,
     `  - { name: monthly-tight, type: cost-budget, source: { type: focus, path: "${exportPath}" }, budget: 100, warn: "forecastRatio > 0.5" }`,
+    `  - { name: spikes, type: cost-anomaly, source: { type: focus, path: "${exportPath}" }, groupBy: account }`,
     `  - { name: ec2, type: cost-budget, source: { type: focus, path: "${exportPath}" }, service: "${EC2}", budget: 1000000, currency: USD }`,
     '  - { name: disk, type: disk, mount: / }',
   ].join('\n'));
@@ -53,7 +54,7 @@ describe('keepwatch cost', () => {
     const report = JSON.parse(r.stdout) as CostReport;
     const month = currentMonth(Date.now());
     expect(report).toMatchObject({ month: month.from.slice(0, 7), today, daysLeft: month.daysLeft, exitCode: 0 });
-    expect(report.scopes.map((s) => [s.scope, s.checks.map((c) => c.name)])).toEqual([['all', ['monthly', 'monthly-tight']], [`service=${EC2}`, ['ec2']]]);
+    expect(report.scopes.map((s) => [s.scope, s.checks.map((c) => c.name)])).toEqual([['all', ['monthly', 'monthly-tight', 'spikes']], [`service=${EC2}`, ['ec2']]]);
 
     const [all, ec2] = report.scopes;
     const rows = sums();
@@ -81,7 +82,7 @@ describe('keepwatch cost', () => {
     expect(r.code).toBe(0);
     const out = r.stdout;
     expect(out).toMatch(/^Cost, month to date: \d{4}-\d\d \(UTC\), today \d{4}-\d\d-\d\d, \d+ days? left\n/);
-    expect(out).toContain(`\nfocus ${exportPath}: all, effective cost (monthly, monthly-tight)\n`);
+    expect(out).toContain(`\nfocus ${exportPath}: all, effective cost (monthly, monthly-tight, spikes)\n`);
     expect(out).toMatch(/^ {2}month to date +USD [\d,.]+$/m);
     expect(out).toMatch(/^ {2}forecast +USD [\d,]+ \(run rate [\d,.]+\/day\)$/m);
     expect(out).toMatch(/^ {2}BUDGET +CHECK +STATUS +SPENT +FORECAST +MESSAGE$/m);
@@ -102,6 +103,16 @@ describe('keepwatch cost', () => {
     expect(r.stderr).toMatch(new RegExp(`^focus ${missing.replace(/[.*]/g, '\\$&')} \\(gone\\): \\S`));
     expect(r.stdout).toMatch(/\n {2}FAILED: \S/);
     expect(r.stdout).toContain(`focus ${exportPath}: all, effective cost (monthly)`);
+  });
+
+  test('anomaly checks alone: their source\'s month to date, forecast and movers, no budget table', async () => {
+    const file = write('anomaly.yaml', `checks:\n  - { name: spikes, type: cost-anomaly, source: { type: focus, path: "${exportPath}" } }\n`);
+    const r = await runCli(['cost', '--config', file]);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toContain(`focus ${exportPath}: all, effective cost (spikes)`);
+    expect(r.stdout).toMatch(/^ {2}month to date +USD /m);
+    expect(r.stdout).not.toContain('BUDGET');
+    expect(r.stdout).toContain('  Top movers: ');
   });
 
   test('a config without cost checks is a usage error that says what to add (exit 3)', async () => {
