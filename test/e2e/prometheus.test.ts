@@ -5,7 +5,9 @@ import net from 'node:net';
 import path from 'node:path';
 import YAML from 'yaml';
 import { packageRoot } from '../../agent/paths';
+import { addDays, utcDay } from '../../checks/cost-sources';
 import { eventually, startDaemon, stopChild, tempDir, type Daemon } from '../helpers/daemon';
+import { EC2, LAMBDA, writeFocusExport } from '../helpers/focus';
 import { TestPki } from '../helpers/pki';
 import { closedPort, startHttp, startTcp, type TestServer } from '../helpers/servers';
 
@@ -16,7 +18,7 @@ const ROOT = packageRoot();
 const RULES_DIR = path.join(ROOT, 'dashboards', 'prometheus');
 const RULE_FILES = fs.readdirSync(RULES_DIR).filter((f) => f.endsWith('.rules.yml')).map((f) => path.join(RULES_DIR, f));
 const TEST_FILES = fs.readdirSync(path.join(RULES_DIR, 'tests')).filter((f) => f.endsWith('.test.yml')).map((f) => path.join(RULES_DIR, 'tests', f));
-const DASHBOARDS = ['keepwatch-overview.json', 'keepwatch-check-detail.json', 'keepwatch-agent-health.json', 'keepwatch-security.json'];
+const DASHBOARDS = ['keepwatch-overview.json', 'keepwatch-check-detail.json', 'keepwatch-agent-health.json', 'keepwatch-security.json', 'keepwatch-cost.json'];
 const TOKEN = 'e2e-admin-token-1234';
 
 let dir: ReturnType<typeof tempDir>;
@@ -83,6 +85,12 @@ beforeAll(async () => {
   pki = new TestPki();
   const ca = pki.issue({ cn: 'e2e CA', notAfterDays: 365, ca: true });
   const cert = pki.issue({ cn: 'e2e.example.test', san: ['DNS:e2e.example.test'], notAfterDays: 30 }, ca);
+  // What the cost checks read: a FOCUS export of the 60 days up to yesterday (UTC), Lambda
+  // spending thirty times its usual yesterday.
+  const today = utcDay(now);
+  const focusFile = path.join(dir.dir, 'focus-export.csv.gz');
+  await writeFocusExport(focusFile, { start: addDays(today, -60), days: 60, seed: 13, spikes: [{ service: LAMBDA, day: addDays(today, -1), factor: 30 }] }, { gzip: true });
+  const focus = { type: 'focus', path: focusFile };
   // web-down and flaky answer until Prometheus has scraped the agent, so that it sees the
   // incident counters rise from 0 (increase() over the range needs a sample before the rise).
   const downServer = http.createServer((_req, res) => res.end()).listen(down, '127.0.0.1');
@@ -110,6 +118,12 @@ beforeAll(async () => {
       { name: 'ssh-logins', type: 'auth-failures', file: authLog, every: '2s', warn: 'failures > 1000', crit: 'failures > 2000' },
       { name: 'e2e-cert', type: 'tls-cert', certFile: cert.certFile, caFile: ca.certFile, serverName: 'e2e.example.test', every: '5s', warn: 'daysLeft < 7', crit: 'daysLeft < 1' },
       { name: 'updates', type: 'updates', every: '1m', timeout: '50s', warn: 'pending < 0', crit: 'security < 0' },
+      // Cost checks, kept out of the incident flows too: budgets (one far below the spend), the
+      // anomaly check (it warns for Lambda's spike: the annotation), idle capacity from the first sample.
+      { name: 'cloud-budget', type: 'cost-budget', source: focus, budget: 1_000_000, every: '10s', warn: 'forecastRatio > 1000', crit: 'spendRatio > 1000' },
+      { name: 'ec2-budget', type: 'cost-budget', source: focus, service: EC2, budget: 100, every: '10s', warn: 'forecastRatio > 1000', crit: 'spendRatio > 1000' },
+      { name: 'cloud-anomaly', type: 'cost-anomaly', source: focus, every: '10s', crit: 'score > 1000000' },
+      { name: 'idle', type: 'idle-capacity', hourlyPrice: 0.5, currency: 'EUR', minHistory: '0s', every: '2s', sample: '200ms', warn: 'wastedPercent > 100' },
     ],
   }));
   daemon = await startDaemon(['--config', config]);
@@ -155,6 +169,10 @@ beforeAll(async () => {
     const r = await query('keepwatch_incident_resolve_seconds_count{severity="critical"} > 0 and keepwatch_incident_ack_seconds_count{severity="critical"} > 0');
     return (r.data?.result.length ?? 0) > 0;
   }, 20_000, 'Prometheus to scrape the ack and the resolve');
+  // The cost checks have answered and been scraped.
+  for (const expr of ['keepwatch_cost_budget{check="ec2-budget"}', 'keepwatch_cost_budget{check="cloud-budget"}', 'keepwatch_cost_anomaly_score{check="cloud-anomaly"}', 'keepwatch_cost_wasted_monthly{check="idle"}']) {
+    await eventually(async () => ((await query(expr)).data?.result.length ?? 0) > 0, 30_000, `Prometheus to scrape ${expr}`);
+  }
   // The slowest check (updates: apt's simulation) has answered and been scraped.
   await eventually(async () => ((await query('keepwatch_check_value{check="updates", field="pending"}')).data?.result.length ?? 0) > 0, 60_000, 'Prometheus to scrape the updates check');
   await new Promise((r) => setTimeout(r, 5000));
@@ -205,7 +223,7 @@ test('the recording rules compute from real data: SLO ratios for the check with 
   expect((covered.data!.result as any[]).map((s) => s.metric.check)).toEqual(['memory']);
 });
 
-test('every dashboard query parses; every Overview, Check detail and Security posture panel returns data, none NaN', async () => {
+test('every dashboard query parses; every Overview, Check detail, Security posture and Cloud cost panel returns data, none NaN', async () => {
   const failures: string[] = [];
   for (const file of DASHBOARDS) {
     const mustHaveData = file !== 'keepwatch-agent-health.json';
@@ -227,6 +245,43 @@ test('the dashboards\' template variables find the agent and its checks', async 
   // The security dashboard's check variable: the security checks only.
   const security = (await (await fetch(`${promUrl}/api/v1/label/check/values?match[]=${encodeURIComponent('keepwatch_check_status{category="security"}')}`)).json()) as any;
   expect(security.data).toEqual(['e2e-cert', 'ssh-logins', 'updates']);
+  // The cost dashboard's: the cost checks only.
+  const cost = (await (await fetch(`${promUrl}/api/v1/label/check/values?match[]=${encodeURIComponent('keepwatch_check_status{category="cost"}')}`)).json()) as any;
+  expect(cost.data).toEqual(['cloud-anomaly', 'cloud-budget', 'ec2-budget', 'idle']);
+});
+
+test('the cloud cost dashboard\'s panels show what the cost checks measured: budgets, top services, the anomaly, idle capacity', async () => {
+  const panel = async (title: string, ref = 'A') => {
+    const q = dashboardQueries('keepwatch-cost.json').find((d) => d.where === `keepwatch-cost.json: ${title} (${ref})`);
+    return ((await query(fill(q!.expr, { instance: '.+', check: '.+' }))).data!.result as any[]);
+  };
+  const checks = new Map<string, any>((await (await fetch(`${daemon.base}/api/v1/checks`)).json() as any).checks.map((c: any) => [c.name, c.last]));
+  const value = (check: string, field: string) => checks.get(check).values[field] as number;
+  // EC2 alone runs far over its budget of 100 (spent, except on the 1st, when nothing of the month
+  // is spent yet); the whole bill stays under its million.
+  expect((await panel('Budgets at risk')).map((s) => s.value[1])).toEqual(['1']);
+  expect((await panel('Budgets spent')).map((s) => s.value[1])).toEqual([utcDay(Date.now()).endsWith('-01') ? '0' : '1']);
+  const ratios = Object.fromEntries((await panel('Forecast / budget')).map((s) => [s.metric.check, Number(s.value[1])]));
+  expect(ratios['ec2-budget']).toBeCloseTo(value('ec2-budget', 'forecastRatio'), 2);
+  expect(ratios['cloud-budget']).toBeLessThan(1);
+  const spend = (await panel('Spend vs budget and forecast', 'A')).map((s) => [s.metric.check, s.metric.scope, s.metric.currency, Number(s.value[1])]);
+  expect(spend).toEqual(expect.arrayContaining([['ec2-budget', `service=${EC2}`, 'USD', expect.closeTo(value('ec2-budget', 'spend'), 2)], ['cloud-budget', 'all', 'USD', expect.any(Number)]]));
+  // Yesterday's top service is Lambda, at thirty times its usual spend; the anomaly check warns (the annotation).
+  const top = await panel('Top services');
+  expect(top[0]?.metric).toMatchObject({ check: 'cloud-anomaly', group: LAMBDA, currency: 'USD' });
+  expect(checks.get('cloud-anomaly')).toMatchObject({ statusText: 'warning', values: { group: LAMBDA } });
+  expect(Number((await panel('Worst anomaly score'))[0].value[1])).toBeCloseTo(value('cloud-anomaly', 'score'), 5);
+  const annotation = dashboardQueries('keepwatch-cost.json').find((d) => d.where === 'keepwatch-cost.json: annotation Cost anomalies')!;
+  expect(((await query(fill(annotation.expr, { instance: '.+', check: '.+' }))).data!.result as any[]).map((s) => s.metric.check)).toEqual(['cloud-anomaly']);
+  // Idle capacity, in euros: 0.5 an hour × 730 × the share unused at p95 (how much depends on how
+  // busy this machine is, so only the model is held to).
+  const idle = await panel('Idle capacity per month');
+  expect(idle.map((s) => s.metric.currency)).toEqual(['EUR']);
+  expect(Number(idle[0].value[1])).toBeGreaterThanOrEqual(0);
+  expect(Number(idle[0].value[1])).toBeLessThanOrEqual(0.5 * 730);
+  expect(value('idle', 'wastedMonthly')).toBeCloseTo(0.5 * 730 * value('idle', 'wastedPercent') / 100, 2);
+  expect(value('idle', 'wastedPercent')).toBeCloseTo(100 - Math.max(value('idle', 'cpuP95'), value('idle', 'memP95')), 5);
+  expect((await panel('p95 CPU and memory')).map((s) => s.metric.field).sort()).toEqual(['cpuP95', 'memP95']);
 });
 
 test('the security dashboard\'s panels show what the checks found: findings by severity, days left, failed logins', async () => {
