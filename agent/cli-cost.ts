@@ -1,9 +1,7 @@
 import pino from 'pino';
 import type { Argv, CommandModule } from 'yargs';
-import {
-  budgetObservation, budgetWindow, currentMonth, formatAmount, formatRatio, monthFigures, providerForecast, queryFilter, RATE_DAYS, scopeText,
-  sourceOf, type CurrentMonth,
-} from '../checks/cost-budget';
+import { budgetObservation, budgetWindow, providerForecast, queryFilter, scopeText, sourceOf } from '../checks/cost-sources/budget';
+import { currentMonth, formatAmount, formatRatio, monthFigures, RATE_DAYS, type CurrentMonth } from '../checks/cost-sources/month';
 import { addDays, daysBetween, type CostForecast, type CostQuery, type DailyCost, type SourceSpec } from '../checks/cost-sources';
 import { round } from '../checks/types';
 import { loadOrExit, resolveConfigPath } from './cli-config';

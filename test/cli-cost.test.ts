@@ -3,7 +3,7 @@ import path from 'node:path';
 import { costScopes, describeSource, formatCost, topMovers, type CostReport } from '../agent/cli-cost';
 import { loadConfigText } from '../agent/config/load';
 import { Status } from '../agent/evaluate';
-import { currentMonth, monthFigures } from '../checks/cost-budget';
+import { currentMonth, monthFigures } from '../checks/cost-sources/month';
 import { addDays, utcDay, type DailyCost } from '../checks/cost-sources';
 import { runCli, tempDir } from './helpers/daemon';
 import { EC2, expectedDaily, LAMBDA, S3, writeFocusExport, type FocusExpected } from './helpers/focus';

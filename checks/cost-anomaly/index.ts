@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { costFilterKeys, formatAmount, queryFilter, scopeText, sourceOf } from '../cost-budget';
+import { costFilterKeys, queryFilter, scopeText, sourceOf } from '../cost-sources/budget';
+import { formatAmount } from '../cost-sources/month';
 import { costColumnSchema, currencyCode, sourceSchema } from '../cost-sources';
 import { addDays, utcDay } from '../cost-sources/days';
 import type { CostQuery, DailyCost } from '../cost-sources/types';

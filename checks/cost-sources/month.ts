@@ -1,5 +1,5 @@
-import { addDays, daysBetween, monthBounds, utcDay } from '../cost-sources/days';
-import { MixedCurrencyError, type DailyCost } from '../cost-sources/types';
+import { addDays, daysBetween, monthBounds, utcDay } from './days';
+import { MixedCurrencyError, type DailyCost } from './types';
 
 /** How many complete days the trailing run rate averages. */
 export const RATE_DAYS = 7;
