@@ -4,6 +4,7 @@ import { costAnomalyCheck } from './cost-anomaly';
 import { costBudgetCheck } from './cost-budget';
 import { cpuCheck } from './cpu';
 import { diskCheck } from './disk';
+import { dnsCheck } from './dns';
 import { httpCheck } from './http';
 import { httpHeadersCheck } from './http-headers';
 import { idleCapacityCheck } from './idle-capacity';
@@ -11,6 +12,7 @@ import { integrityCheck } from './integrity';
 import { loadCheck } from './load';
 import { memoryCheck } from './memory';
 import { permissionsCheck } from './permissions';
+import { pingCheck } from './ping';
 import { portsCheck } from './ports';
 import { processCheck } from './process';
 import { sshdCheck } from './sshd';
@@ -26,6 +28,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   costBudgetCheck,
   cpuCheck,
   diskCheck,
+  dnsCheck,
   httpCheck,
   httpHeadersCheck,
   idleCapacityCheck,
@@ -33,6 +36,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   loadCheck,
   memoryCheck,
   permissionsCheck,
+  pingCheck,
   portsCheck,
   processCheck,
   sshdCheck,
