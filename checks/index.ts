@@ -11,9 +11,11 @@ import { idleCapacityCheck } from './idle-capacity';
 import { integrityCheck } from './integrity';
 import { loadCheck } from './load';
 import { memoryCheck } from './memory';
+import { mysqlCheck } from './mysql';
 import { permissionsCheck } from './permissions';
 import { pingCheck } from './ping';
 import { portsCheck } from './ports';
+import { postgresCheck } from './postgres';
 import { processCheck } from './process';
 import { sshdCheck } from './sshd';
 import { tcpCheck } from './tcp';
@@ -35,9 +37,11 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   integrityCheck,
   loadCheck,
   memoryCheck,
+  mysqlCheck,
   permissionsCheck,
   pingCheck,
   portsCheck,
+  postgresCheck,
   processCheck,
   sshdCheck,
   tcpCheck,
