@@ -12,11 +12,13 @@ import { integrityCheck } from './integrity';
 import { loadCheck } from './load';
 import { memoryCheck } from './memory';
 import { mysqlCheck } from './mysql';
+import { natsCheck } from './nats';
 import { permissionsCheck } from './permissions';
 import { pingCheck } from './ping';
 import { portsCheck } from './ports';
 import { postgresCheck } from './postgres';
 import { processCheck } from './process';
+import { redisCheck } from './redis';
 import { sshdCheck } from './sshd';
 import { tcpCheck } from './tcp';
 import { tlsCertCheck } from './tls-cert';
@@ -38,11 +40,13 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   loadCheck,
   memoryCheck,
   mysqlCheck,
+  natsCheck,
   permissionsCheck,
   pingCheck,
   portsCheck,
   postgresCheck,
   processCheck,
+  redisCheck,
   sshdCheck,
   tcpCheck,
   tlsCertCheck,
