@@ -5,6 +5,7 @@ import { costBudgetCheck } from './cost-budget';
 import { cpuCheck } from './cpu';
 import { diskCheck } from './disk';
 import { dnsCheck } from './dns';
+import { grpcCheck } from './grpc';
 import { httpCheck } from './http';
 import { httpHeadersCheck } from './http-headers';
 import { idleCapacityCheck } from './idle-capacity';
@@ -33,6 +34,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   cpuCheck,
   diskCheck,
   dnsCheck,
+  grpcCheck,
   httpCheck,
   httpHeadersCheck,
   idleCapacityCheck,
