@@ -12,6 +12,7 @@ import { idleCapacityCheck } from './idle-capacity';
 import { integrityCheck } from './integrity';
 import { loadCheck } from './load';
 import { memoryCheck } from './memory';
+import { mqttCheck } from './mqtt';
 import { mysqlCheck } from './mysql';
 import { natsCheck } from './nats';
 import { permissionsCheck } from './permissions';
@@ -19,6 +20,7 @@ import { pingCheck } from './ping';
 import { portsCheck } from './ports';
 import { postgresCheck } from './postgres';
 import { processCheck } from './process';
+import { rabbitmqCheck } from './rabbitmq';
 import { redisCheck } from './redis';
 import { sshdCheck } from './sshd';
 import { tcpCheck } from './tcp';
@@ -41,6 +43,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   integrityCheck,
   loadCheck,
   memoryCheck,
+  mqttCheck,
   mysqlCheck,
   natsCheck,
   permissionsCheck,
@@ -48,6 +51,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   portsCheck,
   postgresCheck,
   processCheck,
+  rabbitmqCheck,
   redisCheck,
   sshdCheck,
   tcpCheck,

@@ -7,7 +7,7 @@ import { packageRoot } from '../../agent/paths';
  * the idle agent's memory does not grow: loading the registry and the agent must leave every
  * one of them out of require.cache. Add a new type's driver packages here.
  */
-const DRIVERS = ['pg', 'pg-protocol', 'pg-pool', 'mysql2', 'ioredis', '@ioredis/commands', 'nats', 'nkeys.js', '@grpc/grpc-js', '@grpc/proto-loader', '@js-sdsl/ordered-map'];
+const DRIVERS = ['pg', 'pg-protocol', 'pg-pool', 'mysql2', 'ioredis', '@ioredis/commands', 'nats', 'nkeys.js', '@grpc/grpc-js', '@grpc/proto-loader', '@js-sdsl/ordered-map', 'amqplib', 'mqtt', 'mqtt-packet'];
 
 test('loading the check registry and the agent loads no service driver', () => {
   const root = packageRoot();
