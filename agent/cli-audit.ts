@@ -1,15 +1,12 @@
-import pino from 'pino';
 import type { Argv, CommandModule } from 'yargs';
 import { FINDING_SEVERITIES, type Finding, type FindingSeverity } from '../checks/types';
 import { checkTypes } from '../checks';
-import { loadOrExit, resolveConfigPath } from './cli-config';
 import { EXIT_USAGE } from './cli-errors';
+import { oneShot } from './cli-oneshot';
 import { formatColumns } from './cli-table';
-import { expandChecks } from './config/load';
 import { Status, STATUS_NAMES } from './evaluate';
-import { createLogger, setSecrets, type Logger } from './logger';
+import type { Logger } from './logger';
 import type { CheckConfig, CheckResult } from './model';
-import { installProcessGuard } from './process-guard';
 
 interface AuditArgs {
   names: string[];
@@ -120,19 +117,7 @@ export function auditCommand(configOption: object, runner: AuditRunner): Command
 }
 
 async function audit(argv: AuditArgs, runner: AuditRunner): Promise<void> {
-  const file = resolveConfigPath(argv.config);
-  const config = loadOrExit(file, Status.Unknown);
-  setSecrets(config.secrets);
-  const envLevel = process.env.KEEPWATCH_LOG_LEVEL;
-  const log = createLogger({ level: envLevel && pino.levels.values[envLevel] !== undefined ? envLevel : 'warn', destination: pino.destination(2) });
-  installProcessGuard(log);
-  let all: CheckConfig[];
-  try {
-    all = await expandChecks(config.checks);
-  } catch (err) {
-    process.stderr.write(`cannot expand checks: ${(err as Error).message}\n`);
-    process.exit(Status.Unknown);
-  }
+  const { config, log, checks: all } = await oneShot(argv.config);
   const security = all.filter((c) => c.category === 'security');
   const { selected, unknown } = runner.selectChecks(security, argv.names);
   const notSecurity = unknown.filter((n) => all.some((c) => c.name === n || c.name.startsWith(`${n}:`)));
@@ -147,7 +132,7 @@ async function audit(argv: AuditArgs, runner: AuditRunner): Promise<void> {
   if (!selected.length) {
     // Nothing audited is not "all clear": UNKNOWN, with what to add.
     process.stderr.write(
-      `${file}: no security checks to run${security.length ? ' (all disabled)' : ''}: add some to checks:, e.g.\n` +
+      `${config.file}: no security checks to run${security.length ? ' (all disabled)' : ''}: add some to checks:, e.g.\n` +
       '  - { name: ssh-logins, type: auth-failures, every: 1m }\n' +
       `security check types: ${securityTypes().join(', ')} (see the README's "Security checks")\n`,
     );

@@ -1,17 +1,14 @@
-import pino from 'pino';
 import type { Argv, CommandModule } from 'yargs';
 import { budgetObservation, budgetWindow, providerForecast, queryFilter, scopeText, sourceOf } from '../checks/cost-sources/budget';
 import { currentMonth, formatAmount, formatRatio, monthFigures, RATE_DAYS, type CurrentMonth } from '../checks/cost-sources/month';
 import { addDays, daysBetween, type CostForecast, type CostQuery, type DailyCost, type SourceSpec } from '../checks/cost-sources';
 import { round } from '../checks/types';
-import { loadOrExit, resolveConfigPath } from './cli-config';
 import { EXIT_USAGE } from './cli-errors';
+import { oneShot } from './cli-oneshot';
 import { formatColumns } from './cli-table';
-import { expandChecks } from './config/load';
 import { judge, Status, STATUS_NAMES } from './evaluate';
-import { createLogger, setSecrets, type Logger } from './logger';
+import type { Logger } from './logger';
 import type { CheckConfig } from './model';
-import { installProcessGuard } from './process-guard';
 import { scrub } from './secrets';
 
 interface CostArgs {
@@ -293,23 +290,11 @@ export function costCommand(configOption: object, now: () => number = Date.now):
 }
 
 async function cost(argv: CostArgs, now: () => number): Promise<void> {
-  const file = resolveConfigPath(argv.config);
-  const config = loadOrExit(file, Status.Unknown);
-  setSecrets(config.secrets);
-  const envLevel = process.env.KEEPWATCH_LOG_LEVEL;
-  const log = createLogger({ level: envLevel && pino.levels.values[envLevel] !== undefined ? envLevel : 'warn', destination: pino.destination(2) });
-  installProcessGuard(log);
-  let all: CheckConfig[];
-  try {
-    all = await expandChecks(config.checks);
-  } catch (err) {
-    process.stderr.write(`cannot expand checks: ${(err as Error).message}\n`);
-    process.exit(Status.Unknown);
-  }
+  const { config, log, checks: all } = await oneShot(argv.config);
   const checks = all.filter((c) => c.enabled);
   if (!costScopes(checks).length) {
     process.stderr.write(
-      `${file}: no cost checks with a source: add one to checks:, e.g.\n` +
+      `${config.file}: no cost checks with a source: add one to checks:, e.g.\n` +
       '  - { name: monthly-budget, type: cost-budget, source: { type: focus, path: "/data/focus/*.csv.gz" }, budget: 10000 }\n' +
       'see the README\'s "Cost checks"\n',
     );

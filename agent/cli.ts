@@ -2,8 +2,6 @@
 // The V8 flag keeps the young generation at 2 x 8 MB instead of 2 x 16 MB: a busy agent makes
 // short-lived garbage only, so this saves ~25 MB RSS at 1,000 checks for little CPU. The
 // same flags are in package.json's start script, the Dockerfile and the benchmark.
-import tty from 'node:tty';
-import pino from 'pino';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Agent } from './agent';
@@ -12,14 +10,15 @@ import { agentUrl, incidentId } from './cli-api';
 import { baselineCommand } from './cli-baseline';
 import { costCommand } from './cli-cost';
 import { loadOrExit, NO_CHECKS_WARNING, resolveConfigPath, validateCommand } from './cli-config';
-import { exitQuietlyOnClosedPipes, onCliFailure, usageError } from './cli-errors';
+import { exitQuietlyOnClosedPipes, onCliFailure } from './cli-errors';
 import { incidentsCommand, silenceCommand } from './cli-incidents';
 import { statusCommand } from './cli-status';
+import { levelOverride, logOutput, oneShot } from './cli-oneshot';
 import { formatColumns } from './cli-table';
-import { expandChecks, loadConfigFileAsync } from './config/load';
+import { LOG_FORMATS } from './log-pretty';
+import { loadConfigFileAsync } from './config/load';
 import { configJsonSchema, parseListen } from './config/schema';
 import { Status } from './evaluate';
-import { LOG_FORMATS, type LogFormat } from './log-pretty';
 import { createLogger, setSecrets, type Logger } from './logger';
 import { Metrics } from './metrics';
 import { INCIDENT_STATES, type CheckConfig, type CheckResult } from './model';
@@ -34,26 +33,7 @@ import { Store, StoreError } from './store/store';
 // set before the pool's first use, which is after this module loads.
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
-
-/** The log level from --log-level or $KEEPWATCH_LOG_LEVEL; a usage error for a level pino doesn't know. */
-function levelOverride(flag?: string): string | undefined {
-  const level = flag ?? (process.env.KEEPWATCH_LOG_LEVEL || undefined);
-  if (level !== undefined && !LOG_LEVELS.includes(level)) usageError(`KEEPWATCH_LOG_LEVEL: unknown level "${level}" (valid: ${LOG_LEVELS.join(', ')})`);
-  return level;
-}
-
-/**
- * The log format from --log-format, else $KEEPWATCH_LOG_FORMAT, else pretty when the log's
- * file descriptor is a terminal (a person watching) and JSON otherwise (a collector reading);
- * colour only on a terminal without $NO_COLOR. A usage error for an unknown format.
- */
-export function logOutput(flag: string | undefined, fd: number, env = process.env, isTty = tty.isatty): { format: LogFormat; color: boolean } {
-  const format = flag ?? (env.KEEPWATCH_LOG_FORMAT || undefined);
-  if (format !== undefined && !LOG_FORMATS.includes(format as LogFormat)) usageError(`KEEPWATCH_LOG_FORMAT: unknown format "${format}" (valid: ${LOG_FORMATS.join(', ')})`);
-  const terminal = isTty(fd);
-  return { format: (format as LogFormat | undefined) ?? (terminal ? 'pretty' : 'json'), color: terminal && !env.NO_COLOR };
-}
+export { logOutput } from './cli-oneshot';
 
 /** Why the listener could not start, in words (`address already in use`), else the system's message. */
 function listenFailure(err: NodeJS.ErrnoException): string {
@@ -178,18 +158,7 @@ export function formatTable(results: CheckResult[]): string {
 }
 
 async function checkCommand(argv: { config?: string; names: string[]; json?: boolean }): Promise<void> {
-  const file = resolveConfigPath(argv.config);
-  const config = loadOrExit(file, Status.Unknown);
-  setSecrets(config.secrets);
-  const log = createLogger({ level: levelOverride() ?? 'warn', destination: pino.destination(2), ...logOutput(undefined, 2) });
-  installProcessGuard(log);
-  let all: CheckConfig[];
-  try {
-    all = await expandChecks(config.checks);
-  } catch (err) {
-    process.stderr.write(`cannot expand checks: ${(err as Error).message}\n`);
-    process.exit(Status.Unknown);
-  }
+  const { config, log, checks: all } = await oneShot(argv.config);
   const { selected, unknown } = selectChecks(all, argv.names);
   if (unknown.length) {
     process.stderr.write(`no such check: ${unknown.join(', ')} (checks: ${all.map((c) => c.name).join(', ')})\n`);
