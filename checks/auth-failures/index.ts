@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { defineCheck, duration, findingFields, findingValues, formatDuration, size, type CheckContext, type FieldSpec, type Finding } from '../types';
-import { readJournal } from './journal';
-import { readNewLines, type LogPosition } from './log-file';
+import { readJournal } from '../journal';
+import { readNewLines, type LogPosition } from '../log-follow';
 import { FailureReader, lineTime, type AuthFailure } from './parse';
 
 const WINDOW_MS = 15 * 60_000;
@@ -11,6 +11,7 @@ const MAX_READ = 64 * 1024 * 1024;
 /** Where Debian/Ubuntu (auth.log) and RHEL/Fedora/SUSE (secure) keep sshd's and PAM's messages. */
 export const DEFAULT_LOGS = ['/var/log/auth.log', '/var/log/secure'];
 const DEFAULT_UNITS = ['ssh', 'sshd'];
+const ACCESS_HINT = "the agent's user needs read access: on Debian and Ubuntu, membership of group adm; /var/log/secure on RHEL is root's only, so use source: journal with group systemd-journal";
 /** Findings name this many sources at most, the busiest. */
 export const TOP_SOURCES = 10;
 const SOURCE_SEVERITY = { low: 5, medium: 20, high: 100 };
@@ -109,7 +110,7 @@ export const authFailuresCheck = defineCheck({
     if (where.kind === 'journal') {
       failures = [];
       const reader = new FailureReader();
-      await readJournal({ units: spec.units ?? DEFAULT_UNITS, sinceMs: since, root: spec.root, signal: ctx.signal }, (line) => {
+      await readJournal({ units: spec.units ?? DEFAULT_UNITS, sinceMs: since, root: spec.root, signal: ctx.signal, needs: 'source: journal', noFilesHint: 'is systemd-journald keeping one? else use source: file' }, (line) => {
         const f = reader.read(line, now);
         if (f && f.at > since) failures.push(f);
       });
@@ -145,7 +146,7 @@ async function readFile(ctx: CheckContext<AuthSpec>, file: string, since: number
   const report = await readNewLines(
     file,
     prev?.position,
-    { sinceMs: since, maxBytes: ctx.spec.maxRead ?? MAX_READ, signal: ctx.signal, timeOf: (line) => lineTime(line, now) },
+    { sinceMs: since, maxBytes: ctx.spec.maxRead ?? MAX_READ, signal: ctx.signal, timeOf: (line) => lineTime(line, now), accessHint: ACCESS_HINT },
     (text) => {
       for (const line of text.split('\n')) {
         if (!line) continue;

@@ -1,6 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+/*
+ * Follows a log file across runs: reads only what was appended since the last run, across
+ * rotation (rename and create, copytruncate, dateext copies) and truncation, leaving a line
+ * still being written for the next run. Shared by the auth-failures and log checks.
+ */
+
 /**
  * Where the last run stopped reading a log: the file (device and inode), the offset just past
  * the last whole line read, and the bytes before that offset, which tell whether the same
@@ -18,6 +24,8 @@ export interface LogPosition {
 export interface ReadReport {
   position: LogPosition;
   bytes: number;
+  /** Bytes skipped because more than `maxBytes` was written since the last run. */
+  skipped: number;
   /** What the reader had to give up on, in words for the message (the log is not lost silently). */
   notes: string[];
 }
@@ -40,12 +48,12 @@ export class LogReadError extends Error {
 }
 
 /** Opens a log for reading; refuses what is not a regular file. */
-export async function openLog(file: string): Promise<{ fh: fs.promises.FileHandle; st: fs.Stats }> {
+export async function openLog(file: string, accessHint?: string): Promise<{ fh: fs.promises.FileHandle; st: fs.Stats }> {
   let fh: fs.promises.FileHandle;
   try {
     fh = await fs.promises.open(file, OPEN_FLAGS);
   } catch (err) {
-    throw describeOpenError(file, err);
+    throw describeOpenError(file, err, accessHint);
   }
   const st = await fh.stat();
   if (!st.isFile()) {
@@ -55,12 +63,13 @@ export async function openLog(file: string): Promise<{ fh: fs.promises.FileHandl
   return { fh, st };
 }
 
-function describeOpenError(file: string, err: unknown): LogReadError {
+/** `accessHint`: what the agent's user needs, in words, when it may not read the file. */
+function describeOpenError(file: string, err: unknown, accessHint = "the agent's user needs read access to it"): LogReadError {
   const code = (err as NodeJS.ErrnoException).code;
   const why =
     code === 'ENOENT' ? 'does not exist' :
     code === 'EACCES' || code === 'EPERM'
-      ? `cannot be read: permission denied (the agent's user needs read access: on Debian and Ubuntu, membership of group adm; /var/log/secure on RHEL is root's only, so use source: journal with group systemd-journal)`
+      ? `cannot be read: permission denied (${accessHint})`
       : `cannot be read: ${(err as Error).message}`;
   return new LogReadError(`${file} ${why}`, code, { cause: err });
 }
@@ -233,20 +242,21 @@ async function readRotatedRest(file: string, pos: LogPosition, signal: AbortSign
 export async function readNewLines(
   file: string,
   pos: LogPosition | undefined,
-  opts: { sinceMs: number; maxBytes: number; signal: AbortSignal; timeOf: (line: string) => number | undefined },
+  opts: { sinceMs: number; maxBytes: number; signal: AbortSignal; timeOf: (line: string) => number | undefined; accessHint?: string },
   sink: TextSink,
 ): Promise<ReadReport> {
   const notes: string[] = [];
   let bytes = 0;
+  let skipped = 0;
   let opened: { fh: fs.promises.FileHandle; st: fs.Stats };
   try {
-    opened = await openLog(file);
+    opened = await openLog(file, opts.accessHint);
   } catch (err) {
     // Renamed away and not yet recreated: what is left of the old file is in its copy.
     if (!pos || (err as LogReadError).code !== 'ENOENT') throw err;
     const rest = await readRotatedRest(file, pos, opts.signal, sink);
     if (rest === undefined) throw err;
-    return { position: { dev: -1, ino: -1, offset: 0, signature: Buffer.alloc(0) }, bytes: rest, notes };
+    return { position: NOT_THERE, bytes: rest, skipped, notes };
   }
   const { fh, st } = opened;
   try {
@@ -269,13 +279,38 @@ export async function readNewLines(
     }
     let skipPartial = false;
     if (st.size - start > opts.maxBytes) {
+      skipped = st.size - start - opts.maxBytes;
       notes.push(`${st.size - start - opts.maxBytes} bytes of ${file} skipped (more than maxRead since the last run)`);
       start = st.size - opts.maxBytes;
       skipPartial = true;
     }
     const end = await readLines(fh, start, st.size, { complete: false, skipPartial, signal: opts.signal }, sink);
     bytes += end - start;
-    return { position: { dev: st.dev, ino: st.ino, offset: end, signature: await signatureAt(fh, end) }, bytes, notes };
+    return { position: { dev: st.dev, ino: st.ino, offset: end, signature: await signatureAt(fh, end) }, bytes, skipped, notes };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * The position of a file that is not there (yet): whatever appears at the path later is read
+ * from its start.
+ */
+export const NOT_THERE: LogPosition = Object.freeze({ dev: -1, ino: -1, offset: 0, signature: Buffer.alloc(0) });
+
+/**
+ * Where to start following a log from now on: just past its last whole line (so a line being
+ * written now is read once it is whole), or its end when the last 64 KiB hold no newline.
+ * Throws {@link LogReadError} as {@link openLog} does.
+ */
+export async function endPosition(file: string, accessHint?: string): Promise<LogPosition> {
+  const { fh, st } = await openLog(file, accessHint);
+  try {
+    const from = Math.max(0, st.size - BACK_CHUNK / 4);
+    const tail = await readAt(fh, from, st.size - from);
+    const nl = tail.lastIndexOf(10);
+    const offset = nl < 0 ? (from === 0 ? 0 : st.size) : from + nl + 1;
+    return { dev: st.dev, ino: st.ino, offset, signature: await signatureAt(fh, offset) };
   } finally {
     await fh.close();
   }
