@@ -5,6 +5,7 @@ import { costBudgetCheck } from './cost-budget';
 import { cpuCheck } from './cpu';
 import { diskCheck } from './disk';
 import { dnsCheck } from './dns';
+import { fileCheck } from './file';
 import { grpcCheck } from './grpc';
 import { httpCheck } from './http';
 import { httpHeadersCheck } from './http-headers';
@@ -36,6 +37,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   cpuCheck,
   diskCheck,
   dnsCheck,
+  fileCheck,
   grpcCheck,
   httpCheck,
   httpHeadersCheck,
