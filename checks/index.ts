@@ -5,6 +5,7 @@ import { costBudgetCheck } from './cost-budget';
 import { cpuCheck } from './cpu';
 import { diskCheck } from './disk';
 import { dnsCheck } from './dns';
+import { dockerCheck } from './docker';
 import { fileCheck } from './file';
 import { grpcCheck } from './grpc';
 import { httpCheck } from './http';
@@ -37,6 +38,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   cpuCheck,
   diskCheck,
   dnsCheck,
+  dockerCheck,
   fileCheck,
   grpcCheck,
   httpCheck,

@@ -108,6 +108,7 @@ const REQUIRED: Record<string, Record<string, unknown>> = {
   cpu: {},
   disk: {},
   dns: { query: 'example.com' },
+  docker: { container: 'web' },
   file: { path: '/var/backups/db.sql.gz' },
   grpc: { target: '127.0.0.1:50051' },
   http: { url: 'http://127.0.0.1/' },
