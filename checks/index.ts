@@ -6,6 +6,7 @@ import { cpuCheck } from './cpu';
 import { diskCheck } from './disk';
 import { dnsCheck } from './dns';
 import { dockerCheck } from './docker';
+import { execCheck } from './exec';
 import { fileCheck } from './file';
 import { grpcCheck } from './grpc';
 import { httpCheck } from './http';
@@ -39,6 +40,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   diskCheck,
   dnsCheck,
   dockerCheck,
+  execCheck,
   fileCheck,
   grpcCheck,
   httpCheck,

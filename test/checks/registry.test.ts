@@ -109,6 +109,7 @@ const REQUIRED: Record<string, Record<string, unknown>> = {
   disk: {},
   dns: { query: 'example.com' },
   docker: { container: 'web' },
+  exec: { command: ['/bin/true'] },
   file: { path: '/var/backups/db.sql.gz' },
   grpc: { target: '127.0.0.1:50051' },
   http: { url: 'http://127.0.0.1/' },
