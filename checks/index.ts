@@ -4,6 +4,7 @@ import { costAnomalyCheck } from './cost-anomaly';
 import { costBudgetCheck } from './cost-budget';
 import { cpuCheck } from './cpu';
 import { diskCheck } from './disk';
+import { diskioCheck } from './diskio';
 import { dnsCheck } from './dns';
 import { dockerCheck } from './docker';
 import { execCheck } from './exec';
@@ -18,6 +19,7 @@ import { memoryCheck } from './memory';
 import { mqttCheck } from './mqtt';
 import { mysqlCheck } from './mysql';
 import { natsCheck } from './nats';
+import { networkCheck } from './network';
 import { permissionsCheck } from './permissions';
 import { pingCheck } from './ping';
 import { portsCheck } from './ports';
@@ -38,6 +40,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   costBudgetCheck,
   cpuCheck,
   diskCheck,
+  diskioCheck,
   dnsCheck,
   dockerCheck,
   execCheck,
@@ -52,6 +55,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   mqttCheck,
   mysqlCheck,
   natsCheck,
+  networkCheck,
   permissionsCheck,
   pingCheck,
   portsCheck,
