@@ -101,7 +101,10 @@ export function runPlugin(
       killGroup('SIGKILL');
       timers.push(setTimeout(() => finish(), DRAIN_MS + (timedOut ? graceMs : 0)));
     });
-    child.on('close', () => finish());
+    // A program that never started has only its error to tell.
+    child.on('close', () => {
+      if (pid !== undefined) finish();
+    });
   });
 }
 
