@@ -9,6 +9,7 @@ import { dnsCheck } from './dns';
 import { dockerCheck } from './docker';
 import { execCheck } from './exec';
 import { fileCheck } from './file';
+import { gpuCheck } from './gpu';
 import { grpcCheck } from './grpc';
 import { httpCheck } from './http';
 import { httpHeadersCheck } from './http-headers';
@@ -45,6 +46,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   dockerCheck,
   execCheck,
   fileCheck,
+  gpuCheck,
   grpcCheck,
   httpCheck,
   httpHeadersCheck,

@@ -112,6 +112,7 @@ const REQUIRED: Record<string, Record<string, unknown>> = {
   docker: { container: 'web' },
   exec: { command: ['/bin/true'] },
   file: { path: '/var/backups/db.sql.gz' },
+  gpu: {},
   grpc: { target: '127.0.0.1:50051' },
   http: { url: 'http://127.0.0.1/' },
   'http-headers': { url: 'http://127.0.0.1/' },
