@@ -26,6 +26,7 @@ import { pingCheck } from './ping';
 import { portsCheck } from './ports';
 import { postgresCheck } from './postgres';
 import { processCheck } from './process';
+import { pushCheck } from './push';
 import { rabbitmqCheck } from './rabbitmq';
 import { redisCheck } from './redis';
 import { sshdCheck } from './sshd';
@@ -63,6 +64,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   portsCheck,
   postgresCheck,
   processCheck,
+  pushCheck,
   rabbitmqCheck,
   redisCheck,
   sshdCheck,

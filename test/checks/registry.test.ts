@@ -129,6 +129,7 @@ const REQUIRED: Record<string, Record<string, unknown>> = {
   ports: { allow: [] },
   postgres: {},
   process: { processName: 'init' },
+  push: { period: '1h', token: 'push-token-0123456789' },
   rabbitmq: {},
   redis: {},
   sshd: {},
