@@ -79,7 +79,8 @@ export const dockerCheck = defineCheck({
     if (reply.kind === 'error') return socketError(spec, reply.error, reply.connected);
     if (reply.status === 404) return targetDown('error', `container ${name}: ${apiMessage(reply.body)}`);
     if (reply.status === 400 && spec.apiVersion !== undefined) {
-      throw new Error(`docker check: the daemon at ${spec.socket} refused API version ${versionOf(spec)}: ${apiMessage(reply.body)}; remove apiVersion (the daemon then answers in its own version) or set one it supports`);
+      const speaks = reply.apiVersion ? ` (it speaks up to ${reply.apiVersion})` : '';
+      throw new Error(`docker check: the daemon at ${spec.socket} refused API version ${versionOf(spec)}${speaks}: ${apiMessage(reply.body)}; remove apiVersion (the daemon then answers in its own version) or set one it supports`);
     }
     if (reply.status !== 200) throw new Error(`docker check: ${spec.socket} answered HTTP ${reply.status} to the inspect of ${name}: ${apiMessage(reply.body)}`);
     let inspect: ContainerInspect;

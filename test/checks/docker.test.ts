@@ -310,10 +310,19 @@ describe('docker check', () => {
     expect(obs).toEqual({ up: false, failure: 'error', message: 'container gone: No such container: gone', values: {} });
   });
 
+  it('reads Podman\'s 404 body as a missing container too', async () => {
+    const d = await fakeDocker((_req, res) => {
+      res.writeHead(404, { 'Api-Version': '1.41', 'Libpod-Api-Version': '5.2.2', Server: 'Libpod/5.2.2 (linux)', 'Content-Type': 'application/json' });
+      res.end('{"cause":"no such container","message":"no container with name or ID \\"db\\" found: no such container","response":404}\n');
+    });
+    const obs = await run({ container: 'db', socket: d.socket });
+    expect(obs).toEqual({ up: false, failure: 'error', message: 'container db: no container with name or ID "db" found: no such container', values: {} });
+  });
+
   it('is unknown, saying what to change, when the daemon refuses the pinned API version', async () => {
     const d = await fakeDocker();
     await expect(run({ container: 'healthy', socket: d.socket, apiVersion: 'v1.41' })).rejects.toThrow(
-      /refused API version 1\.41: client version 1\.41 is too old\. Minimum supported API version is 1\.44.*remove apiVersion/,
+      /refused API version 1\.41 \(it speaks up to 1\.45\): client version 1\.41 is too old\. Minimum supported API version is 1\.44.*remove apiVersion/,
     );
     expect(d.requests[0].url).toBe('/v1.41/containers/healthy/json');
   });
