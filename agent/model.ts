@@ -63,6 +63,8 @@ export interface CheckResult {
   findingCounts?: Record<FindingSeverity, number>;
   /** A cost check's figures with their labels (the keepwatch_cost_* gauges). */
   cost?: CostFigures;
+  /** Lines that explain the result, newest last (a log check's last matching lines); bounded, scrubbed. */
+  excerpt?: string[];
 }
 
 /** An incident's severities, mildest first. */

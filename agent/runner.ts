@@ -1,4 +1,4 @@
-import { countFindings, FINDING_SEVERITIES, type CheckState, type Finding, type Observation, type Value } from '../checks/types';
+import { countFindings, FINDING_SEVERITIES, MAX_EXCERPT_LINE, MAX_EXCERPT_LINES, type CheckState, type Finding, type Observation, type Value } from '../checks/types';
 import { memoryState } from './check-state';
 import { keepCost } from './cost-series';
 import { judge, Status, STATUS_NAMES } from './evaluate';
@@ -110,7 +110,13 @@ export async function runCheckOnce(check: CheckConfig, opts: RunOptions): Promis
     values: scrubValues(o.values),
     ...(o.findings ? { findings: keepFindings(o.findings), findingCounts: countFindings(o.findings) } : {}),
     ...(cost ? { cost } : {}),
+    ...(o.excerpt?.length ? { excerpt: keepExcerpt(o.excerpt) } : {}),
   };
+}
+
+/** The newest MAX_EXCERPT_LINES lines, each cut to MAX_EXCERPT_LINE characters and scrubbed. */
+function keepExcerpt(lines: readonly string[]): string[] {
+  return lines.slice(-MAX_EXCERPT_LINES).map((l) => scrub(String(l).slice(0, MAX_EXCERPT_LINE)));
 }
 
 /** The most findings a result keeps (worst first); the counts in its values cover them all. */

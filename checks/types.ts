@@ -62,7 +62,18 @@ export interface Observation {
    * conditions; this block only adds the labels that say what they are about.
    */
   cost?: CostFigures;
+  /**
+   * Lines that explain the result, newest last (a log check's last matching lines): kept with
+   * the result and in an incident's evidence. The agent keeps at most MAX_EXCERPT_LINES, each
+   * cut to MAX_EXCERPT_LINE characters, scrubbed of secrets.
+   */
+  excerpt?: string[];
 }
+
+/** The most lines of an {@link Observation.excerpt} the agent keeps (the newest). */
+export const MAX_EXCERPT_LINES = 100;
+/** The longest excerpt line the agent keeps (characters). */
+export const MAX_EXCERPT_LINE = 1024;
 
 /**
  * A cost check's figures, all in one currency (amounts are never summed across currencies).

@@ -144,7 +144,7 @@ function openIncident(
     flapping,
     openedAt: now,
     seq: 0,
-    evidence: evidence.map((r) => ({ at: new Date(r.startedAt).toISOString(), status: r.statusText, reason: r.reason, message: r.message, values: r.values, ...(r.findings ? { findings: r.findings.slice(0, EVIDENCE_FINDINGS) } : {}) })),
+    evidence: evidence.map((r) => ({ at: new Date(r.startedAt).toISOString(), status: r.statusText, reason: r.reason, message: r.message, values: r.values, ...(r.findings ? { findings: r.findings.slice(0, EVIDENCE_FINDINGS) } : {}), ...(r.excerpt ? { excerpt: r.excerpt } : {}) })),
     repeats: 0,
     coverage,
     ...deadlines(ctx, severity, coverage, now),

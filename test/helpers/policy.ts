@@ -153,12 +153,12 @@ export function policyWorld(yaml: string, start: number, opts: { snapshotHoldMs?
       return rows(w.last[0].effects, w.now);
     },
     /** Results of one check, one per `everyMs` (default: no time passes); all their effects as rows. */
-    feed(name: string, statuses: Status[], everyMs = 0, extra: { message?: string; remediations?: number[]; findings?: Finding[] } = {}): Row[] {
+    feed(name: string, statuses: Status[], everyMs = 0, extra: { message?: string; remediations?: number[]; findings?: Finding[]; excerpt?: string[] } = {}): Row[] {
       const check = w.check(name);
       const out: Row[] = [];
       w.last = [];
       for (const status of statuses) {
-        const r = { ...result(check, status, w.now, extra.message), ...(extra.findings ? { findings: extra.findings } : {}) };
+        const r = { ...result(check, status, w.now, extra.message), ...(extra.findings ? { findings: extra.findings } : {}), ...(extra.excerpt ? { excerpt: extra.excerpt } : {}) };
         const open = !!w.slice(name).open;
         if (status === Status.Ok && !open) {
           w.recent.delete(name);
