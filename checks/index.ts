@@ -30,6 +30,7 @@ import { pushCheck } from './push';
 import { rabbitmqCheck } from './rabbitmq';
 import { redisCheck } from './redis';
 import { sshdCheck } from './sshd';
+import { systemdCheck } from './systemd';
 import { tcpCheck } from './tcp';
 import { tlsCertCheck } from './tls-cert';
 import { updatesCheck } from './updates';
@@ -68,6 +69,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   rabbitmqCheck,
   redisCheck,
   sshdCheck,
+  systemdCheck,
   tcpCheck,
   tlsCertCheck,
   updatesCheck,

@@ -133,6 +133,7 @@ const REQUIRED: Record<string, Record<string, unknown>> = {
   rabbitmq: {},
   redis: {},
   sshd: {},
+  systemd: { unit: 'nginx.service' },
   tcp: { port: 1 },
   'tls-cert': { host: 'example.com' },
   updates: {},
