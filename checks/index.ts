@@ -16,6 +16,7 @@ import { httpHeadersCheck } from './http-headers';
 import { idleCapacityCheck } from './idle-capacity';
 import { integrityCheck } from './integrity';
 import { loadCheck } from './load';
+import { logCheck } from './log';
 import { memoryCheck } from './memory';
 import { mqttCheck } from './mqtt';
 import { mysqlCheck } from './mysql';
@@ -55,6 +56,7 @@ export const checkTypes: readonly CheckDefinition<any>[] = [
   idleCapacityCheck,
   integrityCheck,
   loadCheck,
+  logCheck,
   memoryCheck,
   mqttCheck,
   mysqlCheck,

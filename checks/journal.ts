@@ -22,8 +22,14 @@ export interface JournalQuery {
   sinceMs?: number;
   /** Entries after this cursor (journalctl --after-cursor); wins over sinceMs. */
   afterCursor?: string;
-  /** short-iso (default): syslog-like lines; json: one object per entry, with its __CURSOR. */
-  output?: 'short-iso' | 'json';
+  /**
+   * short-iso (default): syslog-like lines; verbose: a header per entry with its cursor, then
+   * its fields. Not json or export: they make journalctl quiet, and it would no longer say that
+   * it found no journal or that it shows the user's own messages only.
+   */
+  output?: 'short-iso' | 'verbose';
+  /** The fields verbose shows (--output-fields), default all. */
+  fields?: readonly string[];
   /** The host's filesystem under this prefix (journalctl --root), for an agent in a container. */
   root?: string;
   command?: string;
@@ -35,7 +41,7 @@ export interface JournalQuery {
 }
 
 /**
- * Streams `journalctl -u UNIT… --since @SECONDS -o short-iso` (or `--after-cursor`, `-o json`)
+ * Streams `journalctl -u UNIT… --since @SECONDS -o short-iso` (or `--after-cursor`, `-o verbose`)
  * line by line to `onLine` (a busy window can be large: nothing is buffered whole); `onLine`
  * returning false stops the read there. Throws when journalctl is missing, fails, cannot see
  * the system's messages, or finds no journal at all, each in words that say what to change;
@@ -46,6 +52,7 @@ export async function readJournal(opts: JournalQuery, onLine: (line: string) => 
     ...opts.units.flatMap((u) => ['-u', u]),
     ...(opts.afterCursor !== undefined ? [`--after-cursor=${opts.afterCursor}`] : opts.sinceMs !== undefined ? ['--since', `@${Math.floor(opts.sinceMs / 1000)}`] : []),
     '-o', opts.output ?? 'short-iso',
+    ...(opts.fields ? [`--output-fields=${opts.fields.join(',')}`] : []),
     '--no-pager',
     ...(opts.root ? ['--root', opts.root] : []),
   ];

@@ -119,6 +119,7 @@ const REQUIRED: Record<string, Record<string, unknown>> = {
   'idle-capacity': { hourlyPrice: 0.192 },
   integrity: {},
   load: {},
+  log: { path: '/var/log/nginx/error.log', match: 'crit' },
   memory: {},
   mqtt: { url: 'mqtt://127.0.0.1:1883' },
   mysql: {},
