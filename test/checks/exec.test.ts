@@ -249,6 +249,14 @@ describe('exec check: real scripts', () => {
     expect(await runCheck(execCheck, { command: [file] })).toEqual({ values: { exitCode: 1 }, message: 'silent exited 1 (WARNING) without output' });
   });
 
+  test('a long first line is bounded to 300 characters', async () => {
+    const file = script('longline', 'printf "OK %01000d | n=1\\n" 0');
+    const obs = await runCheck(execCheck, { command: [file] });
+    expect(obs.message).toHaveLength(300);
+    expect(obs.message).toMatch(/^OK 0+…$/);
+    expect(obs.values).toEqual({ exitCode: 0, n: 1 });
+  });
+
   test('multi-line output with perfdata of every UOM, quoted labels and malformed items', async () => {
     const file = script('perf', [
       'cat <<\'EOF\'',
