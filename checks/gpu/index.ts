@@ -6,7 +6,7 @@ import { countXids } from './xid';
 const schema = z
   .strictObject({
     index: z.number().int().min(0).optional().describe('GPU index as nvidia-smi numbers it (0, 1, …). Omit index and uuid to watch every GPU, one check each (gpu:0, gpu:1, …).'),
-    uuid: z.string().regex(/^(GPU|MIG)-[0-9a-fA-F-]+$/, { message: 'expected a GPU UUID such as GPU-37a858c7-e148-68d2-4ba3-18d11ac95448' }).optional()
+    uuid: z.string().regex(/^GPU-[0-9a-fA-F-]+$/, { message: 'expected a GPU UUID such as GPU-37a858c7-e148-68d2-4ba3-18d11ac95448' }).optional()
       .describe('GPU UUID (nvidia-smi -L), stable across reboots and slot changes; instead of index.'),
     xid: z.boolean().default(true).describe('Count the Xid errors the NVIDIA driver logged to the kernel log for this GPU (needs root or CAP_SYSLOG); false: not read.'),
   })

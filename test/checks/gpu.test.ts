@@ -103,6 +103,16 @@ describe('nvidia-smi query', () => {
   });
 });
 
+describe('gpu config', () => {
+  it('takes index or uuid, not both, and only a GPU UUID', () => {
+    expect(gpuCheck.schema.parse({})).toEqual({ xid: true });
+    expect(gpuCheck.schema.safeParse({ index: 0, uuid: H200_UUID }).success).toBe(false);
+    expect(gpuCheck.schema.safeParse({ uuid: '0' }).success).toBe(false);
+    expect(gpuCheck.schema.safeParse({ index: -1 }).success).toBe(false);
+    expect(gpuCheck.schema.parse({ uuid: H200_UUID, xid: false })).toEqual({ uuid: H200_UUID, xid: false });
+  });
+});
+
 describe('Xid lines', () => {
   const bus06 = busKey('00000000:00:06.0');
   const bus3b = busKey('00000000:3B:00.0');
