@@ -59,7 +59,8 @@ export class Agent {
   private readonly stopController = new AbortController();
   private readonly log: Logger;
   readonly metrics: Metrics;
-  private readonly now: () => number;
+  /** The agent's clock (ms since epoch; injected in tests). */
+  readonly now: () => number;
   private ready = false;
   private reloading: Promise<ReloadOutcome> | undefined;
   /** The incident engine and the outbox, when the agent has a store. */

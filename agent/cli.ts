@@ -12,6 +12,7 @@ import { costCommand } from './cli-cost';
 import { loadOrExit, NO_CHECKS_WARNING, resolveConfigPath, validateCommand } from './cli-config';
 import { exitQuietlyOnClosedPipes, onCliFailure } from './cli-errors';
 import { incidentsCommand, silenceCommand } from './cli-incidents';
+import { pushCommand } from './cli-push';
 import { statusCommand } from './cli-status';
 import { levelOverride, logOutput, oneShot } from './cli-oneshot';
 import { formatColumns } from './cli-table';
@@ -291,6 +292,7 @@ export function buildCli(args: string[]) {
     )
     .command(statusCommand(urlOption))
     .command(baselineCommand(urlOption))
+    .command(pushCommand(urlOption))
     .command(auditCommand(configOption, { selectChecks, worstStatus, runAll }))
     .command(costCommand(configOption))
     .command(
@@ -301,7 +303,7 @@ export function buildCli(args: string[]) {
         process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
       },
     )
-    .demandCommand(1, 'Name a command: run, check, validate, status, audit, cost, incidents, silence, baseline or schema.')
+    .demandCommand(1, 'Name a command: run, check, validate, status, audit, cost, incidents, silence, baseline, push or schema.')
     .strict()
     .fail(onCliFailure)
     .help()

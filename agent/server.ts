@@ -10,12 +10,14 @@ import type { Logger } from './logger';
 import { INCIDENT_STATES, type Incident, type IncidentState, type OutboxEntry, type TimelineEntry } from './model';
 import { HttpError, parseBody, readJsonBody } from './request-body';
 import { acceptBaseline, showBaseline } from './server-baseline';
+import { authorizePush, PUSH_PATH, receivePush } from './server-push';
 import { createSilence, expireSilence, showSilence } from './server-silences';
 import { buildStatus } from './status';
 
 export { HttpError } from './request-body';
 
-type Access = 'open' | 'read' | 'admin' | 'metrics';
+/** Who may call a route; `push`: a push check's own token (agent/server-push.ts). */
+type Access = 'open' | 'read' | 'admin' | 'metrics' | 'push';
 
 interface Route {
   method: 'GET' | 'POST' | 'DELETE';
@@ -107,6 +109,7 @@ export class AgentServer {
       },
       { method: 'POST', pattern: /^\/api\/v1\/silences$/, access: 'admin', handle: ({ body }) => createSilence(this.agent, this.engine(), body, this.log) },
       { method: 'DELETE', pattern: /^\/api\/v1\/silences\/([^/]+)$/, access: 'admin', handle: ({ params }) => expireSilence(this.engine(), params[0]) },
+      { method: 'POST', pattern: PUSH_PATH, access: 'push', handle: ({ params, body }) => receivePush(this.agent, params[0], body, this.log) },
       { method: 'GET', pattern: /^\/api\/v1\/kpis$/, access: 'read', handle: () => ({ json: this.engine().kpis() }) },
       { method: 'GET', pattern: /^\/api\/v1\/status$/, access: 'read', handle: () => ({ json: buildStatus(this.agent) }) },
       {
@@ -176,7 +179,7 @@ export class AgentServer {
         const allow = [...new Set(matching.map((r) => r.method))].join(', ');
         throw new HttpError(405, `method ${req.method} not allowed here; use ${allow}`, { Allow: allow });
       }
-      this.authorize(route.access, req);
+      this.authorize(route.access, req, url);
       const params = (route.pattern.exec(url.pathname) ?? []).slice(1).map((p) => {
         try {
           return decodeURIComponent(p);
@@ -198,7 +201,7 @@ export class AgentServer {
     }
   }
 
-  private authorize(access: Access, req: http.IncomingMessage): void {
+  private authorize(access: Access, req: http.IncomingMessage, url: URL): void {
     const api = this.agent.config.api;
     const auth = req.headers.authorization ?? '';
     const bearer = /^Bearer\s+(.+)$/i.exec(auth)?.[1]?.trim();
@@ -206,6 +209,8 @@ export class AgentServer {
     switch (access) {
       case 'open':
         return;
+      case 'push':
+        return authorizePush(this.agent, url, bearer);
       case 'read':
         if (!api.readToken) return;
         if (tokenOk(api.readToken, api.token)) return;
