@@ -402,7 +402,7 @@ describe('located errors', () => {
 describe('shipped configs', () => {
   test.each(['default.yaml', 'example.yaml'])('config/%s is valid', (name) => {
     const c = loadConfigFile(path.join(packageRoot(), 'config', name), {
-      env: { KEEPWATCH_TOKEN: 'x'.repeat(16), KEEPWATCH_READ_TOKEN: 'y'.repeat(16), SHOP_API_KEY: 'k'.repeat(8) },
+      env: { KEEPWATCH_TOKEN: 'x'.repeat(16), KEEPWATCH_READ_TOKEN: 'y'.repeat(16), SHOP_API_KEY: 'k'.repeat(8), BACKUP_PUSH_TOKEN: 'b'.repeat(24) },
     });
     expect(c.checks.length).toBeGreaterThan(3);
   });
