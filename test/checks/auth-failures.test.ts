@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { memoryState } from '../../agent/check-state';
@@ -8,9 +8,8 @@ import { FailureReader, parseLine, syslogTime, type AuthFailure } from '../../ch
 import type { Observation } from '../../checks/types';
 import { tempDir } from '../helpers/daemon';
 import { silentLog } from '../helpers/check';
+import { writeJournal } from '../helpers/journal';
 
-// systemd-journal-remote writes real journal files from the export format; .ci/run installs it.
-const JOURNAL_REMOTE = process.env.JOURNAL_REMOTE ?? '/lib/systemd/systemd-journal-remote';
 const MIN = 60_000;
 // A fixed local time: syslog stamps are local and carry no year.
 const NOW = new Date(2026, 5, 15, 12, 0, 0).getTime();
@@ -344,19 +343,6 @@ describe('reading auth.log', () => {
 });
 
 describe('reading the journal (real journal files written by systemd-journal-remote)', () => {
-  /** Writes journal entries under root/var/log/journal/<machine id>/ as journald would. */
-  function writeJournal(root: string, entries: Array<{ agoMs: number; unit: string; ident: string; pid: number; message: string }>): void {
-    const dir = path.join(root, 'var/log/journal/0123456789abcdef0123456789abcdef');
-    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-    const now = Date.now() * 1000;
-    const text = entries.map((e) => [
-      `__REALTIME_TIMESTAMP=${now - e.agoMs * 1000}`, '__MONOTONIC_TIMESTAMP=1', '_BOOT_ID=0123456789abcdef0123456789abcdef',
-      `_SYSTEMD_UNIT=${e.unit}`, '_HOSTNAME=web-01', `SYSLOG_IDENTIFIER=${e.ident}`, `_PID=${e.pid}`, `MESSAGE=${e.message}`, '', '',
-    ].join('\n')).join('');
-    const r = spawnSync(JOURNAL_REMOTE, [`--output=${path.join(dir, 'system.journal')}`, '-'], { input: text, encoding: 'utf8' });
-    expect({ status: r.status, error: r.error?.message }).toEqual({ status: 0, error: undefined });
-  }
-
   test('counts the failures of the ssh/sshd units inside the window', async () => {
     const root = newDir();
     writeJournal(root, [

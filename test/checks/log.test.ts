@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { memoryState } from '../../agent/check-state';
@@ -8,9 +7,8 @@ import type { Observation } from '../../checks/types';
 import { runCheckAsNobody } from '../helpers/as-nobody';
 import { silentLog } from '../helpers/check';
 import { tempDir } from '../helpers/daemon';
+import { writeJournal } from '../helpers/journal';
 
-// systemd-journal-remote writes real journal files from the export format; .ci/run installs it.
-const JOURNAL_REMOTE = process.env.JOURNAL_REMOTE ?? '/lib/systemd/systemd-journal-remote';
 const MIN = 60_000;
 const NOW = Date.parse('2026-06-15T12:00:00Z');
 const CRIT = '\\[(crit|alert|emerg)\\]';
@@ -222,22 +220,9 @@ describe('following a file', () => {
 });
 
 describe('following a unit\'s journal (real journal files written by systemd-journal-remote)', () => {
-  /** Writes journal entries to root/var/log/journal/<machine id>/<file> as journald would. */
-  function writeJournal(root: string, file: string, entries: Array<{ agoMs: number; unit: string; pid: number; message: string }>, mono = 1): void {
-    const dir = path.join(root, 'var/log/journal/0123456789abcdef0123456789abcdef');
-    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-    const now = Date.now() * 1000;
-    const text = entries.map((e, i) => [
-      `__REALTIME_TIMESTAMP=${now - e.agoMs * 1000}`, `__MONOTONIC_TIMESTAMP=${mono + i}`, '_BOOT_ID=0123456789abcdef0123456789abcdef',
-      `_SYSTEMD_UNIT=${e.unit}`, '_HOSTNAME=web-01', `SYSLOG_IDENTIFIER=${e.unit.replace(/\.service$/, '')}`, `_PID=${e.pid}`, `MESSAGE=${e.message}`, '', '',
-    ].join('\n')).join('');
-    const r = spawnSync(JOURNAL_REMOTE, [`--output=${path.join(dir, file)}`, '-'], { input: text, encoding: 'utf8' });
-    expect({ status: r.status, error: r.error?.message }).toEqual({ status: 0, error: undefined });
-  }
-
   test('the first run counts the window back; later runs only entries after the last one read', async () => {
     const root = newDir();
-    writeJournal(root, 'system.journal', [
+    writeJournal(root, [
       { agoMs: 40 * MIN, unit: 'nginx.service', pid: 7, message: '[crit] too old' },
       { agoMs: 4 * MIN, unit: 'nginx.service', pid: 7, message: '[crit] one' },
       { agoMs: 3 * MIN, unit: 'nginx.service', pid: 7, message: '[info] fine' },
@@ -253,7 +238,7 @@ describe('following a unit\'s journal (real journal files written by systemd-jou
     expect(o.message).toMatch(/^2 matches in the last 5m \(2 new, 0\.4\/min\); last: .*\[emerg\] two \(the journal of nginx\)$/);
     // Nothing new: still two, none counted twice.
     expect((await run(spec, Date.now(), 'journal')).values).toMatchObject({ matches: 2, newMatches: 0 });
-    writeJournal(root, 'system@2.journal', [{ agoMs: 1000, unit: 'nginx.service', pid: 9, message: '[alert] three' }], 100);
+    writeJournal(root, [{ agoMs: 1000, unit: 'nginx.service', pid: 9, message: '[alert] three' }], { file: 'system@2.journal', mono: 100 });
     const third = await run(spec, Date.now(), 'journal');
     expect(third.values).toMatchObject({ matches: 3, newMatches: 1 });
     expect(third.values.lastMatch).toMatch(/ nginx\[9\]: \[alert\] three$/);
@@ -261,7 +246,7 @@ describe('following a unit\'s journal (real journal files written by systemd-jou
 
   test('more than maxRead of entries: the read stops between entries, the next runs go on, nothing counted twice', async () => {
     const root = newDir();
-    writeJournal(root, 'system.journal', Array.from({ length: 40 }, (_, i) => ({ agoMs: 60_000 - i * 1000, unit: 'nginx.service', pid: 7, message: `[crit] n${i}` })));
+    writeJournal(root, Array.from({ length: 40 }, (_, i) => ({ agoMs: 60_000 - i * 1000, unit: 'nginx.service', pid: 7, message: `[crit] n${i}` })));
     const spec = { unit: 'nginx', root, match: CRIT, maxRead: '2KiB', lines: 100 };
     const first = await run(spec, Date.now(), 'bounded');
     expect(first.values.newMatches).toBeGreaterThan(0);
@@ -275,7 +260,7 @@ describe('following a unit\'s journal (real journal files written by systemd-jou
 
   test('a unit with no entries yet: zero, and says so', async () => {
     const root = newDir();
-    writeJournal(root, 'system.journal', [{ agoMs: MIN, unit: 'cron.service', pid: 8, message: 'x' }]);
+    writeJournal(root, [{ agoMs: MIN, unit: 'cron.service', pid: 8, message: 'x' }]);
     const o = await run({ unit: 'nginx', root, match: 'x' }, Date.now(), 'quiet');
     expect(o.values).toMatchObject({ matches: 0, newMatches: 0 });
     expect(o.message).toBe('no entries of nginx in the last 5m yet; 0 matches in the last 5m');
@@ -295,7 +280,7 @@ describe('following a unit\'s journal (real journal files written by systemd-jou
     } finally {
       process.env.PATH = saved;
     }
-    writeJournal(root, 'system.journal', [{ agoMs: MIN, unit: 'nginx.service', pid: 7, message: '[crit] x' }]);
+    writeJournal(root, [{ agoMs: MIN, unit: 'nginx.service', pid: 7, message: '[crit] x' }]);
     const r = await runCheckAsNobody('log', { unit: 'nginx', root, match: CRIT });
     expect(r.error).toMatch(new RegExp(`^journalctl cannot read the journal under ${root}: .*(insufficient permissions|not seeing messages from other users).* \\(the agent's user needs group systemd-journal or adm\\)$`));
   });
