@@ -5,13 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { Agent } from '../../agent/agent';
-import { loadConfigText } from '../../agent/config/load';
-import { createLogger } from '../../agent/logger';
-import { Metrics } from '../../agent/metrics';
-import { AgentServer } from '../../agent/server';
-import { Store } from '../../agent/store/store';
+import { startAgentOnStore, type RunningAgent } from '../helpers/agent-on-store';
 import { runCli, tempDir } from '../helpers/daemon';
 
 let dir: ReturnType<typeof tempDir>;
@@ -34,31 +28,8 @@ beforeAll(() => {
 });
 afterAll(() => dir.cleanup());
 
-interface Running {
-  agent: Agent;
-  base: string;
-  stop(): Promise<void>;
-}
-
 /** Starts the agent in this process on its real store, as `keepwatch run` does; no check runs on its own for an hour. */
-async function start(): Promise<Running> {
-  const config = loadConfigText(fs.readFileSync(configFile, 'utf8'), configFile, { env: {} });
-  const store = Store.open(config.agent.dataDir);
-  const log = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) as never });
-  const agent = await Agent.create(config, { log, metrics: new Metrics({ version: 't', defaultMetrics: false }), store, initialSpreadMs: 3_600_000 });
-  const server = new AgentServer(agent, log);
-  const base = `http://127.0.0.1:${(await server.listen('127.0.0.1', 0)).port}`;
-  agent.start();
-  return {
-    agent,
-    base,
-    stop: async () => {
-      await server.close();
-      await agent.stop();
-      store.close();
-    },
-  };
-}
+const start = () => startAgentOnStore(configFile);
 
 async function call(base: string, p: string, init: { method?: string; token?: string; body?: unknown } = {}) {
   const headers: Record<string, string> = init.token ? { Authorization: `Bearer ${init.token}` } : {};
@@ -98,7 +69,7 @@ test('the baseline outlives a restart; accepting it through the API records who 
 });
 
 describe('errors are JSON with the right status', () => {
-  let a: Running;
+  let a: RunningAgent;
   beforeAll(async () => (a = await start()));
   afterAll(() => a.stop());
   const post = (p: string, body: unknown, token = 'admin-1') => call(a.base, p, { method: 'POST', token, body });
@@ -129,7 +100,7 @@ describe('errors are JSON with the right status', () => {
 });
 
 describe('keepwatch baseline (the built CLI)', () => {
-  let a: Running;
+  let a: RunningAgent;
   beforeAll(async () => (a = await start()));
   afterAll(() => a.stop());
   const cli = (args: string[], token = 'admin-1') => runCli(['baseline', ...args, '--url', a.base], { env: { KEEPWATCH_TOKEN: token } });

@@ -5,13 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { Agent } from '../../agent/agent';
-import { loadConfigText } from '../../agent/config/load';
-import { createLogger } from '../../agent/logger';
-import { Metrics } from '../../agent/metrics';
-import { AgentServer } from '../../agent/server';
-import { Store } from '../../agent/store/store';
+import { startAgentOnStore } from '../helpers/agent-on-store';
 import { tempDir } from '../helpers/daemon';
 
 let dir: ReturnType<typeof tempDir>;
@@ -33,24 +27,7 @@ beforeAll(() => {
 });
 afterAll(() => dir.cleanup());
 
-async function start(): Promise<{ agent: Agent; base: string; stop(): Promise<void> }> {
-  const config = loadConfigText(fs.readFileSync(configFile, 'utf8'), configFile, { env: {} });
-  const store = Store.open(config.agent.dataDir);
-  const log = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) as never });
-  const agent = await Agent.create(config, { log, metrics: new Metrics({ version: 't', defaultMetrics: false }), store, initialSpreadMs: 3_600_000 });
-  const server = new AgentServer(agent, log);
-  const base = `http://127.0.0.1:${(await server.listen('127.0.0.1', 0)).port}`;
-  agent.start();
-  return {
-    agent,
-    base,
-    stop: async () => {
-      await server.close();
-      await agent.stop();
-      store.close();
-    },
-  };
-}
+const start = () => startAgentOnStore(configFile);
 
 async function get(base: string, p: string): Promise<any> {
   const res = await fetch(`${base}${p}`, { headers: { Authorization: 'Bearer reader-2' } });
