@@ -267,9 +267,9 @@ class Parser {
   }
 
   /**
-   * The literal after an operator: quoted text, `/regex/flags`, or a bare word (bare words, for
-   * text: up to `and`, `or` or the end), which ends at `)` and `,` inside parentheses or
-   * arguments, and at `)` after a number.
+   * The literal after an operator: quoted text, `/regex/flags`, or bare words up to `and`, `or`,
+   * the end, and (inside parentheses or arguments, or for a number) `)` and `,`. A bad number is
+   * reported whole: `latencyMs >> 2` says "> 2" is not a number.
    */
   private literal(op: Operator, textual: boolean): { text: string; at: number } {
     this.skip();
@@ -301,7 +301,7 @@ class Parser {
       end = i;
       let j = i;
       while (j < src.length && /\s/.test(src[j])) j++;
-      if (!textual || j >= src.length || stops.includes(src[j]) || j === i) break;
+      if (j >= src.length || stops.includes(src[j]) || j === i) break;
       KEYWORD.lastIndex = j;
       const kw = KEYWORD.exec(src);
       if (kw && kw[1] !== 'not') break;

@@ -1,11 +1,13 @@
 import cron from 'node-cron';
 import type { CheckDefinition, FieldSpec } from '../../checks/types';
-import { ConditionError, parseCondition, type Rules } from '../evaluate';
+import { formatDuration } from '../../checks/units';
+import { parseFor, withOptions } from '../conditions/rules';
+import { ConditionError, MAX_SAMPLES, parseCondition, type Condition, type Rules } from '../evaluate';
 import type { CheckConfig, Schedule } from '../model';
 import type { RemediateConfig } from '../responders/remediate';
 import type { LogSpec } from '../responders/snapshot';
 import type { Locate } from './locate';
-import { commonCheckShape, type TopConfig } from './schema';
+import { commonCheckShape, type LevelRule, type TopConfig } from './schema';
 
 const COMMON_KEYS = new Set(Object.keys(commonCheckShape));
 
@@ -66,7 +68,7 @@ export function compileCheck(
   const defaults = typeof def.defaults === 'function' ? def.defaults(spec) : (def.defaults ?? {});
   const rules: Rules = { warn: [], crit: [] };
   for (const level of ['warn', 'crit'] as const) {
-    const own = data[level] as string[] | undefined;
+    const own = data[level] as Array<string | LevelRule> | undefined;
     if (own === undefined) {
       for (const text of defaults[level] ?? []) {
         try {
@@ -77,7 +79,7 @@ export function compileCheck(
         }
       }
     } else {
-      rules[level] = compileConditions(own, level, fields, base, locate);
+      rules[level] = compileConditions(own, level, fields, base, locate, interval);
     }
   }
   if (locate.count() > before) return undefined;
@@ -127,23 +129,56 @@ export function checkConditionsOfInvalid(entry: Record<string, unknown>, def: Ch
   }
 }
 
-/** Parses the conditions the user wrote for one level; each bad one is reported where it stands. */
+/**
+ * Parses the conditions the user wrote for one level (strings, or { when, for, clear }); each
+ * bad one is reported where it stands. With the check's interval known, a window (or a for:
+ * duration) needing more runs than a history keeps (MAX_SAMPLES) is refused at its character.
+ */
 function compileConditions(
-  list: string[],
+  list: Array<string | LevelRule>,
   level: 'warn' | 'crit',
   fields: Record<string, FieldSpec>,
   base: (string | number)[],
   locate: Locate,
+  intervalMs?: number,
 ): Rules['warn'] {
   const rules: Rules['warn'] = [];
-  list.forEach((text, j) => {
-    try {
-      rules.push(parseCondition(text, fields));
-    } catch (err) {
-      if (!(err instanceof ConditionError)) throw err;
-      const path = typeof (locate.raw(base) as any)?.[level] === 'string' ? [...base, level] : [...base, level, j];
-      locate.condition(path, err);
+  const single = !Array.isArray((locate.raw(base) as any)?.[level]);
+  list.forEach((entry, j) => {
+    const at = single ? [...base, level] : [...base, level, j];
+    const parse = (text: string, path: (string | number)[]): Condition | undefined => {
+      try {
+        const c = parseCondition(text, fields);
+        for (const w of c.windows) {
+          const runs = intervalMs === undefined ? 0 : Math.ceil(w.ms / intervalMs);
+          if (runs > MAX_SAMPLES) {
+            throw new ConditionError(`a ${formatDuration(w.ms)} window needs ${runs} runs at every ${formatDuration(intervalMs!)}; a check keeps at most ${MAX_SAMPLES} (use a shorter window or a longer every)`, w.at);
+          }
+        }
+        return c;
+      } catch (err) {
+        if (!(err instanceof ConditionError)) throw err;
+        locate.condition(path, err);
+        return undefined;
+      }
+    };
+    if (typeof entry === 'string') {
+      const c = parse(entry, at);
+      if (c) rules.push(c);
+      return;
     }
+    const when = parse(entry.when, [...at, 'when']);
+    const clear = entry.clear === undefined ? undefined : parse(entry.clear, [...at, 'clear']);
+    const f = entry.for === undefined ? undefined : parseFor(entry.for);
+    if (typeof f === 'string') {
+      locate.path([...at, 'for'], f);
+      return;
+    }
+    if (f && 'ms' in f && intervalMs !== undefined && Math.ceil(f.ms / intervalMs) > MAX_SAMPLES) {
+      locate.path([...at, 'for'], `for: ${f.text} needs ${Math.ceil(f.ms / intervalMs)} runs at every ${formatDuration(intervalMs)}; a check keeps at most ${MAX_SAMPLES}`);
+      return;
+    }
+    if (when && (entry.clear === undefined || clear)) rules.push(withOptions(when, { for: f, clear }));
   });
   return rules;
 }

@@ -23,10 +23,27 @@ const labelName = z
     message: `reserved label name (reserved: ${RESERVED_LABELS.join(', ')}, and names starting with __)`,
   });
 
+/** A level's condition with options: `for:` (N of M runs, or a duration) and `clear:` (hysteresis). */
+const levelRule = z
+  .strictObject({
+    when: z.string().describe('The condition that sets this level, e.g. "usedPercent > 90" or "p95(latencyMs, 15m) > 800".'),
+    for: z
+      .string()
+      .optional()
+      .describe('Set the level only when the condition held in N of the last M runs ("3 of 5"), or on every run for a duration ("2m").'),
+    clear: z.string().optional().describe('Hysteresis: once set, the level stays until this condition holds (e.g. "usedPercent < 85").'),
+  });
+
+export type LevelRule = z.output<typeof levelRule>;
+
 const conditions = z
-  .union([z.string(), z.array(z.string())], { error: 'expected a condition such as "latencyMs > 300", or a list of them' })
-  .transform((v) => (typeof v === 'string' ? [v] : v))
-  .describe('Condition(s) "<field> <op> <value>"; any that holds sets this level. Setting a level replaces the check type\'s default for it.');
+  .union([z.string(), levelRule, z.array(z.union([z.string(), levelRule]))], {
+    error: 'expected a condition such as "latencyMs > 300", a list of them, or { when: …, for: …, clear: … }',
+  })
+  .transform((v): Array<string | LevelRule> => (Array.isArray(v) ? v : [v]))
+  .describe(
+    'Condition(s); any that holds sets this level. A condition compares a field or a window function of the check\'s history ("avg(latencyMs, 5m) > 300") and may join others with and, or, not and parentheses. An entry may be { when, for, clear }. Setting a level replaces the check type\'s default for it.',
+  );
 
 /** Host and port to listen on: `0.0.0.0:9470`, `127.0.0.1:0`, `[::1]:9470`, `:9470`, or a bare port `9470`. */
 export const LISTEN_RE = /^(?:(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):)?(\d{1,5})$/;
