@@ -8,6 +8,7 @@ import { Status } from './evaluate';
 import { setSecrets, type Logger } from './logger';
 import { Metrics } from './metrics';
 import type { CheckConfig, CheckResult } from './model';
+import { CheckHistories } from './check-history';
 import { runCheckOnce } from './runner';
 import { IncidentEngine, type EngineConfig } from './engine';
 import { OutboxWorker } from './notifiers/outbox';
@@ -70,6 +71,8 @@ export class Agent {
   startedAt: number | undefined;
   /** What checks keep between runs (baselines), in the store when there is one. */
   readonly states: CheckStates;
+  /** The recent samples of checks whose conditions look back, in the store when there is one. */
+  readonly histories: CheckHistories;
 
   private constructor(config: Config, private readonly deps: AgentDeps) {
     this.config = config;
@@ -77,6 +80,7 @@ export class Agent {
     this.metrics = deps.metrics;
     this.now = deps.now ?? Date.now;
     this.states = new CheckStates(deps.store, this.now);
+    this.histories = new CheckHistories(deps.store, this.now, deps.log);
     // Every run in flight listens for the stop signal; thousands may be in flight at once.
     setMaxListeners(0, this.stopController.signal);
     this.scheduler = new Scheduler({
@@ -131,6 +135,7 @@ export class Agent {
   start(): void {
     this.incidents?.start();
     this.outbox?.start();
+    this.histories.start();
     this.scheduler.start();
     this.startedAt = this.now();
     this.ready = true;
@@ -142,6 +147,7 @@ export class Agent {
     this.ready = false;
     this.stopController.abort(new Error('agent stopping'));
     await this.scheduler.stop();
+    this.histories.stop();
     await this.incidents?.stop();
     await this.outbox?.stop();
   }
@@ -210,6 +216,7 @@ export class Agent {
         this.results.delete(name);
       }
     }
+    this.histories.sync(this.checks.values());
     this.metrics.setChecks([...this.checks.values()]);
     this.metrics.setNotifiers([...config.notifiers.values()].map((n) => ({ name: n.name, resends: n.def.resendEveryMs !== undefined })));
     this.incidents?.apply(engineConfig(config, this.checks));
@@ -253,7 +260,9 @@ export class Agent {
   private async execute(name: string): Promise<void> {
     const check = this.checks.get(name);
     if (!check) return;
-    const result = await runCheckOnce(check, { log: this.log, now: this.now, signal: this.stopController.signal, state: this.states.for(name) });
+    const history = this.histories.for(check);
+    const result = await runCheckOnce(check, { log: this.log, now: this.now, signal: this.stopController.signal, state: this.states.for(name), history });
+    if (history) this.histories.recorded(name, history);
     if (this.stopController.signal.aborted) return;
     // A reload during the run: keep the result if the check is still configured the same way.
     const current = this.checks.get(name);

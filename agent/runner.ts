@@ -1,5 +1,6 @@
 import { countFindings, FINDING_SEVERITIES, MAX_EXCERPT_LINE, MAX_EXCERPT_LINES, type CheckState, type Finding, type Observation, type Value } from '../checks/types';
 import { memoryState } from './check-state';
+import type { History } from './conditions/history';
 import { keepCost } from './cost-series';
 import { judge, Status, STATUS_NAMES } from './evaluate';
 import type { Logger } from './logger';
@@ -15,6 +16,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** The check's state between runs (default: one in memory, for this run only). */
   state?: CheckState;
+  /** The check's history, for conditions that look back (default: none; windows see this run only). */
+  history?: History;
 }
 
 /** How long a check has, after its signal aborts at the timeout, to return its own answer. */
@@ -91,7 +94,7 @@ export async function runCheckOnce(check: CheckConfig, opts: RunOptions): Promis
   let cost: CheckResult['cost'];
   try {
     if (o.cost !== undefined) cost = keepCost(o.cost, scrub);
-    verdict = judge(o, check.rules);
+    verdict = judge(o, check.rules, { history: opts.history, now: startedAt });
   } catch (err) {
     return { ...base, status: Status.Unknown, statusText: 'unknown', up: false, reason: 'error', message: `cannot judge the result: ${(err as Error).message}`, values: {} };
   }

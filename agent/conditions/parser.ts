@@ -144,16 +144,14 @@ class Parser {
     this.pos += id[0].length;
     let left: Operand;
     let name: string;
-    let spec: FieldSpec;
-    let reason: FailureReason;
+    let spec: FieldSpec | undefined;
+    let reason: FailureReason = 'threshold';
     if (this.src[this.pos] === '(') {
       ({ operand: left, spec, reason } = this.call(id[0], startAt));
       name = this.src.slice(startAt, this.pos);
     } else {
       name = id[0];
-      spec = this.field(name, startAt);
       left = { kind: 'field', name };
-      reason = spec.reason ?? 'threshold';
     }
     this.skip();
     const opAt = this.pos;
@@ -163,6 +161,11 @@ class Parser {
     if (opm[0] === '=') throw new ConditionError('"=" is not an operator; use "=="', opAt);
     const op = opm[0] as Operator;
     this.pos += op.length;
+    if (!spec) {
+      // The field is looked up after the operator, as it always was: "x !! 3" is about the operator.
+      spec = this.field(name, startAt);
+      reason = spec.reason ?? 'threshold';
+    }
     const textual = op === '=~' || op === '!~' || spec.type === 'string' || spec.type === 'any';
     const { text, at } = this.literal(op, textual);
     return { kind: 'cmp', left, op, value: parseLiteral(text, op, name, spec, at, opAt), reason };

@@ -133,6 +133,16 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX baseline_acceptances_by_check ON baseline_acceptances(check_name, id);
   `,
+  // 4: the recent samples of checks whose conditions look back (windows, for:, clear:), so a
+  // restart does not blind them: one row per check and run, the series' values as JSON.
+  `
+  CREATE TABLE IF NOT EXISTS check_samples (
+    check_name TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    vals TEXT NOT NULL,
+    PRIMARY KEY (check_name, at)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 /** WAL pages after which a commit checkpoints (SQLite's default is 1000). */

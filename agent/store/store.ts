@@ -3,6 +3,7 @@ import { EVENT_KINDS, type EventKind, type Incident, type IncidentState, type Ou
 import { openDb, type Db } from './db';
 import { Writer, type StoreHealth, type StoreObserver } from './writer';
 import { CheckDataRows } from './check-data';
+import { SampleRows } from './sample-rows';
 import { INCIDENT_COLUMNS, scrubJsonText, toColumn, toIncident, toJson, toOutbox, type Row } from './rows';
 import { scrub } from '../secrets';
 
@@ -31,6 +32,8 @@ export class Store {
 
   /** What checks keep between runs (their baselines) and who accepted new baselines. */
   readonly checkData: CheckDataRows;
+  /** The recent samples of checks whose conditions look back (windows, for:, clear:). */
+  readonly samples: SampleRows;
 
   /** The max_page_count the file had before {@link capFileSize}. */
   private uncappedPages: number | undefined;
@@ -39,6 +42,7 @@ export class Store {
   private constructor(private readonly db: Db, readonly file: string, fault?: () => Error | undefined) {
     this.w = new Writer(db, fault);
     this.checkData = new CheckDataRows(this.w);
+    this.samples = new SampleRows(this.w);
     this.id = (db.prepare("SELECT value FROM meta WHERE key = 'store_id'").get() as Row).value;
   }
 
