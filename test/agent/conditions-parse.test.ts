@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import type { FieldSpec } from '../../checks/types';
 import { ConditionError, parseCondition } from '../../agent/evaluate';
 import { History } from '../../agent/conditions/history';
@@ -121,5 +122,29 @@ describe('history needs', () => {
     h.append(1000);
     h.set('latencyMs', 10);
     expect(c.test({ latencyMs: 10 }, { history: h, now: 1000 })).toBe(true);
+  });
+});
+
+describe('any text', () => {
+  // Built from the grammar's own pieces, so that most strings get deep before they fail.
+  const piece = fc.constantFrom(
+    'status', 'latencyMs', 'state', 'avg', 'p95', 'count_over', 'predict', 'not', 'and', 'or', '(', ')', ',', ' ', '==', '>', '=~', '!',
+    '5m', '24h', '9d', '200', '"x', "'", '/a/', '300ms', '10GB', '80%', 'true', 'nope', '\\',
+  );
+  test('parses or fails with a ConditionError located inside it, never anything else', () => {
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 14 }), (parts) => {
+        const text = parts.join(parts.length % 2 ? ' ' : '');
+        try {
+          const c = parseCondition(text, fields);
+          expect(typeof c.test({ status: 200, latencyMs: 5, state: 'x' })).not.toBe('object');
+        } catch (err) {
+          expect(err).toBeInstanceOf(ConditionError);
+          expect((err as ConditionError).offset).toBeGreaterThanOrEqual(0);
+          expect((err as ConditionError).offset).toBeLessThanOrEqual(text.length);
+        }
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
