@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { packageRoot, packageVersion } from '../agent/paths';
+import { benchConditions, renderConditions } from './conditions';
 import { benchConfigLoad } from './config-load';
 import { benchFocusParse } from './focus-rss';
 
@@ -438,7 +439,11 @@ async function main(): Promise<void> {
   results.finished = new Date();
   results.loadAfter = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
-  const { markdown, problems } = renderResults(results);
+  progress('conditions evaluator: 1,000 checks, plain and windowed conditions, in process');
+  const conditions = renderConditions(benchConditions());
+  const rendered = renderResults(results);
+  const markdown = `${rendered.markdown.trimEnd()}\n\n${conditions}`;
+  const problems = rendered.problems;
   // The reliability suite's figures (npm run test:reliability) are kept by hand at the end of
   // the file; a new benchmark run replaces everything above them.
   const previous = fs.existsSync(s.out) ? fs.readFileSync(s.out, 'utf8') : '';
