@@ -77,6 +77,17 @@ checks:
     ]);
   });
 
+  test('an entry whose keys are wrong elsewhere still has its when and clear checked in the same pass', () => {
+    expect(problems(`
+checks:
+  - { name: root, type: disk, mount: /, evry: 1m, warn: [{ when: "usedPrcent > 90", clear: "avg(usedPercent, 9d) < 85" }] }
+`)).toEqual([
+      expect.stringMatching(/checks\[0\]\.evry: unknown key "evry"; did you mean "every"\?/),
+      expect.stringMatching(/^kw\.yaml:3:67: checks\[0\]\.warn\[0\]\.when: invalid condition: unknown field "usedPrcent"; did you mean "usedPercent"\?/),
+      'kw.yaml:3:110: checks[0].warn[0].clear: invalid condition: window 9d is longer than the history kept (at most 7d)',
+    ]);
+  });
+
   test('an unknown key of a level object is refused with the valid ones', () => {
     expect(problems(`
 checks:
