@@ -128,3 +128,17 @@ test('a store of the previous schema gains check_samples', () => {
   expect(store.samples.load('x', 10)).toEqual([{ at: 1, vals: { v: 2 } }]);
   store.close();
 });
+
+test('a reload that changes the conditions keeps the samples of the series that stay; plain conditions drop the ring', async () => {
+  const h = new CheckHistories(undefined);
+  const before = scripted('api', [900, 100, 100, 100], ['avg(value, 5m) > 250']);
+  h.sync([before]);
+  await runAll(h, before, 3, T0);
+  // Reloaded: a longer window over the same field, and a second condition.
+  const after = scripted('api', [100], ['max(value, 10m) > 500', 'count_over(value > 50, 10m) > 100']);
+  h.sync([after]);
+  expect(h.memory()).toMatchObject({ checks: 1, samples: 3 });
+  expect(await runAll(h, after, 1, T0 + 90 * S)).toEqual([Status.Warning]); // the 900 of before the reload
+  h.sync([scripted('api', [], ['value > 1'])]);
+  expect(h.memory()).toEqual({ checks: 0, bytes: 0, samples: 0 });
+});
