@@ -6,8 +6,9 @@ module.exports = {
   testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/e2e/', '<rootDir>/test/reliability/'],
   transform: { '^.+\\.ts$': 'ts-jest' },
   globalSetup: '<rootDir>/test/helpers/build.js',
+  globalTeardown: '<rootDir>/test/helpers/teardown.js',
   testTimeout: 20000,
-  // A driver that keeps a socket or timer after its test (seen since the service checks: jest
-  // ran to the end, all green, then waited forever) must not hang CI: exit once the run is done.
+  // A handle left open after the last test (seen once: a socket to RabbitMQ; its test now destroys its admin connection's) must
+  // not hang CI: exit once the run is done. The teardown names any such handle, loudly.
   forceExit: true,
 };

@@ -84,6 +84,9 @@ export const rabbitmqCheck = defineCheck({
     const amqp = await import('amqplib');
     const started = performance.now();
     const opts = connectOptions(spec);
+    // Node's net.connect with a signal that is already aborted reports the abort and then
+    // connects anyway, leaving a socket nobody closes: give up before opening one.
+    if (signal.aborted) return targetDown('timeout', `${target} did not connect within ${formatDuration(timeoutMs)}`);
     // Aborting destroys the socket, also while amqplib is still connecting (its promise cannot be
     // cancelled). tls.connect ignores `signal`, so with TLS it wraps a plain socket that takes it.
     const sockopts = {

@@ -25,6 +25,9 @@ afterAll(async () => {
   const ch = await admin.createChannel();
   for (const q of queues) await ch.deleteQueue(q);
   await admin.close();
+  // close() ends the socket but does not wait for it: destroy it, so no handle outlives the file
+  // (jest runs the files in one process on a 2-core machine; one socket kept it from exiting).
+  (admin.connection as unknown as { stream?: { destroy(): void } }).stream?.destroy();
 });
 
 /** Declares a durable queue with a unique name holding `messages` messages; deleted after the tests. */
@@ -165,6 +168,17 @@ describe('failures are critical results with a bounded reason', () => {
     for (let i = 0; i < 50 && brokerConnections() > before; i++) await new Promise((r) => setTimeout(r, 100));
     expect(brokerConnections()).toBe(before);
   });
+});
+
+test('a run aborted before it connects opens no socket (Node connects despite an aborted signal)', async () => {
+  const sockets = () => (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles()
+    .filter((h) => h instanceof net.Socket && (h as net.Socket).remotePort === 5672).length;
+  const before = sockets();
+  const { run, abort } = startRun(rabbitmqCheck, { url: URL_LOCAL, queues: [] });
+  abort();
+  expect(await run).toMatchObject({ up: false, failure: 'timeout' });
+  await new Promise((r) => setTimeout(r, 500));
+  expect(sockets()).toBe(before);
 });
 
 describe('management API', () => {
