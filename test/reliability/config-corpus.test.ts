@@ -22,7 +22,7 @@ const CHILDREN = 36;
 const SLOW_MS = 10_000;
 const CHILD_TIMEOUT_MS = 20_000;
 
-const ENV = { KEEPWATCH_TOKEN: 'corpus-token-0123456789', API_TOKEN: 'api-token-abcdef', SHOP_API_KEY: 'shop-key-123456', HOME: '/root' };
+const ENV = { KEEPWATCH_TOKEN: 'corpus-token-0123456789', API_TOKEN: 'api-token-abcdef', SHOP_API_KEY: 'shop-key-123456', BACKUP_PUSH_TOKEN: 'backup-push-token-0123456789', HOME: '/root' };
 
 let dir: ReturnType<typeof tempDir>;
 beforeAll(() => {
