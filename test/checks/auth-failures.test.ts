@@ -6,7 +6,7 @@ import { packageRoot } from '../../agent/paths';
 import { authFailuresCheck, summarize, TOP_SOURCES } from '../../checks/auth-failures';
 import { FailureReader, parseLine, syslogTime, type AuthFailure } from '../../checks/auth-failures/parse';
 import type { Observation } from '../../checks/types';
-import { tempDir } from '../helpers/daemon';
+import { freshDirs } from '../helpers/daemon';
 import { silentLog } from '../helpers/check';
 import { writeJournal } from '../helpers/journal';
 
@@ -15,20 +15,8 @@ const MIN = 60_000;
 const NOW = new Date(2026, 5, 15, 12, 0, 0).getTime();
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
-let tmp: ReturnType<typeof tempDir>;
-beforeAll(() => {
-  tmp = tempDir();
-  fs.chmodSync(tmp.dir, 0o755); // the unprivileged child must get in
-});
-afterAll(() => tmp.cleanup());
-
-let seq = 0;
 /** A fresh directory per test: the check keeps its place in a log by check name and path. */
-function newDir(): string {
-  const d = path.join(tmp.dir, `t${++seq}`);
-  fs.mkdirSync(d, { mode: 0o755 });
-  return d;
-}
+const newDir = freshDirs();
 
 const two = (n: number) => String(n).padStart(2, '0');
 /** A BSD syslog line (Debian before 12, RHEL's secure): local time, no year. */

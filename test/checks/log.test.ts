@@ -6,7 +6,7 @@ import { MatchWindow, MAX_LINE } from '../../checks/log/window';
 import type { Observation } from '../../checks/types';
 import { runCheckAsNobody } from '../helpers/as-nobody';
 import { silentLog } from '../helpers/check';
-import { tempDir } from '../helpers/daemon';
+import { freshDirs } from '../helpers/daemon';
 import { writeJournal } from '../helpers/journal';
 
 const MIN = 60_000;
@@ -14,19 +14,12 @@ const NOW = Date.parse('2026-06-15T12:00:00Z');
 const CRIT = '\\[(crit|alert|emerg)\\]';
 const nginx = (level: string, n: number) => `2026/06/15 12:00:${String(n % 60).padStart(2, '0')} [${level}] 812#812: *${n} upstream timed out\n`;
 
-let tmp: ReturnType<typeof tempDir>;
-beforeAll(() => {
-  tmp = tempDir();
-  fs.chmodSync(tmp.dir, 0o755); // the unprivileged child must get in
-});
-afterAll(() => tmp.cleanup());
-
+const freshDir = freshDirs();
 let seq = 0;
-/** A fresh directory per test. */
+/** A fresh directory per test; `seq` names the test's check after it. */
 function newDir(): string {
-  const d = path.join(tmp.dir, `t${++seq}`);
-  fs.mkdirSync(d, { mode: 0o755 });
-  return d;
+  seq++;
+  return freshDir();
 }
 
 /** Runs the check once as the engine would, at `now`; the check keeps its place by name. */

@@ -119,3 +119,24 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false>, ti
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * A temporary directory for the test file (made before its tests, removed after) open to every
+ * user, so a child running as nobody gets in: returns a function that makes a fresh
+ * subdirectory per call, for tests whose check keeps its place by path.
+ */
+export function freshDirs(): () => string {
+  let tmp: ReturnType<typeof tempDir> | undefined;
+  let seq = 0;
+  beforeAll(() => {
+    tmp = tempDir();
+    fs.chmodSync(tmp.dir, 0o755);
+  });
+  afterAll(() => tmp?.cleanup());
+  return () => {
+    if (!tmp) throw new Error('freshDirs(): call it at the top of the test file, and the function it returns inside tests');
+    const d = path.join(tmp.dir, `t${++seq}`);
+    fs.mkdirSync(d, { mode: 0o755 });
+    return d;
+  };
+}
