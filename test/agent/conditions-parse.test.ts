@@ -3,6 +3,7 @@ import type { FieldSpec } from '../../checks/types';
 import { ConditionError, parseCondition } from '../../agent/evaluate';
 import { History } from '../../agent/conditions/history';
 import { historySpec } from '../../agent/conditions/rules';
+import { expectConditionError } from '../helpers/conditions';
 
 const fields: Record<string, FieldSpec> = {
   status: { type: 'number', unit: 'none', help: '', reason: 'status' },
@@ -85,17 +86,7 @@ describe('located errors', () => {
     ['state == "open', /unterminated quoted text/, 9],
     ['status == 1 and latncyMs > 3', /unknown field "latncyMs"/, 16],
     ['not > 3', /expected "<field> <op> <value>"/, 4],
-  ])('%j', (source, message, offset) => {
-    let err: unknown;
-    try {
-      parseCondition(source, fields);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ConditionError);
-    expect((err as ConditionError).message).toMatch(message);
-    expect((err as ConditionError).offset).toBe(offset);
-  });
+  ])('%j', (source, message, offset) => expectConditionError(source, fields, message, offset));
 
   test('windows are listed with where they are written', () => {
     expect(parseCondition('avg(latencyMs, 5m) > 1 or p95(latencyMs, 1h) > 2', fields).windows).toEqual([

@@ -1,5 +1,6 @@
 import type { FieldSpec, Observation } from '../../checks/types';
 import { ConditionError, judge, parseCondition, Status } from '../../agent/evaluate';
+import { expectConditionError } from '../helpers/conditions';
 
 const fields: Record<string, FieldSpec> = {
   status: { type: 'number', unit: 'none', help: '', reason: 'status' },
@@ -77,17 +78,7 @@ describe('parseCondition: located errors', () => {
     ['state > "abc"', /">" compares numbers/, 8],
     ['latencyMs > fast', /"fast" is not a number/, 12],
     ['> 5', /expected "<field> <op> <value>"/, 0],
-  ])('%j', (source, message, offset) => {
-    let err: unknown;
-    try {
-      parseCondition(source, fields);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ConditionError);
-    expect((err as ConditionError).message).toMatch(message);
-    expect((err as ConditionError).offset).toBe(offset);
-  });
+  ])('%j', (source, message, offset) => expectConditionError(source, fields, message, offset));
 });
 
 describe('judge', () => {
