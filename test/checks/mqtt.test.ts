@@ -1,34 +1,15 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { mqttCheck } from '../../checks/mqtt';
 import { runCheck, startRun } from '../helpers/check';
+import { serverSockets } from '../helpers/spawn-server';
 
 // The Mosquitto broker this machine runs (anonymous on 127.0.0.1:1883). A missing broker fails loudly.
 const URL_LOCAL = 'mqtt://127.0.0.1:1883';
 jest.setTimeout(120_000);
-
-/** Sockets on 127.0.0.1 whose local (server) port is `port`, in any state but LISTEN and TIME_WAIT. */
-function serverSockets(port: number): number {
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  let n = 0;
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 4) continue;
-      if (f[1].endsWith(`:${hex}`) && f[3] !== '0A' && f[3] !== '06') n++;
-    }
-  }
-  return n;
-}
 
 async function freePort(): Promise<number> {
   const srv = net.createServer();

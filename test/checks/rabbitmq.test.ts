@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import type { ChannelModel } from 'amqplib';
 import { parseCondition } from '../../agent/evaluate';
 import { rabbitmqCheck } from '../../checks/rabbitmq';
 import { fieldsOf, runCheck, startRun } from '../helpers/check';
+import { serverSockets } from '../helpers/spawn-server';
 
 // The RabbitMQ broker this machine runs (guest/guest from 127.0.0.1). A missing broker fails loudly.
 const URL_LOCAL = 'amqp://127.0.0.1:5672';
@@ -46,26 +46,6 @@ async function makeQueue(messages: number): Promise<string> {
 function brokerConnections(): number {
   const out = execFileSync('rabbitmqctl', ['list_connections', '-q', 'client_properties'], { encoding: 'utf8' });
   return out.split('\n').filter((l) => l.includes('keepwatch')).length;
-}
-
-/** Sockets on 127.0.0.1 whose local (server) port is `port`, in any state but LISTEN and TIME_WAIT. */
-function serverSockets(port: number): number {
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  let n = 0;
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 4) continue;
-      if (f[1].endsWith(`:${hex}`) && f[3] !== '0A' && f[3] !== '06') n++;
-    }
-  }
-  return n;
 }
 
 describe('round trip against the local broker', () => {

@@ -76,8 +76,8 @@ export function selfSignedCert(): { dir: string; cert: string; key: string; cert
   return { dir, cert, key, certPem: readFileSync(cert, 'utf8'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Established TCP connections whose local port is `port` (server side), from /proc/net/tcp and tcp6. */
-export function establishedTo(port: number): number {
+/** TCP sockets whose local port is `port` (server side) and whose state `counts`, from /proc/net/tcp and tcp6. */
+function socketsOnPort(port: number, counts: (state: string) => boolean): number {
   const hex = port.toString(16).toUpperCase().padStart(4, '0');
   let n = 0;
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
@@ -89,8 +89,18 @@ export function establishedTo(port: number): number {
     }
     for (const line of text.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
-      if (f.length > 3 && f[1].endsWith(`:${hex}`) && f[3] === '01') n++;
+      if (f.length > 3 && f[1].endsWith(`:${hex}`) && counts(f[3])) n++;
     }
   }
   return n;
+}
+
+/** Established TCP connections whose local port is `port` (server side). */
+export function establishedTo(port: number): number {
+  return socketsOnPort(port, (state) => state === '01');
+}
+
+/** Sockets on `port` (server side) in any state but LISTEN and TIME_WAIT: connections not yet fully closed. */
+export function serverSockets(port: number): number {
+  return socketsOnPort(port, (state) => state !== '0A' && state !== '06');
 }
