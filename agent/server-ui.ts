@@ -12,7 +12,8 @@ import { buildStatus } from './status';
  * The status page and incident console (README "Status page"): the static shell under web/
  * (HTML, one CSS, one script; it holds no data, so it is served open) and the two JSON
  * documents it polls: GET /api/v1/ui/status (read token) and, in public mode,
- * GET /api/v1/public/status (open: names, statuses and 24 h bars only).
+ * GET /api/v1/public/status (open: names, statuses and 24 h bars only); GET /api/v1/ui/config
+ * (open) says which of them to read and whether a token is needed.
  */
 
 /** The page's Content-Security-Policy: nothing inline, nothing from elsewhere. */
@@ -65,6 +66,7 @@ export function uiRoutes(agent: Agent): Route[] {
     { method: 'GET', pattern: /^\/incidents\/(\d+)$/, access: 'open', handle: ({ req }) => ui.asset('index.html', req) },
     { method: 'GET', pattern: /^\/ui\/([a-z]+\.(?:js|css))$/, access: 'open', handle: ({ req, params }) => ui.asset(params[0], req) },
     { method: 'GET', pattern: /^\/api\/v1\/ui\/status$/, access: 'read', handle: ({ req }) => ui.conditional(req, ui.privateStatus()) },
+    { method: 'GET', pattern: /^\/api\/v1\/ui\/config$/, access: 'open', handle: ({ req }) => ui.conditional(req, ui.pageConfig()) },
     { method: 'GET', pattern: /^\/api\/v1\/public\/status$/, access: 'open', handle: ({ req }) => ui.conditional(req, ui.publicStatus()) },
   ];
 }
@@ -140,6 +142,11 @@ class StatusPage {
         maxLateSeconds: late.length ? Math.max(...late) : 0,
       },
     };
+  }
+
+  /** What the page needs before it asks for anything: which mode, and whether reads need a token. */
+  pageConfig() {
+    return { public: this.agent.config.statusPage?.public === true, tokenRequired: !!this.agent.config.api.readToken };
   }
 
   /** The customer-facing document: names, statuses, the grouping label's value and the bars. Nothing else. */

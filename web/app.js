@@ -189,16 +189,16 @@
   }
 
   async function statusPage() {
-    const pub = await api('/api/v1/public/status').catch(() => undefined);
-    if (pub && pub.status === 200) {
-      etag = pub.headers.get('ETag') || undefined;
-      last = await pub.json();
-      renderPublic(last);
-      updated(true);
-      timer = setTimeout(() => poll('/api/v1/public/status', renderPublic), POLL_MS);
+    const res = await api('/api/v1/ui/config').catch(() => undefined);
+    if (!res || !res.ok) {
+      updated(false);
+      timer = setTimeout(statusPage, POLL_MS);
       return;
     }
-    poll('/api/v1/ui/status', renderPrivate);
+    const cfg = await res.json();
+    if (cfg.public) return poll('/api/v1/public/status', renderPublic);
+    if (cfg.tokenRequired && !token()) return showLogin('');
+    return poll('/api/v1/ui/status', renderPrivate);
   }
 
   function actionForm(inc, reload) {

@@ -127,6 +127,12 @@ describe('private mode', () => {
     expect(now.incidents).toEqual([expect.objectContaining({ check: 'shop-web', severity: 'critical', state: 'open' })]);
   });
 
+  test('GET /api/v1/ui/config is open and says the mode and whether a token is needed, nothing more', async () => {
+    const res = await fetch(`${a.base}/api/v1/ui/config`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ public: false, tokenRequired: true });
+  });
+
   test('the public document is off unless statusPage.public is true', async () => {
     const res = await fetch(`${a.base}/api/v1/public/status`);
     expect(res.status).toBe(404);
@@ -195,7 +201,8 @@ describe('public mode', () => {
     expect((await fetch(`${a.base}/api/v1/public/status`, { headers: { 'If-None-Match': etag } })).status).toBe(304);
   });
 
-  test('the private document still needs the read token', async () => {
+  test('the private document still needs the read token; the page config says public', async () => {
+    expect(await (await fetch(`${a.base}/api/v1/ui/config`)).json()).toEqual({ public: true, tokenRequired: true });
     expect((await fetch(`${a.base}/api/v1/ui/status`)).status).toBe(401);
   });
 });
