@@ -49,7 +49,7 @@
       if (k === 'onclick') e.addEventListener('click', v);
       else e.setAttribute(k, v === true ? '' : String(v));
     }
-    for (const k of kids.flat()) if (k !== undefined && k !== null) e.append(k instanceof Node ? k : String(k));
+    for (const k of kids.flat(Infinity)) if (k !== undefined && k !== null) e.append(k instanceof Node ? k : String(k));
     return e;
   }
 
@@ -86,7 +86,7 @@
   const fmtValue = (v) => (v ? `${v.field} = ${typeof v.value === 'number' ? Math.round(v.value * 1000) / 1000 : v.value}${v.unit ? ` ${v.unit}` : ''}` : '');
 
   function setView(...nodes) {
-    $('view').replaceChildren(...nodes);
+    $('view').replaceChildren(...nodes.flat(Infinity));
   }
 
   function showLogin(message) {
@@ -146,11 +146,11 @@
         el('thead', {}, el('tr', {}, ['Incident', 'Severity', 'State', 'Tier', 'Check', 'SLA'].map((h) => el('th', { scope: 'col' }, h)))),
         el('tbody', {}, d.incidents.map((i) => el('tr', { 'data-incident': i.id },
           el('td', {}, el('a', { href: `/incidents/${i.id}` }, `#${i.id} ${i.summary}`)),
-          el('td', {}, badge(i.severity)),
-          el('td', {}, i.state + (i.flapping ? ' (flapping)' : '')),
-          el('td', {}, i.tier || '—'),
-          el('td', {}, i.check),
-          el('td', { class: i.sla && i.sla.breached ? 'error' : '' }, i.sla ? `${i.sla.clock}: ${left(i.sla.due)}${i.sla.breached ? ' (breached)' : ''}` : '—'))))));
+          el('td', { 'data-label': 'Severity' }, badge(i.severity)),
+          el('td', { 'data-label': 'State' }, i.state + (i.flapping ? ' (flapping)' : '')),
+          el('td', { 'data-label': 'Tier' }, i.tier || '—'),
+          el('td', { 'data-label': 'Check' }, i.check),
+          el('td', { 'data-label': 'SLA', class: i.sla && i.sla.breached ? 'error' : '' }, i.sla ? `${i.sla.clock}: ${left(i.sla.due)}${i.sla.breached ? ' (breached)' : ''}` : '—'))))));
     } else parts.push(el('p', { class: 'muted' }, 'None.'));
     if (d.maintenance.length) {
       parts.push(el('h2', {}, 'Maintenance now'), el('ul', {}, d.maintenance.map((m) => el('li', {}, `${m.name}: until ${new Date(m.endsAt).toLocaleString()} (${m.covers.join(', ') || 'no checks'})`))));
@@ -263,7 +263,9 @@
       el('h2', {}, 'Evidence'), el('pre', {}, JSON.stringify(inc.evidence ?? null, null, 2)),
       el('h2', {}, 'Diagnostic snapshot'), el('pre', {}, JSON.stringify(inc.snapshot ?? null, null, 2)),
       el('h2', {}, 'Notifications'),
-      el('ul', {}, (inc.notifications || []).map((n) => el('li', {}, `${n.notifier} ${n.event}: ${n.state}${n.lastError ? ` (${n.lastError})` : ''}`))));
+      inc.notifications && inc.notifications.length
+        ? el('ul', {}, inc.notifications.map((n) => el('li', {}, `${n.notifier} ${n.event}: ${n.state}${n.lastError ? ` (${n.lastError})` : ''}`)))
+        : el('p', { class: 'muted' }, 'None (no notifier heard of it).'));
     if (keepComment) $('comment').value = keepComment;
   }
 
