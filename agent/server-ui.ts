@@ -83,7 +83,13 @@ class StatusPage {
     if (!type) throw new HttpError(404, `no such endpoint: /ui/${name}`);
     let a = this.assets.get(name);
     if (!a) {
-      const body = fs.readFileSync(path.join(packageRoot(), 'web', name));
+      let body: Buffer;
+      try {
+        body = fs.readFileSync(path.join(packageRoot(), 'web', name));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        throw new HttpError(404, `the status page's files are not installed (${path.join(packageRoot(), 'web', name)} is missing)`);
+      }
       a = { body, etag: etagOf(body), type };
       this.assets.set(name, a);
     }
