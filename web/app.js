@@ -172,6 +172,10 @@
 
   async function poll(path, render) {
     clearTimeout(timer);
+    if (document.hidden) {
+      timer = setTimeout(() => poll(path, render), POLL_MS); // a hidden tab costs the agent nothing
+      return;
+    }
     try {
       const res = await api(path, { headers: etag ? { 'If-None-Match': etag } : {} });
       if (res.status === 401) return showLogin(token() ? 'That token was refused.' : '');
@@ -213,10 +217,13 @@
         return reload();
       }
       notice = { text: '', cls: 'ok-note' };
+      if (res.status === 401) {
+        sessionStorage.removeItem(KEY);
+        shown = undefined;
+        return showLogin('Acknowledge, resolve and silence need the admin token (api.token). Sign in with it, then press the button again.');
+      }
       msg.className = 'error';
-      msg.textContent = res.status === 401 || res.status === 403
-        ? `${await errorOf(res)}. Acknowledge, resolve and silence need the admin token: use "Forget token" and sign in with it.`
-        : await errorOf(res);
+      msg.textContent = await errorOf(res);
     }
     const open = inc.state !== 'resolved';
     return el('section', { class: 'card', 'aria-labelledby': 'act-h' },
