@@ -28,8 +28,6 @@ COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY --from=build /src/config ./config
-# The status page's static files (HTML, CSS, one script), served as they are.
-COPY web ./web
 COPY config/default.yaml /etc/keepwatch/keepwatch.yaml
 USER keepwatch
 EXPOSE 9470

@@ -13,14 +13,13 @@ import { acceptBaseline, showBaseline } from './server-baseline';
 import { authorizePush, PUSH_PATH, receivePush } from './server-push';
 import { createSilence, expireSilence, showSilence } from './server-silences';
 import { buildStatus } from './status';
-import { foreignOrigin, uiRoutes } from './server-ui';
 
 export { HttpError } from './request-body';
 
 /** Who may call a route; `push`: a push check's own token (agent/server-push.ts). */
-export type Access = 'open' | 'read' | 'admin' | 'metrics' | 'push';
+type Access = 'open' | 'read' | 'admin' | 'metrics' | 'push';
 
-export interface Route {
+interface Route {
   method: 'GET' | 'POST' | 'DELETE';
   /** Path pattern; `:name` matches one URL-decoded segment. */
   pattern: RegExp;
@@ -28,7 +27,7 @@ export interface Route {
   handle(ctx: RequestContext): Promise<Reply> | Reply;
 }
 
-export interface RequestContext {
+interface RequestContext {
   req: http.IncomingMessage;
   params: string[];
   url: URL;
@@ -36,7 +35,7 @@ export interface RequestContext {
   body?: unknown;
 }
 
-export interface Reply {
+interface Reply {
   status?: number;
   json?: unknown;
   /** A body that is not JSON: text, or bytes already encoded (the metrics). */
@@ -44,8 +43,6 @@ export interface Reply {
   contentType?: string;
   /** Called once the response is sent or the client went away (frees the body's buffer). */
   release?: () => void;
-  /** Headers beyond the defaults (they win over Cache-Control); a 304 is sent without a body. */
-  headers?: Record<string, string>;
 }
 
 /**
@@ -115,7 +112,6 @@ export class AgentServer {
       { method: 'POST', pattern: PUSH_PATH, access: 'push', handle: ({ params, body }) => receivePush(this.agent, params[0], body, this.log) },
       { method: 'GET', pattern: /^\/api\/v1\/kpis$/, access: 'read', handle: () => ({ json: this.engine().kpis() }) },
       { method: 'GET', pattern: /^\/api\/v1\/status$/, access: 'read', handle: () => ({ json: buildStatus(this.agent) }) },
-      ...uiRoutes(this.agent),
       {
         method: 'POST',
         pattern: /^\/-\/reload$/,
@@ -210,9 +206,6 @@ export class AgentServer {
     const auth = req.headers.authorization ?? '';
     const bearer = /^Bearer\s+(.+)$/i.exec(auth)?.[1]?.trim();
     const tokenOk = (...tokens: (string | undefined)[]) => bearer !== undefined && tokens.some((t) => !!t && safeEqual(bearer, t));
-    // Defence in depth against cross-site requests (the API takes no cookies): a browser's
-    // state-changing request from another origin is refused even with a token.
-    if (access === 'admin' && foreignOrigin(req)) throw new HttpError(403, `cross-origin request refused (Origin: ${req.headers.origin})`);
     switch (access) {
       case 'open':
         return;
@@ -355,13 +348,11 @@ function send(res: http.ServerResponse, reply: Reply, headOnly = false, headers:
   if (reply.release) res.once('close', reply.release);
   // Answered before the body arrived (401, 413, 415): close rather than read what is left.
   if (!res.req.complete) res.setHeader('Connection', 'close');
-  const status = reply.status ?? 200;
-  const body = status === 304 ? '' : reply.text ?? `${JSON.stringify(reply.json ?? {})}\n`;
-  res.writeHead(status, {
+  const body = reply.text ?? `${JSON.stringify(reply.json ?? {})}\n`;
+  res.writeHead(reply.status ?? 200, {
     'Content-Type': reply.contentType ?? (reply.text !== undefined ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8'),
     'Content-Length': Buffer.byteLength(body),
     'Cache-Control': 'no-store',
-    ...reply.headers,
     ...headers,
   });
   res.end(headOnly ? undefined : body);

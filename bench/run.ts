@@ -5,7 +5,6 @@ import path from 'node:path';
 import { packageRoot, packageVersion } from '../agent/paths';
 import { benchConditions, renderConditions } from './conditions';
 import { benchConfigLoad } from './config-load';
-import { benchStatusPage, renderStatusPage } from './status-page';
 import { benchFocusParse } from './focus-rss';
 
 import { cleanupAll, freePort, get, installCleanup, removeDir, sleep, start, tempDir, waitHealthy, type Child } from './children';
@@ -443,9 +442,7 @@ async function main(): Promise<void> {
   progress('conditions evaluator: 1,000 checks, plain and windowed conditions, in process');
   const conditions = renderConditions(benchConditions());
   const rendered = renderResults(results);
-  progress('status page polling: 1,000 checks, in process');
-  const statusPage = renderStatusPage(await benchStatusPage());
-  const markdown = `${rendered.markdown.trimEnd()}\n\n${conditions.trimEnd()}\n\n${statusPage}`;
+  const markdown = `${rendered.markdown.trimEnd()}\n\n${conditions}`;
   const problems = rendered.problems;
   // The reliability suite's figures (npm run test:reliability) are kept by hand at the end of
   // the file; a new benchmark run replaces everything above them.

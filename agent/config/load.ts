@@ -30,7 +30,6 @@ export interface Config {
   file: string;
   agent: TopConfig['agent'];
   api: TopConfig['api'];
-  statusPage?: TopConfig['statusPage'];
   defaults: TopConfig['defaults'];
   incidents: TopConfig['incidents'];
   checks: readonly CheckConfig[];
@@ -308,7 +307,6 @@ function compileSource(source: Source, opts: LoadOptions, readRef: ReadRef, leni
     file,
     agent: top.data.agent,
     api: top.data.api,
-    statusPage: top.data.statusPage,
     defaults: top.data.defaults,
     incidents: top.data.incidents,
     checks,

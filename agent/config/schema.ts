@@ -170,15 +170,6 @@ const apiSchema = z
   })
   .describe('The HTTP API and who may use it.');
 
-const statusPageSchema = z
-  .strictObject({
-    public: z.boolean().default(false).describe('Serve a customer-facing page at / and GET /api/v1/public/status without a token: check names, statuses and 24 h bars only (no values, messages, incidents or internals).'),
-    title: z.string().min(1).max(200).optional().describe('The page heading (default: the agent name).'),
-    groupBy: z.array(z.string().min(1)).max(5).default(['service', 'team']).describe('Check labels the page groups by, the first one a check has (public mode shows that label\'s value).'),
-  })
-  .prefault({})
-  .describe('The browser status page and incident console served at / (see README "Status page").');
-
 const defaultsSchema = z
   .strictObject({
     every: duration({ min: 1000 }).default(30_000).describe('Run interval for checks that set neither `every` nor `cron`.'),
@@ -280,7 +271,6 @@ export const commonNotifierShape = {
 export const topSchema = z.strictObject({
   agent: agentSchema,
   api: apiSchema,
-  statusPage: statusPageSchema,
   defaults: defaultsSchema,
   checks: z.array(z.looseObject({})).default([]).describe('The checks to run.'),
   incidents: incidentsSchema,

@@ -315,9 +315,6 @@ export class IncidentEngine {
     this.unwritten.clear();
   }
 
-  /** Runs per check and hour since `sinceHour`, as written (the last flush, a minute ago at most). */
-  availabilityHours = (sinceHour: number) => this.store.availabilityHours(sinceHour);
-
   /** Writes the availability counted since the last flush. */
   flushAvailability(): void {
     this.lastFlush = this.now();

@@ -375,11 +375,6 @@ export class Store {
     });
   }
 
-  /** Runs per check and hour since `sinceHour` (the status page's 24 h bars). */
-  availabilityHours(sinceHour: number): Array<{ check: string; hour: number; ok: number; total: number }> {
-    return (this.stmt('SELECT check_name, hour, ok, total FROM availability WHERE hour >= ?').all(sinceHour) as Row[]).map((r) => ({ check: r.check_name, hour: r.hour, ok: r.ok, total: r.total }));
-  }
-
   /** ok and total runs per check since `sinceHour`. */
   availabilitySince(sinceHour: number): Map<string, { ok: number; total: number }> {
     const rows = this.stmt('SELECT check_name, SUM(ok) AS ok, SUM(total) AS total FROM availability WHERE hour >= ? GROUP BY check_name').all(sinceHour) as Row[];
